@@ -1,0 +1,147 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let products: [Product] = [
+    .executable(name: "entitlement-server", targets: ["entitlement-server"]),
+    .executable(name: "entitlement", targets: ["entitlement"]),
+    .executable(name: "protoc-gen-swiftwire", targets: ["ProtocGenSwiftWire"]),
+    .library(name: "EntitlementAPI", targets: ["EntitlementAPI"]),
+    .library(name: "ProtoWire", targets: ["ProtoWire"]),
+    .library(name: "H2Transport", targets: ["H2Transport"]),
+]
+
+let dependencies: [Package.Dependency] = [
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+]
+
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+]
+
+let targets: [Target] = [
+    // C libraries, one thin module each.
+    .systemLibrary(
+        name: "CNGHTTP2",
+        pkgConfig: "libnghttp2",
+        providers: [.apt(["libnghttp2-dev"])]
+    ),
+    .systemLibrary(
+        name: "CZlib",
+        pkgConfig: "zlib",
+        providers: [.apt(["zlib1g-dev"])]
+    ),
+    .systemLibrary(
+        name: "CSQLite",
+        pkgConfig: "sqlite3",
+        providers: [.apt(["libsqlite3-dev"])]
+    ),
+
+    // The protobuf wire runtime: no Foundation, no dependencies.
+    .target(name: "ProtoWire", swiftSettings: settings),
+    // protoc plugin that generates Swift messages, services and clients on ProtoWire.
+    .executableTarget(name: "ProtocGenSwiftWire", dependencies: ["ProtoWire"], swiftSettings: settings),
+
+    // Transport-free gRPC semantics: status, metadata, framing, compression, routing, interceptors.
+    .target(name: "RPCCore", dependencies: ["ProtoWire", "CZlib"], swiftSettings: settings),
+    // HTTP/2 on libnghttp2, driven by SwiftNIO: gRPC server and client.
+    .target(
+        name: "H2Transport",
+        dependencies: ["RPCCore", "CNGHTTP2", .product(name: "Logging", package: "swift-log")] + nio,
+        swiftSettings: settings
+    ),
+
+    // Code generated from proto/ (committed; `scripts/generate` rewrites it).
+    .target(name: "EntitlementAPI", dependencies: ["ProtoWire", "RPCCore"], swiftSettings: settings),
+
+    // Domain and durable store: requests, reprocess policy, pagination, delivery, audit, import.
+    .target(
+        name: "Entitlement",
+        dependencies: [
+            "EntitlementAPI", "RPCCore", "CSQLite",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        swiftSettings: settings
+    ),
+    // Token verification and the role-authorization interceptor.
+    .target(
+        name: "EntitlementAuth",
+        dependencies: [
+            "RPCCore", "Entitlement", "EntitlementAPI",
+            .product(name: "JWTKit", package: "jwt-kit"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        swiftSettings: settings
+    ),
+    // Server wiring: configuration, demo mode, lifecycle. A library so tests can run it in-process.
+    .target(
+        name: "EntitlementServerCore",
+        dependencies: [
+            "Entitlement", "EntitlementAuth", "EntitlementAPI", "H2Transport", "RPCCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "JWTKit", package: "jwt-kit"),
+        ] + nio,
+        swiftSettings: settings
+    ),
+    .executableTarget(
+        name: "entitlement-server",
+        dependencies: [
+            "EntitlementServerCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        swiftSettings: settings
+    ),
+    .executableTarget(
+        name: "entitlement",
+        dependencies: [
+            "EntitlementAPI", "H2Transport", "RPCCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ] + nio,
+        swiftSettings: settings
+    ),
+
+    .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire", "EntitlementAPI"], swiftSettings: settings),
+    .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"], swiftSettings: settings),
+    .testTarget(
+        name: "H2TransportTests",
+        dependencies: ["H2Transport", "RPCCore", "EntitlementAPI"] + nio,
+        swiftSettings: settings
+    ),
+    .testTarget(
+        name: "EntitlementTests",
+        dependencies: ["Entitlement", "EntitlementAPI", "EntitlementServerCore", "H2Transport", "RPCCore"],
+        swiftSettings: settings
+    ),
+    .testTarget(
+        name: "EntitlementAuthTests",
+        dependencies: [
+            "EntitlementAuth", "Entitlement", "EntitlementAPI", "EntitlementServerCore", "H2Transport", "RPCCore",
+            .product(name: "JWTKit", package: "jwt-kit"),
+            .product(name: "CryptoExtras", package: "swift-crypto"),
+        ],
+        swiftSettings: settings
+    ),
+]
+
+var settings: [SwiftSetting] {
+    [
+        .swiftLanguageMode(.v6),
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ]
+}
+
+let package = Package(
+    name: "entitlement-grpc",
+    platforms: [.macOS(.v15)],
+    products: products,
+    dependencies: dependencies,
+    targets: targets
+)

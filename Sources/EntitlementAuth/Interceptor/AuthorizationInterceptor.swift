@@ -1,0 +1,175 @@
+import Entitlement
+import EntitlementAPI
+public import Logging
+public import RPCCore
+
+/// Authenticates every call but health checks, authorizes ListRequests and Reprocess against
+/// `PermissionPolicy`, and passes the verified `Caller` on in the context (`CallerKey`).
+///
+/// Decision order: a directory role granting the action tenant-wide allows the call (the handler
+/// then answers NOT_FOUND for an unknown package); with no role granting it anywhere, the call is
+/// denied before the message is read; a caller whose granting roles are only catalog-scoped is
+/// allowed only for packages of those catalogs. Unknown and out-of-scope packages get the same
+/// PERMISSION_DENIED answer, so a catalog-scoped caller cannot probe which packages exist.
+/// Every Reprocess call stopped here goes to the `DeniedReprocessAuditor` and the log.
+public struct AuthorizationInterceptor: ServerInterceptor {
+    /// The service whose calls need no token.
+    public static let healthService = HealthMethods.check.service
+
+    private static let actions: [MethodDescriptor: Action] = [
+        AccessPackageRequestsMethods.listRequests: .listRequests,
+        AccessPackageRequestsMethods.reprocess: .reprocess,
+    ]
+
+    private let verifier: TokenVerifier
+    private let directory: any RoleDirectory
+    private let auditor: any DeniedReprocessAuditor
+    private let logger: Logger
+
+    public init(
+        verifier: TokenVerifier,
+        directory: any RoleDirectory,
+        auditor: any DeniedReprocessAuditor,
+        logger: Logger
+    ) {
+        self.verifier = verifier
+        self.directory = directory
+        self.auditor = auditor
+        self.logger = logger
+    }
+
+    public func intercept<Input: Sendable, Output: Sendable>(
+        request: ServerRequest<Input>,
+        context: ServerContext,
+        next: @Sendable (ServerRequest<Input>, ServerContext) async throws -> Output
+    ) async throws -> Output {
+        if context.method.service == Self.healthService {
+            return try await next(request, context)
+        }
+        let action = Self.actions[context.method]
+
+        let caller: Caller
+        do throws(RPCError) {
+            caller = try await verifier.verify(authorization: context.authorization).caller
+        } catch {
+            await reject(Refusal(error), caller: nil, action: action, request: request, context: context)
+            throw error
+        }
+
+        if let action {
+            do throws(Refusal) {
+                try await authorize(caller, for: action, request: request)
+            } catch {
+                await reject(error, caller: caller, action: action, request: request, context: context)
+                throw error.error
+            }
+        }
+
+        var context = context
+        context[CallerKey.self] = caller
+        return try await next(request, context)
+    }
+
+    private func authorize<Input: Sendable>(
+        _ caller: Caller,
+        for action: Action,
+        request: ServerRequest<Input>
+    ) async throws(Refusal) {
+        if PermissionPolicy.directoryRole(granting: action, among: caller.directoryRoleIds) != nil {
+            return
+        }
+        let held = await directory.catalogRoles(principalId: caller.objectId)
+        let grantingCatalogs = Set(held.filter { PermissionPolicy.catalogRoles($0.value, grant: action) }.keys)
+        guard !grantingCatalogs.isEmpty else {
+            throw Refusal(
+                .permissionDenied,
+                "\(action) needs \(Self.requiredRoles(for: action)); the caller holds none of them"
+            )
+        }
+
+        let scoped: any AccessPackageScoped
+        do throws(RPCError) {
+            guard let message = try request.message as? any AccessPackageScoped else {
+                throw RPCError(code: .internalError, message: "\(action) has no access package to authorize")
+            }
+            scoped = message
+        } catch {
+            throw Refusal(error)
+        }
+        let packageId = scoped.accessPackageId
+        guard !packageId.isEmpty else {
+            throw Refusal(.invalidArgument, "access_package_id is required")
+        }
+        let catalog = await directory.catalogId(ofAccessPackage: packageId)
+        guard let catalog, grantingCatalogs.contains(catalog) else {
+            throw Refusal(
+                .permissionDenied,
+                "\(action) on access package '\(Self.clipped(packageId))' needs \(Self.requiredRoles(for: action)); "
+                    + "the caller holds such a catalog role only in catalog(s) "
+                    + grantingCatalogs.sorted().map { "'\($0)'" }.joined(separator: ", "),
+                detail: catalog.map { "the package is in catalog '\($0)'" } ?? "no such access package"
+            )
+        }
+    }
+
+    private func reject<Input: Sendable>(
+        _ refusal: Refusal,
+        caller: Caller?,
+        action: Action?,
+        request: ServerRequest<Input>,
+        context: ServerContext
+    ) async {
+        let reason = refusal.detail.map { "\(refusal.error.message) (\($0))" } ?? refusal.error.message
+        var metadata: Logger.Metadata = [
+            "method": "\(context.method)",
+            "peer": "\(context.peer)",
+            "code": "\(refusal.error.code)",
+            "reason": "\(reason)",
+        ]
+        if let caller { metadata["caller"] = "\(caller.objectId)" }
+
+        guard action == .reprocess else {
+            logger.info("call refused", metadata: metadata)
+            return
+        }
+        let message = (try? request.message) as? ReprocessRequest
+        metadata["access_package_id"] = "\(Self.clipped(message?.accessPackageId ?? ""))"
+        metadata["request_ids"] = "\(message?.requestIds.count ?? 0)"
+        logger.notice("Reprocess refused", metadata: metadata)
+        await auditor.recordDeniedReprocess(
+            callerId: caller?.objectId,
+            accessPackageId: message?.accessPackageId ?? "",
+            requestIds: message?.requestIds ?? [],
+            reason: "\(refusal.error.code): \(reason)"
+        )
+    }
+
+    /// "one of the directory roles … (tenant-wide) or one of the catalog roles … in the package's catalog".
+    private static func requiredRoles(for action: Action) -> String {
+        let directoryRoles = PermissionPolicy.directoryRoles(granting: action).map(\.name).joined(separator: ", ")
+        let catalogRoles = PermissionPolicy.catalogRoles(granting: action).map(PermissionPolicy.name).joined(separator: ", ")
+        return "one of the directory roles \(directoryRoles) (tenant-wide) "
+            + "or one of the catalog roles \(catalogRoles) in the access package's catalog"
+    }
+
+    /// Caller-supplied text shortened for messages and logs.
+    private static func clipped(_ text: String) -> String {
+        text.count <= 128 ? text : text.prefix(128) + "…"
+    }
+}
+
+/// Why a call is stopped: the error the caller gets, and detail only the server log and audit see.
+private struct Refusal: Error {
+    let error: RPCError
+    let detail: String?
+
+    init(_ code: RPCError.Code, _ message: String, detail: String? = nil) {
+        self.error = RPCError(code: code, message: message)
+        self.detail = detail
+    }
+
+    init(_ error: RPCError) {
+        self.error = error
+        self.detail = nil
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import JWTKit
+import Logging
+
+/// The signature algorithms this service accepts. Each is pinned to one key type, so a token can
+/// never pick a weaker or confusable algorithm for a key (RS256 for RSA, ES256 for EC P-256).
+enum SigningAlgorithm: String, Sendable {
+    case rs256 = "RS256"
+    case es256 = "ES256"
+}
+
+/// A JWKS file that could not be used: unreadable, not JSON, a broken key, or no usable key.
+public struct JWKSError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+/// The verification keys of one JWKS file: for each `kid`, the one algorithm it verifies, and the
+/// jwt-kit collection holding the public keys.
+struct KeySet: Sendable {
+    let algorithms: [String: SigningAlgorithm]
+    let collection: JWTKeyCollection
+
+    /// Reads and validates `path`. Keys of types this service does not verify with (EdDSA, other
+    /// curves, `use: enc`, a declared `alg` other than the pinned one, no `kid`) are skipped with a
+    /// warning; a broken key of a supported type, a duplicate `kid`, or no usable key at all fails.
+    static func load(path: String, logger: Logger) async throws(JWKSError) -> KeySet {
+        let bytes: Data
+        do {
+            bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw JWKSError(message: "cannot read JWKS file \(path): \(error.localizedDescription)")
+        }
+        let raw: RawJWKS
+        do {
+            raw = try JSONDecoder().decode(RawJWKS.self, from: bytes)
+        } catch {
+            throw JWKSError(message: "JWKS file \(path) is not a JSON object with a \"keys\" array: \(error)")
+        }
+
+        var algorithms: [String: SigningAlgorithm] = [:]
+        var jwks: [JWK] = []
+        for (index, key) in raw.keys.enumerated() {
+            let label = key.kid.map { "key '\($0)'" } ?? "key #\(index)"
+            guard let kid = key.kid, !kid.isEmpty else {
+                logger.warning("JWKS: skipping \(label): it has no kid, so no token can select it")
+                continue
+            }
+            if let use = key.use, use != "sig" {
+                logger.warning("JWKS: skipping \(label): use is '\(use)', not 'sig'")
+                continue
+            }
+            let jwk: JWK
+            let algorithm: SigningAlgorithm
+            switch (key.kty, key.crv) {
+            case ("RSA", _):
+                algorithm = .rs256
+                guard let n = key.n, let e = key.e else {
+                    throw JWKSError(message: "JWKS \(label): an RSA key needs n and e")
+                }
+                jwk = .rsa(.rs256, identifier: JWKIdentifier(string: kid), modulus: n, exponent: e)
+            case ("EC", "P-256"):
+                algorithm = .es256
+                guard let x = key.x, let y = key.y else {
+                    throw JWKSError(message: "JWKS \(label): an EC key needs x and y")
+                }
+                jwk = .ecdsa(.es256, identifier: JWKIdentifier(string: kid), x: x, y: y, curve: .p256)
+            default:
+                logger.warning(
+                    "JWKS: skipping \(label): kty '\(key.kty ?? "")' crv '\(key.crv ?? "")' is not RSA or EC P-256"
+                )
+                continue
+            }
+            if let declared = key.alg, declared != algorithm.rawValue {
+                logger.warning("JWKS: skipping \(label): alg '\(declared)' is not \(algorithm.rawValue)")
+                continue
+            }
+            guard algorithms.updateValue(algorithm, forKey: kid) == nil else {
+                throw JWKSError(message: "JWKS \(label): kid appears more than once")
+            }
+            jwks.append(jwk)
+        }
+        guard !jwks.isEmpty else {
+            throw JWKSError(message: "JWKS file \(path) has no usable RS256 or ES256 key")
+        }
+
+        let collection = JWTKeyCollection()
+        for jwk in jwks {
+            do {
+                try await collection.add(jwk: jwk)
+            } catch {
+                let kid = jwk.keyIdentifier?.string ?? ""
+                throw JWKSError(message: "JWKS key '\(kid)' is not a valid public key: \(error)")
+            }
+        }
+        // Tokens are matched by kid before jwt-kit sees them; no default key to fall back to.
+        await collection.clearDefault()
+        return KeySet(algorithms: algorithms, collection: collection)
+    }
+}
+
+/// The JWK members this service reads; private members (`d`, `p`, …) are ignored on purpose.
+private struct RawJWKS: Decodable {
+    var keys: [RawJWK]
+}
+
+private struct RawJWK: Decodable {
+    var kty: String?
+    var kid: String?
+    var use: String?
+    var alg: String?
+    var crv: String?
+    var n: String?
+    var e: String?
+    var x: String?
+    var y: String?
+}

@@ -1,0 +1,98 @@
+import NIOCore
+import RPCCore
+
+/// One outstanding unary call on a client connection. Lives on the connection's event loop.
+final class ClientStream {
+    let promise: EventLoopPromise<ClientResponse<[UInt8]>>
+    var requestBody: [UInt8]
+    var requestOffset = 0
+
+    var httpStatus: Int?
+    var responseEncoding: String?
+    var headers = Metadata()
+    var trailers = Metadata()
+    var grpcStatus: Int?
+    var grpcMessage: String?
+    var headerBlocksSeen = 0
+    var deframer = GRPCDeframer(limit: GRPCFraming.maxMessageSize, maxMessages: 2)
+    var failure: RPCError?
+    var timer: Scheduled<Void>?
+
+    init(promise: EventLoopPromise<ClientResponse<[UInt8]>>, requestBody: [UInt8]) {
+        self.promise = promise
+        self.requestBody = requestBody
+    }
+
+    /// Records one response header; the first block is headers, a later one trailers.
+    func addHeader(name: String, value: String) {
+        switch name {
+        case ":status": httpStatus = Int(value)
+        case "grpc-status": grpcStatus = Int(value)
+        case "grpc-message": grpcMessage = PercentEncoding.decode(value)
+        case "grpc-encoding": responseEncoding = value
+        default:
+            guard !Metadata.isReserved(name) else { return }
+            let entry: Metadata.Value
+            if name.hasSuffix("-bin") {
+                guard let bytes = Base64.decode(value) else { return }
+                entry = .binary(bytes)
+            } else {
+                entry = .string(value)
+            }
+            if headerBlocksSeen == 0 { headers.add(entry, forKey: name) } else { trailers.add(entry, forKey: name) }
+        }
+    }
+
+    /// The call's outcome once the stream has closed.
+    func result(streamErrorCode: UInt32) -> Result<ClientResponse<[UInt8]>, RPCError> {
+        if let failure { return .failure(failure) }
+        guard let grpcStatus else {
+            if let httpStatus, httpStatus != 200 {
+                return .failure(RPCError(code: Self.code(forHTTPStatus: httpStatus), message: "HTTP status \(httpStatus)"))
+            }
+            if streamErrorCode != 0 {
+                return .failure(RPCError(
+                    code: streamErrorCode == 7 ? .unavailable : .internalError,  // 7 = REFUSED_STREAM
+                    message: "stream reset by server (HTTP/2 error \(streamErrorCode))"))
+            }
+            return .failure(RPCError(code: .internalError, message: "response ended without grpc-status"))
+        }
+        let code = RPCError.Code(rawValue: grpcStatus)
+        guard code == .ok else {
+            return .failure(RPCError(code: code, message: grpcMessage ?? "", metadata: trailers))
+        }
+        let messages: [FramedMessage]
+        do {
+            messages = try deframer.finish()
+        } catch {
+            return .failure(RPCError(code: .internalError, message: "response body is malformed: \(error)"))
+        }
+        guard messages.count == 1, let message = messages.first else {
+            return .failure(RPCError(code: .internalError, message: "unary response carried \(messages.count) messages"))
+        }
+        var bytes = message.bytes
+        if message.compressed {
+            guard let name = responseEncoding, let algorithm = CompressionAlgorithm(rawValue: name), algorithm != .identity else {
+                return .failure(RPCError(code: .internalError, message: "compressed response without a usable grpc-encoding"))
+            }
+            do {
+                bytes = try Zlib.inflate(message.bytes, format: algorithm, limit: GRPCFraming.maxMessageSize)
+            } catch {
+                return .failure(RPCError(code: .resourceExhausted, message: "response could not be decompressed: \(error)"))
+            }
+        }
+        return .success(ClientResponse(message: bytes, headers: headers, trailers: trailers))
+    }
+
+    /// The gRPC spec's mapping for responses that carry no grpc-status.
+    static func code(forHTTPStatus status: Int) -> RPCError.Code {
+        switch status {
+        case 400: .internalError
+        case 401: .unauthenticated
+        case 403: .permissionDenied
+        case 404: .unimplemented
+        case 429, 502, 503, 504: .unavailable
+        default: .unknown
+        }
+    }
+}

@@ -1,0 +1,216 @@
+import CNGHTTP2
+import NIOCore
+import RPCCore
+
+/// The client side of one HTTP/2 connection: submits calls, collects responses. Event-loop bound.
+final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let authority: String
+    private var session: NGHTTP2Session?
+    private var streams: [Int32: ClientStream] = [:]
+    private var context: ChannelHandlerContext?
+    private var reading = false
+    private var flushScheduled = false
+    private(set) var isUsable = true
+
+    init(authority: String) {
+        self.authority = authority
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        session = NGHTTP2Session(role: .client, limits: NGHTTP2Session.Limits(maxConcurrentStreams: 100), delegate: self)
+        if context.channel.isActive { flush() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        flush()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        failAll(RPCError(code: .unavailable, message: "connection closed"))
+        session = nil
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        isUsable = false
+        failAll(RPCError(code: .unavailable, message: "connection closed by peer"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        isUsable = false
+        failAll(RPCError(code: .unavailable, message: "connection error: \(error)"))
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let session else { return }
+        let buffer = unwrapInboundIn(data)
+        reading = true
+        let ok = buffer.withUnsafeReadableBytes { session.receive($0) }
+        reading = false
+        if !ok {
+            isUsable = false
+            flush()
+            context.close(promise: nil)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flush()
+    }
+
+    private func failAll(_ error: RPCError) {
+        let pending = streams
+        streams.removeAll()
+        for stream in pending.values {
+            stream.timer?.cancel()
+            stream.promise.fail(error)
+        }
+    }
+
+    private func flush() {
+        guard let context, let session else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 0)
+        let ok = session.drainOutput { buffer.writeBytes($0) }
+        if buffer.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(buffer), promise: nil) }
+        if !ok || !session.wantsIO {
+            isUsable = false
+            context.close(promise: nil)
+        }
+    }
+
+    private func scheduleFlush() {
+        guard !reading, !flushScheduled, let context else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            bound.value.flushScheduled = false
+            bound.value.flush()
+        }
+    }
+
+    // MARK: Calls
+
+    /// Starts a call; the promise completes with the response or an `RPCError`.
+    func start(
+        path: String,
+        request: [UInt8],
+        options: CallOptions,
+        promise: EventLoopPromise<ClientResponse<[UInt8]>>
+    ) {
+        guard isUsable, let session, let context else {
+            promise.fail(RPCError(code: .unavailable, message: "connection is not usable"))
+            return
+        }
+        var body: [UInt8]
+        var compressed = false
+        if options.compression != .identity {
+            let deflated = request.withUnsafeBytes { Zlib.deflate($0, format: options.compression) }
+            body = [UInt8](repeating: 0, count: GRPCFraming.headerSize) + deflated
+            compressed = true
+        } else {
+            body = [UInt8](repeating: 0, count: GRPCFraming.headerSize) + request
+        }
+        let payloadCount = body.count - GRPCFraming.headerSize
+        body.withUnsafeMutableBytes { GRPCFraming.writeHeader(compressed: compressed, length: payloadCount, to: $0.baseAddress!) }
+
+        var headers = HeaderList()
+        headers.add(":method", "POST")
+        headers.add(":scheme", "http")
+        headers.add(":path", path)
+        headers.add(":authority", authority)
+        headers.add("content-type", "application/grpc")
+        headers.add("te", "trailers")
+        headers.add("user-agent", "entitlement-swift/1.0")
+        headers.add("grpc-accept-encoding", CompressionAlgorithm.acceptEncodingHeader)
+        if compressed { headers.add("grpc-encoding", options.compression.rawValue) }
+        if let timeout = options.timeout { headers.add("grpc-timeout", GRPCTimeout.format(timeout)) }
+        for entry in options.metadata where !Metadata.isReserved(entry.key) || entry.key == "authorization" {
+            switch entry.value {
+            case .string(let s): headers.add(entry.key, s)
+            case .binary(let b): headers.add(entry.key, Base64.encode(b))
+            }
+        }
+
+        let stream = ClientStream(promise: promise, requestBody: body)
+        let id = session.submitRequest(headers: headers, hasBody: true)
+        guard id > 0 else {
+            isUsable = false
+            promise.fail(RPCError(code: .unavailable, message: "could not start a stream (nghttp2 error \(id))"))
+            return
+        }
+        streams[id] = stream
+        if let timeout = options.timeout {
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let (seconds, attoseconds) = timeout.components
+            stream.timer = context.eventLoop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {
+                bound.value.cancel(streamID: id, error: RPCError(code: .deadlineExceeded, message: "deadline exceeded"))
+            }
+        }
+        scheduleFlush()
+    }
+
+    /// Abandons a call (deadline or task cancellation): RST_STREAM CANCEL and fail the promise.
+    func cancel(streamID: Int32, error: RPCError) {
+        guard let stream = streams.removeValue(forKey: streamID) else { return }
+        stream.timer?.cancel()
+        session?.resetStream(streamID, errorCode: NGHTTP2_CANCEL.rawValue)
+        stream.promise.fail(error)
+        scheduleFlush()
+    }
+
+    /// Finds the stream a promise belongs to (for cancellation by the caller's task).
+    func streamID(for promise: EventLoopPromise<ClientResponse<[UInt8]>>) -> Int32? {
+        streams.first { $0.value.promise.futureResult === promise.futureResult }?.key
+    }
+
+    // MARK: nghttp2 callbacks
+
+    func sessionBeginHeaders(streamID: Int32) -> Bool { true }
+
+    func sessionHeader(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
+        streams[streamID]?.addHeader(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
+        return true
+    }
+
+    func sessionFrameReceived(streamID: Int32, type: UInt8, endStream: Bool) -> Bool {
+        if type == UInt8(NGHTTP2_HEADERS.rawValue) { streams[streamID]?.headerBlocksSeen += 1 }
+        return true
+    }
+
+    func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let stream = streams[streamID], stream.failure == nil else { return true }
+        do {
+            try stream.deframer.append(bytes)
+        } catch {
+            stream.failure = RPCError(code: .resourceExhausted, message: "response message too large: \(error)")
+        }
+        return true
+    }
+
+    func sessionStreamClosed(streamID: Int32, errorCode: UInt32) {
+        guard let stream = streams.removeValue(forKey: streamID) else { return }
+        stream.timer?.cancel()
+        switch stream.result(streamErrorCode: errorCode) {
+        case .success(let response): stream.promise.succeed(response)
+        case .failure(let error): stream.promise.fail(error)
+        }
+    }
+
+    func sessionReadBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> (count: Int, eof: Bool)? {
+        guard let stream = streams[streamID] else { return (0, true) }
+        let count = min(buffer.count, stream.requestBody.count - stream.requestOffset)
+        stream.requestBody.withUnsafeBytes { src in
+            buffer.baseAddress!.copyMemory(from: src.baseAddress! + stream.requestOffset, byteCount: count)
+        }
+        stream.requestOffset += count
+        return (count, stream.requestOffset == stream.requestBody.count)
+    }
+
+    func sessionBodyEnded(streamID: Int32) {}
+}

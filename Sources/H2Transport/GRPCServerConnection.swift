@@ -1,0 +1,487 @@
+import CNGHTTP2
+import Logging
+import NIOCore
+import ProtoWire
+import RPCCore
+
+/// Asks a connection to stop taking new calls (GOAWAY) and close once its calls finish.
+struct DrainConnectionEvent: Sendable {}
+
+extension Scheduled: CancellableTimer {
+    func cancelTimer() { cancel() }
+}
+
+/// One HTTP/2 connection of the gRPC server: bytes in through nghttp2, calls out to handler tasks,
+/// responses back through nghttp2. Everything here runs on the channel's event loop.
+final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let shared: GRPCServer.Shared
+    private var session: NGHTTP2Session?
+    private var streams: [Int32: ServerStream] = [:]
+    private var context: ChannelHandlerContext?
+    private var executor: EventLoopTaskExecutor?
+    private var peer = ""
+    private var reading = false
+    private var flushScheduled = false
+    private var draining = false
+    private var idleTimer: Scheduled<Void>?
+
+    init(shared: GRPCServer.Shared) {
+        self.shared = shared
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.executor = EventLoopTaskExecutor(loop: context.eventLoop)
+        self.peer = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+        let limits = NGHTTP2Session.Limits(
+            maxConcurrentStreams: UInt32(shared.configuration.maxConcurrentStreams),
+            maxHeaderListSize: UInt32(shared.configuration.maxHeaderListSize)
+        )
+        session = NGHTTP2Session(role: .server, limits: limits, delegate: self)
+        if context.channel.isActive { channelActive(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        flush()
+        armIdleTimer()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        for stream in streams.values { stream.cancelWork() }
+        streams.removeAll()
+        idleTimer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        for stream in streams.values { stream.cancelWork() }
+        streams.removeAll()
+        session = nil
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let session else { return }
+        let buffer = unwrapInboundIn(data)
+        reading = true
+        let ok = buffer.withUnsafeReadableBytes { session.receive($0) }
+        reading = false
+        if !ok {
+            // nghttp2 has queued a GOAWAY for the protocol error; send it, then close.
+            shared.logger.debug("closing connection after HTTP/2 protocol error", metadata: ["peer": "\(peer)"])
+            flush()
+            context.close(promise: nil)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flush()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is DrainConnectionEvent {
+            beginDrain()
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    // MARK: Output
+
+    /// Serializes everything nghttp2 has queued into one write and one flush.
+    private func flush() {
+        guard let context, let session else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 0)
+        let ok = session.drainOutput { bytes in buffer.writeBytes(bytes) }
+        if buffer.readableBytes > 0 {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
+        if !ok || !session.wantsIO {
+            context.close(promise: nil)
+        }
+    }
+
+    /// Coalesces flushes requested by completed calls into one per event-loop turn.
+    private func scheduleFlush() {
+        guard !reading, !flushScheduled, let context else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            bound.value.flushScheduled = false
+            bound.value.flush()
+        }
+    }
+
+    private func beginDrain() {
+        guard !draining, let session else { return }
+        draining = true
+        session.submitGoAway()
+        flush()
+    }
+
+    private func armIdleTimer() {
+        idleTimer?.cancel()
+        guard let context, streams.isEmpty else { return }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(in: shared.configuration.idleTimeout) {
+            let me = bound.value
+            guard me.streams.isEmpty, let context = me.context else { return }
+            me.session?.submitGoAway()
+            me.flush()
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: nghttp2 callbacks
+
+    func sessionBeginHeaders(streamID: Int32) -> Bool {
+        if streams[streamID] == nil {
+            streams[streamID] = ServerStream(id: streamID, maxMessageSize: shared.configuration.maxMessageSize)
+            idleTimer?.cancel()
+            idleTimer = nil
+        }
+        return true
+    }
+
+    func sessionHeader(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
+        guard let stream = streams[streamID] else { return true }
+        stream.headerListSize += name.count + value.count + 32
+        if stream.headerListSize > shared.configuration.maxHeaderListSize {
+            // Past the advertised SETTINGS_MAX_HEADER_LIST_SIZE: treat as abuse and drop the connection.
+            return false
+        }
+        if stream.headersComplete { return true }  // request trailers carry nothing we use
+        let key = String(decoding: name, as: UTF8.self)
+        let text = String(decoding: value, as: UTF8.self)
+        switch key {
+        case ":method": stream.method = text
+        case ":path": stream.path = text
+        case "content-type": stream.contentType = text
+        case "grpc-encoding": stream.encoding = text
+        case "grpc-accept-encoding": stream.acceptEncoding = text
+        case "grpc-timeout": stream.timeout = text
+        case "authorization": stream.authorization = text
+        default:
+            if Metadata.isReserved(key) { break }
+            if key.hasSuffix("-bin") {
+                if let bytes = Base64.decode(text) { stream.metadata.addBinary(bytes, forKey: key) }
+            } else {
+                stream.metadata.addString(text, forKey: key)
+            }
+        }
+        return true
+    }
+
+    func sessionFrameReceived(streamID: Int32, type: UInt8, endStream: Bool) -> Bool {
+        guard let stream = streams[streamID] else { return true }
+        if type == UInt8(NGHTTP2_HEADERS.rawValue), !stream.headersComplete {
+            stream.headersComplete = true
+            // Refuse what can be refused from the headers alone, before the body is buffered.
+            if let early = validateHeaders(stream) {
+                respond(stream, with: early)
+                return true
+            }
+        }
+        if endStream { dispatch(stream) }
+        return true
+    }
+
+    func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let stream = streams[streamID], !stream.responded, stream.pendingError == nil else { return true }
+        do {
+            try stream.deframer.append(bytes)
+        } catch {
+            stream.pendingError = Self.rpcError(for: error)
+            stream.deframer = GRPCDeframer(limit: 0, maxMessages: 0)  // release what was buffered
+        }
+        return true
+    }
+
+    func sessionStreamClosed(streamID: Int32, errorCode: UInt32) {
+        guard let stream = streams.removeValue(forKey: streamID) else { return }
+        stream.cancelWork()
+        if streams.isEmpty {
+            if draining { scheduleFlush() } else { armIdleTimer() }
+        }
+    }
+
+    func sessionReadBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> (count: Int, eof: Bool)? {
+        guard let stream = streams[streamID] else { return (0, true) }
+        let count = min(buffer.count, stream.body.count - stream.bodyOffset)
+        stream.body.withUnsafeBytes { src in
+            buffer.baseAddress!.copyMemory(from: src.baseAddress! + stream.bodyOffset, byteCount: count)
+        }
+        stream.bodyOffset += count
+        let eof = stream.bodyOffset == stream.body.count
+        if eof { stream.body = [] }
+        return (count, eof)
+    }
+
+    func sessionBodyEnded(streamID: Int32) {
+        guard let stream = streams[streamID] else { return }
+        session?.submitTrailers(streamID: streamID, trailers: stream.trailers)
+    }
+
+    // MARK: Calls
+
+    private enum EarlyResponse {
+        case http(status: Int, message: String)
+        case grpc(RPCError, acceptEncoding: Bool)
+    }
+
+    private func validateHeaders(_ stream: ServerStream) -> EarlyResponse? {
+        guard stream.method == "POST" else {
+            return .http(status: 405, message: "gRPC requires POST, got \(stream.method ?? "no method")")
+        }
+        guard let contentType = stream.contentType, Self.isGRPCContentType(contentType) else {
+            return .http(
+                status: 415,
+                message: "content-type must be application/grpc or application/grpc+proto, got \(stream.contentType ?? "none")"
+            )
+        }
+        guard let path = stream.path, shared.router.handler(forPath: path) != nil else {
+            return .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false)
+        }
+        if let encoding = stream.encoding, CompressionAlgorithm(rawValue: encoding) == nil {
+            let error = RPCError(
+                code: .unimplemented,
+                message: "grpc-encoding \"\(encoding)\" is not supported; use one of \(CompressionAlgorithm.acceptEncodingHeader)"
+            )
+            return .grpc(error, acceptEncoding: true)
+        }
+        return nil
+    }
+
+    private func dispatch(_ stream: ServerStream) {
+        guard !stream.responded, let context, let executor else { return }
+        if let error = stream.pendingError {
+            respond(stream, with: .grpc(error, acceptEncoding: false))
+            return
+        }
+        guard let path = stream.path, let handler = shared.router.handler(forPath: path) else {
+            respond(stream, with: .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false))
+            return
+        }
+        let request: [UInt8]
+        do {
+            request = try decodeRequest(stream)
+        } catch {
+            respond(stream, with: .grpc(error, acceptEncoding: false))
+            return
+        }
+
+        var deadline: ContinuousClock.Instant?
+        if let header = stream.timeout {
+            guard let timeout = GRPCTimeout.parse(header) else {
+                let error = RPCError(code: .internalError, message: "malformed grpc-timeout \"\(header)\"")
+                respond(stream, with: .grpc(error, acceptEncoding: false))
+                return
+            }
+            deadline = ContinuousClock.now.advanced(by: timeout)
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let id = stream.id
+            let (seconds, attoseconds) = timeout.components
+            let nanos = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+            stream.deadlineTimer = context.eventLoop.scheduleTask(in: .nanoseconds(nanos)) {
+                bound.value.deadlineExpired(streamID: id)
+            }
+        }
+
+        let callContext = ServerContext(
+            method: handler.method,
+            metadata: stream.metadata,
+            authorization: stream.authorization,
+            peer: peer,
+            deadline: deadline
+        )
+        let interceptors = shared.interceptors
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let id = stream.id
+        let loop = context.eventLoop
+        stream.task = Task(executorPreference: executor) {
+            let result: Result<any ProtoMessage, any Error>
+            do {
+                result = .success(try await handler.handle(request: request, context: callContext, interceptors: interceptors))
+            } catch {
+                result = .failure(error)
+            }
+            loop.execute { bound.value.complete(streamID: id, result: result, response: callContext.response) }
+        }
+    }
+
+    /// Splits the body into exactly one message and inflates it if needed (bounded by the limit).
+    private func decodeRequest(_ stream: ServerStream) throws(RPCError) -> [UInt8] {
+        let messages: [FramedMessage]
+        do {
+            messages = try stream.deframer.finish()
+        } catch {
+            throw Self.rpcError(for: error)
+        }
+        guard messages.count == 1, let message = messages.first else {
+            throw RPCError(
+                code: .unimplemented,
+                message: "a unary call carries exactly one request message, got \(messages.count == 0 ? "none" : "more than one")"
+            )
+        }
+        guard message.compressed else { return message.bytes }
+        guard let name = stream.encoding, let algorithm = CompressionAlgorithm(rawValue: name), algorithm != .identity else {
+            throw RPCError(code: .internalError, message: "message is flagged compressed but the call has no grpc-encoding")
+        }
+        do {
+            return try Zlib.inflate(message.bytes, format: algorithm, limit: shared.configuration.maxMessageSize)
+        } catch {
+            throw Self.rpcError(for: error)
+        }
+    }
+
+    private func deadlineExpired(streamID: Int32) {
+        guard let stream = streams[streamID], !stream.responded else { return }
+        stream.deadlineTimer = nil
+        stream.cancelWork()
+        respond(stream, with: .grpc(RPCError(code: .deadlineExceeded, message: "deadline exceeded"), acceptEncoding: false))
+        scheduleFlush()
+    }
+
+    private func complete(streamID: Int32, result: Result<any ProtoMessage, any Error>, response: ResponseMetadata) {
+        guard let stream = streams[streamID], !stream.responded else { return }
+        stream.task = nil
+        stream.deadlineTimer?.cancelTimer()
+        stream.deadlineTimer = nil
+        switch result {
+        case .success(let message):
+            respond(stream, message: message, response: response)
+        case .failure(let error):
+            var rpcError = RPCError(mapping: error)
+            for entry in response.trailers { rpcError.metadata.add(entry.value, forKey: entry.key) }
+            respond(stream, with: .grpc(rpcError, acceptEncoding: false))
+        }
+        scheduleFlush()
+    }
+
+    private func respond(_ stream: ServerStream, message: any ProtoMessage, response: ResponseMetadata) {
+        let size = message.encodedSize()
+        guard size <= shared.configuration.maxMessageSize else {
+            let error = RPCError(code: .resourceExhausted, message: "response of \(size) bytes exceeds the 4 MiB message limit")
+            respond(stream, with: .grpc(error, acceptEncoding: false))
+            return
+        }
+        var algorithm = CompressionAlgorithm.preferred(fromAcceptEncoding: stream.acceptEncoding)
+        if size < shared.configuration.compressionThreshold { algorithm = .identity }
+
+        var body = [UInt8](unsafeUninitializedCapacity: GRPCFraming.headerSize + size) { buffer, count in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            GRPCFraming.writeHeader(compressed: false, length: size, to: raw.baseAddress!)
+            message.encode(into: UnsafeMutableRawBufferPointer(rebasing: raw[GRPCFraming.headerSize...]))
+            count = GRPCFraming.headerSize + size
+        }
+        if algorithm != .identity {
+            let compressed = body.withUnsafeBytes { Zlib.deflate(UnsafeRawBufferPointer(rebasing: $0[GRPCFraming.headerSize...]), format: algorithm) }
+            if compressed.count < size {
+                var framed = [UInt8](repeating: 0, count: GRPCFraming.headerSize)
+                framed.withUnsafeMutableBytes { GRPCFraming.writeHeader(compressed: true, length: compressed.count, to: $0.baseAddress!) }
+                framed.append(contentsOf: compressed)
+                body = framed
+            } else {
+                algorithm = .identity
+            }
+        }
+
+        var headers = HeaderList()
+        headers.add(":status", "200")
+        headers.add("content-type", "application/grpc")
+        if algorithm != .identity { headers.add("grpc-encoding", algorithm.rawValue) }
+        headers.add("grpc-accept-encoding", CompressionAlgorithm.acceptEncodingHeader)
+        Self.add(response.headers, to: &headers)
+
+        var trailers = HeaderList()
+        trailers.add("grpc-status", "0")
+        Self.add(response.trailers, to: &trailers)
+
+        stream.responded = true
+        stream.body = body
+        stream.bodyOffset = 0
+        stream.trailers = trailers
+        session?.submitResponse(streamID: stream.id, headers: headers, hasBody: true)
+    }
+
+    /// Answers without a body: an HTTP error, or gRPC Trailers-Only (one HEADERS frame with END_STREAM).
+    private func respond(_ stream: ServerStream, with early: EarlyResponse) {
+        stream.responded = true
+        stream.cancelWork()
+        var headers = HeaderList()
+        switch early {
+        case .http(let status, let message):
+            headers.add(":status", String(status))
+            headers.add("content-type", "text/plain")
+            // gRPC clients map HTTP statuses themselves; the status fields help humans and proxies.
+            headers.add("grpc-status", String(status == 415 ? RPCError.Code.internalError.rawValue : RPCError.Code.unimplemented.rawValue))
+            headers.add("grpc-message", PercentEncoding.encode(message))
+        case .grpc(let error, let acceptEncoding):
+            headers.add(":status", "200")
+            headers.add("content-type", "application/grpc")
+            headers.add("grpc-status", String(error.code.rawValue))
+            headers.add("grpc-message", PercentEncoding.encode(error.message))
+            if acceptEncoding { headers.add("grpc-accept-encoding", CompressionAlgorithm.acceptEncodingHeader) }
+            Self.add(error.metadata, to: &headers)
+        }
+        session?.submitResponse(streamID: stream.id, headers: headers, hasBody: false)
+    }
+
+    // MARK: Helpers
+
+    private static func add(_ metadata: Metadata, to headers: inout HeaderList) {
+        for entry in metadata where !Metadata.isReserved(entry.key) {
+            switch entry.value {
+            case .string(let s): headers.add(entry.key, s)
+            case .binary(let b): headers.add(entry.key, Base64.encode(b))
+            }
+        }
+    }
+
+    private static func isGRPCContentType(_ value: String) -> Bool {
+        let base = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters() } ?? ""
+        return base == "application/grpc" || base == "application/grpc+proto"
+    }
+
+    private static func unimplemented(path: String?) -> RPCError {
+        RPCError(code: .unimplemented, message: "unknown method \(path ?? "(no :path)")")
+    }
+
+    private static func rpcError(for error: DeframingError) -> RPCError {
+        switch error {
+        case .messageTooLarge(let length, let limit):
+            RPCError(code: .resourceExhausted, message: "request message of \(length) bytes exceeds the limit of \(limit) bytes")
+        case .truncated:
+            RPCError(code: .internalError, message: "request body ends inside a message")
+        case .invalidFlag(let flag):
+            RPCError(code: .internalError, message: "invalid message flag \(flag)")
+        }
+    }
+
+    private static func rpcError(for error: CompressionError) -> RPCError {
+        switch error {
+        case .limitExceeded(let limit):
+            RPCError(code: .resourceExhausted, message: "decompressed request message exceeds the limit of \(limit) bytes")
+        case .corrupt(let why):
+            RPCError(code: .internalError, message: why)
+        }
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters() -> String {
+        var s = self
+        while s.first == " " { s.removeFirst() }
+        while s.last == " " { s.removeLast() }
+        return s.lowercased()
+    }
+}

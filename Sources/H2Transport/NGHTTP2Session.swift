@@ -1,0 +1,211 @@
+import CNGHTTP2
+
+/// Callbacks from an nghttp2 session, delivered synchronously on the connection's event loop while
+/// `receive` or `drainOutput` runs.
+protocol NGHTTP2SessionDelegate: AnyObject {
+    func sessionBeginHeaders(streamID: Int32) -> Bool
+    /// Returns false to fail the session (header list too large, say).
+    func sessionHeader(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool
+    /// A complete HEADERS block (`isHeaders`) or DATA frame arrived; `endStream` when the peer is done.
+    func sessionFrameReceived(streamID: Int32, type: UInt8, endStream: Bool) -> Bool
+    func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) -> Bool
+    func sessionStreamClosed(streamID: Int32, errorCode: UInt32)
+    /// Fills `buffer` with the next body bytes of `streamID`; returns the count and whether the body ended.
+    /// A nil result defers the stream until `resumeData`.
+    func sessionReadBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> (count: Int, eof: Bool)?
+    /// Called once the body of `streamID` has ended, to submit trailers (server) or nothing (client).
+    func sessionBodyEnded(streamID: Int32)
+}
+
+/// Owns one nghttp2 session and keeps all C interop for it in one place. Not thread-safe: it is
+/// used only on its connection's event loop.
+final class NGHTTP2Session {
+    enum Role { case server, client }
+
+    struct Limits {
+        var maxConcurrentStreams: UInt32 = 256
+        var maxHeaderListSize: UInt32 = 16 * 1024
+        var initialStreamWindow: UInt32 = 1 << 20
+        var connectionWindow: Int32 = 16 << 20
+        var maxFrameSize: UInt32 = 16 * 1024
+    }
+
+    private var session: OpaquePointer?
+    unowned(unsafe) let delegate: any NGHTTP2SessionDelegate
+    let role: Role
+
+    init(role: Role, limits: Limits, delegate: any NGHTTP2SessionDelegate) {
+        self.delegate = delegate
+        self.role = role
+        var callbacks: OpaquePointer?
+        nghttp2_session_callbacks_new(&callbacks)
+        defer { nghttp2_session_callbacks_del(callbacks) }
+        nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
+            guard let frame, let userData else { return 0 }
+            let me = Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+            return me.delegate.sessionBeginHeaders(streamID: frame.pointee.hd.stream_id)
+                ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
+        }
+        nghttp2_session_callbacks_set_on_header_callback(callbacks) {
+            _, frame, name, nameLength, value, valueLength, _, userData in
+            guard let frame, let userData else { return 0 }
+            let me = Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+            let ok = me.delegate.sessionHeader(
+                streamID: frame.pointee.hd.stream_id,
+                name: UnsafeRawBufferPointer(start: name, count: nameLength),
+                value: UnsafeRawBufferPointer(start: value, count: valueLength)
+            )
+            return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+        }
+        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
+            guard let frame, let userData else { return 0 }
+            let hd = frame.pointee.hd
+            guard hd.type == UInt8(NGHTTP2_HEADERS.rawValue) || hd.type == UInt8(NGHTTP2_DATA.rawValue) else { return 0 }
+            let me = Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+            let ok = me.delegate.sessionFrameReceived(
+                streamID: hd.stream_id,
+                type: hd.type,
+                endStream: hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+            )
+            return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+        }
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
+            _, _, streamID, data, length, userData in
+            guard let userData else { return 0 }
+            let me = Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+            let ok = me.delegate.sessionData(streamID: streamID, bytes: UnsafeRawBufferPointer(start: data, count: length))
+            return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+        }
+        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
+            guard let userData else { return 0 }
+            let me = Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+            me.delegate.sessionStreamClosed(streamID: streamID, errorCode: errorCode)
+            return 0
+        }
+
+        var option: OpaquePointer?
+        nghttp2_option_new(&option)
+        defer { nghttp2_option_del(option) }
+        // Abuse limits from nghttp2 itself: rapid reset (CVE-2023-44487), CONTINUATION floods
+        // (CVE-2024-28182), queued SETTINGS/PING acks, entries per SETTINGS frame.
+        nghttp2_option_set_stream_reset_rate_limit(option, 200, 50)
+        nghttp2_option_set_max_continuations(option, 8)
+        nghttp2_option_set_max_outbound_ack(option, 1000)
+        nghttp2_option_set_max_settings(option, 32)
+        nghttp2_option_set_max_send_header_block_length(option, 64 * 1024)
+
+        let userData = Unmanaged.passUnretained(self).toOpaque()
+        switch role {
+        case .server: nghttp2_session_server_new2(&session, callbacks, userData, option)
+        case .client: nghttp2_session_client_new2(&session, callbacks, userData, option)
+        }
+
+        var settings = [
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: limits.maxConcurrentStreams),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: limits.maxHeaderListSize),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: limits.initialStreamWindow),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue), value: limits.maxFrameSize),
+        ]
+        if role == .client {
+            // Clients do not accept pushes.
+            settings.append(nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0))
+        }
+        nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
+        nghttp2_session_set_local_window_size(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, limits.connectionWindow)
+    }
+
+    deinit {
+        nghttp2_session_del(session)
+    }
+
+    /// Feeds received bytes; returns false if the peer broke the protocol (the session then wants to
+    /// send a GOAWAY and close).
+    func receive(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return true }
+        return nghttp2_session_mem_recv(session, base, bytes.count) >= 0
+    }
+
+    /// Serializes every pending frame; `sink` is called per chunk nghttp2 hands out.
+    func drainOutput(_ sink: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        while true {
+            var data: UnsafePointer<UInt8>?
+            let n = nghttp2_session_mem_send(session, &data)
+            if n < 0 { return false }
+            if n == 0 { return true }
+            sink(UnsafeRawBufferPointer(start: data, count: n))
+        }
+    }
+
+    var wantsIO: Bool { nghttp2_session_want_read(session) != 0 || nghttp2_session_want_write(session) != 0 }
+
+    // MARK: Submitting frames
+
+    /// Submits response (server) headers; with `hasBody` the body is pulled through the delegate's
+    /// `sessionReadBody`, otherwise the HEADERS frame ends the stream (Trailers-Only).
+    func submitResponse(streamID: Int32, headers: HeaderList, hasBody: Bool) {
+        headers.withNV { nva, count in
+            if hasBody {
+                var provider = Self.makeDataProvider()
+                nghttp2_submit_response(session, streamID, nva, count, &provider)
+            } else {
+                nghttp2_submit_response(session, streamID, nva, count, nil)
+            }
+        }
+    }
+
+    /// Submits a request (client); returns the new stream id or a negative nghttp2 error.
+    func submitRequest(headers: HeaderList, hasBody: Bool) -> Int32 {
+        headers.withNV { nva, count in
+            if hasBody {
+                var provider = Self.makeDataProvider()
+                return nghttp2_submit_request(session, nil, nva, count, &provider, nil)
+            }
+            return nghttp2_submit_request(session, nil, nva, count, nil, nil)
+        }
+    }
+
+    func submitTrailers(streamID: Int32, trailers: HeaderList) {
+        trailers.withNV { nva, count in _ = nghttp2_submit_trailer(session, streamID, nva, count) }
+    }
+
+    func resetStream(_ streamID: Int32, errorCode: UInt32) {
+        nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, errorCode)
+    }
+
+    func resumeData(streamID: Int32) {
+        nghttp2_session_resume_data(session, streamID)
+    }
+
+    /// GOAWAY naming the last stream this side will process; streams up to it may finish.
+    func submitGoAway(errorCode: UInt32 = NGHTTP2_NO_ERROR.rawValue) {
+        let last = nghttp2_session_get_last_proc_stream_id(session)
+        nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, errorCode, nil, 0)
+    }
+
+    /// Ends the session with a GOAWAY carrying `errorCode`; open streams are abandoned.
+    func terminate(errorCode: UInt32) {
+        nghttp2_session_terminate_session(session, errorCode)
+    }
+
+    private static func makeDataProvider() -> nghttp2_data_provider {
+        var provider = nghttp2_data_provider()
+        provider.read_callback = { _, streamID, buffer, length, flags, _, userData in
+            guard let userData, let buffer, let flags else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
+            let me = Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+            guard let (count, eof) = me.delegate.sessionReadBody(
+                streamID: streamID, into: UnsafeMutableRawBufferPointer(start: buffer, count: length))
+            else { return Int(NGHTTP2_ERR_DEFERRED.rawValue) }
+            if eof {
+                flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+                if me.role == .server {
+                    // End the body but not the stream: trailers follow (submitted from this callback,
+                    // which nghttp2 allows).
+                    flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                    me.delegate.sessionBodyEnded(streamID: streamID)
+                }
+            }
+            return count
+        }
+        return provider
+    }
+}

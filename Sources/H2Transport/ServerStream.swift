@@ -1,0 +1,47 @@
+import RPCCore
+
+/// One request stream on a server connection, from HEADERS to stream close. Lives on the
+/// connection's event loop only.
+final class ServerStream {
+    let id: Int32
+    var method: String?
+    var path: String?
+    var contentType: String?
+    var encoding: String?
+    var acceptEncoding: String?
+    var timeout: String?
+    var authorization: String?
+    var metadata = Metadata()
+    var headerListSize = 0
+    var headersComplete = false
+
+    var deframer: GRPCDeframer
+    /// An error found while the body was still arriving; answered at end of stream.
+    var pendingError: RPCError?
+    var responded = false
+
+    var task: Task<Void, Never>?
+    var deadlineTimer: (any CancellableTimer)?
+
+    /// The framed response body and how much of it nghttp2 has taken.
+    var body: [UInt8] = []
+    var bodyOffset = 0
+    var trailers = HeaderList()
+
+    init(id: Int32, maxMessageSize: Int) {
+        self.id = id
+        self.deframer = GRPCDeframer(limit: maxMessageSize, maxMessages: 2)
+    }
+
+    func cancelWork() {
+        task?.cancel()
+        task = nil
+        deadlineTimer?.cancelTimer()
+        deadlineTimer = nil
+    }
+}
+
+/// A scheduled timer that can be cancelled (NIO's `Scheduled`, erased).
+protocol CancellableTimer {
+    func cancelTimer()
+}

@@ -1,0 +1,63 @@
+/// A protobuf message: encoded in two passes (size, then bytes), decoded field by field.
+public protocol ProtoMessage: Sendable, Hashable {
+    init()
+    var unknownFields: UnknownFields { get set }
+    /// The exact number of bytes `encode(to:)` writes.
+    func encodedSize() -> Int
+    /// Writes every set field; the writer has room for exactly `encodedSize()` bytes.
+    func encode(to writer: inout ProtoWriter)
+    /// Decodes one field whose tag was just read; unknown fields go to `unknownFields`.
+    mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError)
+}
+
+extension ProtoMessage {
+    /// Decodes a message from borrowed bytes.
+    @inlinable
+    public init(decoding bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        var reader = ProtoReader(bytes)
+        self.init()
+        try self.merge(from: &reader)
+    }
+
+    /// Decodes a message from a byte array.
+    @inlinable
+    public init(serializedBytes bytes: [UInt8]) throws(ProtoDecodingError) {
+        // withUnsafeBytes cannot forward a typed throw, so carry the error out by hand.
+        var result: Result<Self, ProtoDecodingError> = .failure(.truncated)
+        bytes.withUnsafeBytes { raw in
+            do throws(ProtoDecodingError) {
+                result = .success(try Self(decoding: raw))
+            } catch {
+                result = .failure(error)
+            }
+        }
+        self = try result.get()
+    }
+
+    /// Reads fields until the reader is exhausted, merging them into `self`.
+    @inlinable
+    public mutating func merge(from reader: inout ProtoReader) throws(ProtoDecodingError) {
+        while let tag = try reader.nextTag() {
+            try decodeField(tag, from: &reader)
+        }
+    }
+
+    /// The message's bytes, encoded into an array of exactly the right size.
+    public func serializedBytes() -> [UInt8] {
+        let size = encodedSize()
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var writer = ProtoWriter(UnsafeMutableRawBufferPointer(buffer))
+            encode(to: &writer)
+            precondition(writer.bytesWritten == size, "encodedSize() disagrees with encode(to:)")
+            count = size
+        }
+    }
+
+    /// Encodes into caller-provided memory of at least `encodedSize()` bytes; returns the bytes written.
+    @discardableResult
+    public func encode(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        var writer = ProtoWriter(buffer)
+        encode(to: &writer)
+        return writer.bytesWritten
+    }
+}

@@ -1,0 +1,14 @@
+/// Fields this version of a message does not know, kept byte for byte so they survive a round trip.
+public struct UnknownFields: Sendable, Hashable {
+    public private(set) var bytes: [UInt8] = []
+
+    @inlinable
+    public init() {}
+
+    public var isEmpty: Bool { bytes.isEmpty }
+    public var count: Int { bytes.count }
+
+    mutating func append(_ raw: UnsafeRawBufferPointer) {
+        bytes.append(contentsOf: raw)
+    }
+}

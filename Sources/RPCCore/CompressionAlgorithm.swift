@@ -1,0 +1,31 @@
+/// Message compression a gRPC peer may use (`grpc-encoding`).
+public enum CompressionAlgorithm: String, Sendable, Hashable, CaseIterable {
+    case identity
+    case gzip
+    case deflate
+
+    /// The `grpc-accept-encoding` value this implementation advertises.
+    public static let acceptEncodingHeader = "identity,gzip,deflate"
+
+    /// Picks the response encoding from a caller's `grpc-accept-encoding` list: gzip, then deflate,
+    /// never one the caller did not list.
+    public static func preferred(fromAcceptEncoding header: String?) -> CompressionAlgorithm {
+        guard let header else { return .identity }
+        var listed = Set<String>()
+        for part in header.split(separator: ",") {
+            listed.insert(part.trimmingSpaces().lowercased())
+        }
+        if listed.contains("gzip") { return .gzip }
+        if listed.contains("deflate") { return .deflate }
+        return .identity
+    }
+}
+
+extension Substring {
+    func trimmingSpaces() -> Substring {
+        var s = self
+        while s.first == " " || s.first == "\t" { s.removeFirst() }
+        while s.last == " " || s.last == "\t" { s.removeLast() }
+        return s
+    }
+}

@@ -1,0 +1,64 @@
+public import ProtoWire
+
+/// A unary method's type-erased entry point: request bytes in, response message out.
+public struct UnaryMethodHandler: Sendable {
+    public let method: MethodDescriptor
+    let run: @Sendable ([UInt8], ServerContext, [any ServerInterceptor]) async throws -> any ProtoMessage
+
+    /// Decodes the request, runs the interceptors and the handler; throws `RPCError` (or any error,
+    /// which the transport maps with `RPCError(mapping:)`).
+    public func handle(
+        request: [UInt8],
+        context: ServerContext,
+        interceptors: [any ServerInterceptor]
+    ) async throws -> any ProtoMessage {
+        try await run(request, context, interceptors)
+    }
+}
+
+/// Maps `:path` to handlers. Services register into it; the transport looks calls up here.
+public struct MethodRouter: Sendable {
+    private var handlers: [String: UnaryMethodHandler] = [:]
+
+    public init() {}
+
+    public var methods: [MethodDescriptor] { handlers.values.map(\.method) }
+
+    public func handler(forPath path: String) -> UnaryMethodHandler? { handlers[path] }
+
+    /// Registers a unary method; a later registration of the same path replaces the earlier one.
+    public mutating func registerUnary<Input: ProtoMessage, Output: ProtoMessage>(
+        _ method: MethodDescriptor,
+        input: Input.Type = Input.self,
+        output: Output.Type = Output.self,
+        handler: @escaping @Sendable (Input, ServerContext) async throws -> Output
+    ) {
+        handlers[method.path] = UnaryMethodHandler(method: method) { bytes, context, interceptors in
+            let decoded: Result<Input, RPCError>
+            do {
+                decoded = .success(try Input(serializedBytes: bytes))
+            } catch {
+                decoded = .failure(
+                    RPCError(code: .invalidArgument, message: "request is not a valid \(Input.self) message: \(error)")
+                )
+            }
+            let request = ServerRequest(metadata: context.metadata, decoded: decoded)
+            return try await Self.runChain(interceptors[...], request: request, context: context, handler: handler)
+        }
+    }
+
+    private static func runChain<Input: Sendable, Output: Sendable>(
+        _ interceptors: ArraySlice<any ServerInterceptor>,
+        request: ServerRequest<Input>,
+        context: ServerContext,
+        handler: @escaping @Sendable (Input, ServerContext) async throws -> Output
+    ) async throws -> Output {
+        guard let first = interceptors.first else {
+            return try await handler(try request.message, context)
+        }
+        let rest = interceptors.dropFirst()
+        return try await first.intercept(request: request, context: context) { request, context in
+            try await runChain(rest, request: request, context: context, handler: handler)
+        }
+    }
+}

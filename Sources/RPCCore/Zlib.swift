@@ -1,0 +1,99 @@
+import CZlib
+
+/// Why a compressed message was refused.
+public enum CompressionError: Error, Sendable, Hashable {
+    /// Inflating would pass the size limit (checked while inflating).
+    case limitExceeded(limit: Int)
+    /// The bytes are not a valid stream of the declared format.
+    case corrupt(String)
+}
+
+extension CompressionAlgorithm {
+    /// zlib's windowBits: 31 = gzip wrapper, 15 = zlib wrapper (gRPC's "deflate").
+    var windowBits: Int32 { self == .gzip ? 31 : 15 }
+}
+
+/// One-shot zlib compression and bounded decompression. Each call owns a `z_stream` and ends it.
+public enum Zlib {
+    /// Inflates `input`, stopping as soon as the output would exceed `limit` bytes, so a small
+    /// compressed bomb costs at most `limit` bytes of memory.
+    public static func inflate(
+        _ input: UnsafeRawBufferPointer,
+        format: CompressionAlgorithm,
+        limit: Int
+    ) throws(CompressionError) -> [UInt8] {
+        precondition(format != .identity)
+        var stream = z_stream()
+        guard CZlib_inflateInit2(&stream, format.windowBits) == Z_OK else {
+            throw .corrupt("zlib could not initialise")
+        }
+        defer { inflateEnd(&stream) }
+
+        var output: [UInt8] = []
+        output.reserveCapacity(min(limit, max(256, input.count * 4)))
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        stream.avail_in = UInt32(input.count)
+
+        while true {
+            let (status, produced) = chunk.withUnsafeMutableBufferPointer { buf -> (Int32, Int) in
+                stream.next_out = buf.baseAddress
+                stream.avail_out = UInt32(buf.count)
+                let status = CZlib.inflate(&stream, Z_NO_FLUSH)
+                return (status, buf.count - Int(stream.avail_out))
+            }
+            if output.count + produced > limit { throw .limitExceeded(limit: limit) }
+            output.append(contentsOf: chunk[0..<produced])
+            switch status {
+            case Z_STREAM_END:
+                return output
+            case Z_OK:
+                continue
+            case Z_BUF_ERROR where stream.avail_in == 0:
+                // Input ran out before the stream ended.
+                throw .corrupt("compressed message is truncated")
+            case Z_BUF_ERROR:
+                continue
+            default:
+                throw .corrupt("compressed message is not valid \(format.rawValue) data")
+            }
+        }
+    }
+
+    /// Inflates a byte array; see `inflate(_:format:limit:)`.
+    public static func inflate(_ input: [UInt8], format: CompressionAlgorithm, limit: Int) throws(CompressionError) -> [UInt8] {
+        // withUnsafeBytes does not forward typed throws, so the error is carried out in a Result.
+        let result = input.withUnsafeBytes { raw -> Result<[UInt8], CompressionError> in
+            do throws(CompressionError) {
+                return .success(try inflate(raw, format: format, limit: limit))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Compresses `input` with the given format (gzip or deflate).
+    public static func deflate(_ input: UnsafeRawBufferPointer, format: CompressionAlgorithm) -> [UInt8] {
+        precondition(format != .identity)
+        var stream = z_stream()
+        let initStatus = CZlib_deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, format.windowBits, 8, Z_DEFAULT_STRATEGY)
+        precondition(initStatus == Z_OK, "deflateInit2 failed: \(initStatus)")
+        defer { deflateEnd(&stream) }
+
+        let bound = Int(deflateBound(&stream, UInt(input.count)))
+        var output = [UInt8](repeating: 0, count: bound)
+        stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        stream.avail_in = UInt32(input.count)
+        let written = output.withUnsafeMutableBufferPointer { buf -> Int in
+            stream.next_out = buf.baseAddress
+            stream.avail_out = UInt32(buf.count)
+            let status = CZlib.deflate(&stream, Z_FINISH)
+            // deflateBound guarantees Z_FINISH completes in one call.
+            precondition(status == Z_STREAM_END, "deflate did not finish: \(status)")
+            return buf.count - Int(stream.avail_out)
+        }
+        output.removeLast(bound - written)
+        return output
+    }
+}
