@@ -1,0 +1,119 @@
+public import Entitlement
+import EntitlementAPI
+import EntitlementAuth
+import H2Transport
+public import Logging
+import RPCCore
+
+/// The running service: store, delivery worker, token verifier, gRPC server. `start` brings it up
+/// in dependency order and fails before binding if the data, the import or the keys are bad.
+public final class EntitlementServer: Sendable {
+    public let port: Int
+    public let store: RequestStore
+    private let server: GRPCServer
+    private let health: HealthProvider
+    private let deliveryTask: Task<Void, Never>
+    private let reloader: SIGHUPReloader
+    private let configuration: ServerConfiguration
+    private let logger: Logger
+
+    private init(
+        port: Int, store: RequestStore, server: GRPCServer, health: HealthProvider,
+        deliveryTask: Task<Void, Never>, reloader: SIGHUPReloader, configuration: ServerConfiguration, logger: Logger
+    ) {
+        self.port = port
+        self.store = store
+        self.server = server
+        self.health = health
+        self.deliveryTask = deliveryTask
+        self.reloader = reloader
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Opens the store, imports `--import` (all or nothing), loads the JWKS, starts delivery
+    /// (resuming every request left DELIVERING) and binds the port.
+    public static func start(
+        configuration: ServerConfiguration,
+        clock: any WallClock = SystemWallClock(),
+        beforeServing: @Sendable (RequestStore) async throws -> Void = { _ in },
+        logger: Logger = Logger(label: "entitlement.server")
+    ) async throws -> EntitlementServer {
+        let store = try RequestStore(directory: configuration.dataDirectory, clock: clock, logger: logger)
+        do {
+            if let path = configuration.importPath {
+                let summary = try await store.importFixture(fileAt: path)
+                logger.info("imported \(path): \(summary)")
+            }
+            try await beforeServing(store)
+
+            let verifier = try await TokenVerifier(
+                configuration: TokenVerifier.Configuration(
+                    jwksPath: configuration.jwksPath,
+                    issuer: configuration.issuer,
+                    audience: configuration.audience,
+                    tenantId: configuration.tenantId
+                ),
+                logger: logger
+            )
+            let reloader = installReloadOnSIGHUP(verifier: verifier, logger: logger)
+
+            let health = HealthProvider()
+            var router = MethodRouter()
+            AccessPackageRequestsHandler(store: store, policy: ReprocessPolicy(windowDays: configuration.reprocessWindowDays))
+                .register(into: &router)
+            health.register(into: &router)
+            let authorization = AuthorizationInterceptor(
+                verifier: verifier,
+                directory: StoreRoleDirectory(store: store),
+                auditor: StoreDeniedAuditor(store: store),
+                logger: logger
+            )
+
+            let provisioner = BuiltInProvisioner(
+                store: store, failureRate: configuration.simulateFailureRate, seed: configuration.simulateFailureSeed)
+            let worker = DeliveryWorker(store: store, provisioner: provisioner, logger: logger)
+            let deliveryTask = Task { await worker.run() }
+
+            var serverConfiguration = GRPCServerConfiguration(host: configuration.host, port: configuration.port)
+            if let threads = configuration.eventLoopThreads { serverConfiguration.eventLoopThreads = threads }
+            let server = GRPCServer(
+                configuration: serverConfiguration, router: router, interceptors: [authorization], logger: logger)
+            let address: SocketAddressDescription
+            do {
+                address = SocketAddressDescription(try await server.start())
+            } catch {
+                deliveryTask.cancel()
+                reloader.cancel()
+                throw ServerStartError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
+            }
+            logger.info("serving gRPC on \(address.text)")
+            return EntitlementServer(
+                port: address.port, store: store, server: server, health: health, deliveryTask: deliveryTask,
+                reloader: reloader, configuration: configuration, logger: logger)
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+
+    /// Graceful shutdown: health turns NOT_SERVING, no new connections, GOAWAY, in-flight calls get
+    /// up to the grace period; then delivery stops (unfinished requests stay DELIVERING and resume on
+    /// the next start) and the store closes.
+    public func shutdown() async {
+        logger.info("shutting down (grace \(configuration.shutdownGraceSeconds) s)")
+        health.markDraining()
+        await server.shutdown(grace: .seconds(configuration.shutdownGraceSeconds))
+        deliveryTask.cancel()
+        await deliveryTask.value
+        reloader.cancel()
+        await store.close()
+        logger.info("stopped")
+    }
+}
+
+/// A start-up failure with a message meant for the operator.
+public struct ServerStartError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

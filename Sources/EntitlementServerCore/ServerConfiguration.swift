@@ -1,0 +1,26 @@
+/// Everything the server needs to start, as given on the command line (CONTRACT §4).
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 50051
+    public var dataDirectory: String
+    public var importPath: String?
+    public var jwksPath: String
+    public var issuer: String
+    public var audience: String
+    public var tenantId: String
+    public var reprocessWindowDays = 7
+    public var shutdownGraceSeconds = 10
+    /// Probability (0...1) that the built-in provisioner fails a grant, for demos.
+    public var simulateFailureRate = 0.0
+    public var simulateFailureSeed: UInt64 = 0x5EED
+    /// Worker threads for connections; defaults to the machine's cores.
+    public var eventLoopThreads: Int?
+
+    public init(dataDirectory: String, jwksPath: String, issuer: String, audience: String, tenantId: String) {
+        self.dataDirectory = dataDirectory
+        self.jwksPath = jwksPath
+        self.issuer = issuer
+        self.audience = audience
+        self.tenantId = tenantId
+    }
+}

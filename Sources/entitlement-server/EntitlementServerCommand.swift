@@ -1,0 +1,119 @@
+import ArgumentParser
+import EntitlementServerCore
+import Foundation
+import Logging
+
+@main
+struct EntitlementServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "entitlement-server",
+        abstract: "Serves access-package requests over gRPC: list them and reprocess failed deliveries."
+    )
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0 picks a free one).") var port = 50051
+    @Option(name: .customLong("data-dir"), help: "Directory of the embedded store (created if missing).")
+    var dataDirectory: String?
+    @Option(name: .customLong("import"), help: "JSON fixture to import before serving (insert-only, all or nothing).")
+    var importPath: String?
+    @Option(help: "JWKS file with the token signing keys (re-read on SIGHUP).") var jwks: String?
+    @Option(help: "Required token issuer (iss).") var issuer: String?
+    @Option(help: "Required token audience (aud).") var audience: String?
+    @Option(name: .customLong("tenant-id"), help: "Required tenant id (tid).") var tenantId: String?
+    @Option(name: .customLong("reprocess-window-days"), help: "Days after completion a request may be reprocessed.")
+    var reprocessWindowDays = 7
+    @Option(name: .customLong("shutdown-grace-seconds"), help: "How long in-flight calls may finish after SIGTERM.")
+    var shutdownGraceSeconds = 10
+    @Option(name: .customLong("simulate-failure-rate"), help: "Probability (0-1) that a grant fails, for demos.")
+    var simulateFailureRate = 0.0
+    @Option(name: .customLong("simulate-failure-seed"), help: "Seed for --simulate-failure-rate.")
+    var simulateFailureSeed: UInt64 = 0x5EED
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+    @Flag(help: "Run on the embedded default: demo data, a dev key, and a printed token.") var demo = false
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard reprocessWindowDays >= 0 else { throw ValidationError("--reprocess-window-days must not be negative") }
+        guard shutdownGraceSeconds >= 0 else { throw ValidationError("--shutdown-grace-seconds must not be negative") }
+        guard (0...1).contains(simulateFailureRate) else { throw ValidationError("--simulate-failure-rate must be 0...1") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        if !demo {
+            let missing = [
+                ("--data-dir", dataDirectory), ("--jwks", jwks), ("--issuer", issuer), ("--audience", audience),
+                ("--tenant-id", tenantId),
+            ].filter { $0.1 == nil }.map(\.0)
+            if !missing.isEmpty {
+                throw ValidationError("missing \(missing.joined(separator: ", ")) (or run with --demo)")
+            }
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "entitlement")
+
+        var configuration: ServerConfiguration
+        var demoEnvironment: DemoEnvironment?
+        if demo {
+            let directory = dataDirectory ?? FileManager.default.currentDirectoryPath + "/.entitlement-demo"
+            let environment = try DemoEnvironment(dataDirectory: directory, host: host, port: port)
+            configuration = environment.configuration
+            demoEnvironment = environment
+        } else {
+            configuration = ServerConfiguration(
+                dataDirectory: dataDirectory!, jwksPath: jwks!, issuer: issuer!, audience: audience!, tenantId: tenantId!)
+            configuration.host = host
+            configuration.port = port
+        }
+        configuration.importPath = importPath
+        configuration.reprocessWindowDays = reprocessWindowDays
+        configuration.shutdownGraceSeconds = shutdownGraceSeconds
+        configuration.simulateFailureRate = simulateFailureRate
+        configuration.simulateFailureSeed = simulateFailureSeed
+
+        let isDemo = demoEnvironment != nil
+        let server: EntitlementServer
+        do {
+            server = try await EntitlementServer.start(
+                configuration: configuration,
+                beforeServing: { store in if isDemo { try await DemoEnvironment.populate(store) } },
+                logger: logger
+            )
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if let demoEnvironment { printDemoBanner(demoEnvironment, port: server.port) }
+
+        let signal = await waitForTerminationSignal()
+        logger.info("received signal \(signal)")
+        await server.shutdown()
+    }
+
+    private func printDemoBanner(_ environment: DemoEnvironment, port: Int) {
+        let text = """
+
+            entitlement-server demo is listening on \(host):\(port)
+            data dir: \(environment.configuration.dataDirectory)
+
+            A Global Administrator token (valid 12 h):
+            export ENTITLEMENT_TOKEN=\(environment.adminToken)
+
+            Try it (in another terminal, after the export above):
+              swift run entitlement health --port \(port)
+              swift run entitlement list --port \(port) --package ap-crm-users --state REQUEST_STATE_DELIVERY_FAILED
+              swift run entitlement reprocess --port \(port) --package ap-crm-users <request-id from the list>
+
+            Stop with Ctrl-C (graceful: in-flight calls finish).
+
+            """
+        // Unbuffered, so a process reading our stdout sees the token at once.
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}
