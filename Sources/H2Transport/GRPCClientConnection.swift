@@ -183,6 +183,8 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         return true
     }
 
+    func sessionControlFrame(type: UInt8) -> Bool { true }
+
     func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) -> Bool {
         guard let stream = streams[streamID], stream.failure == nil else { return true }
         do {

@@ -27,6 +27,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     private var flushScheduled = false
     private var draining = false
     private var idleTimer: Scheduled<Void>?
+    private var controlFrames = ControlFrameBudget()
 
     init(shared: GRPCServer.Shared) {
         self.shared = shared
@@ -193,6 +194,12 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         }
         if endStream { dispatch(stream) }
         return true
+    }
+
+    func sessionControlFrame(type: UInt8) -> Bool {
+        if controlFrames.admit(now: .now()) { return true }
+        shared.logger.notice("closing connection: PING/SETTINGS flood", metadata: ["peer": "\(peer)"])
+        return false
     }
 
     func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) -> Bool {

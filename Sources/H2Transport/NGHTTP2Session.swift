@@ -8,6 +8,8 @@ protocol NGHTTP2SessionDelegate: AnyObject {
     func sessionHeader(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool
     /// A complete HEADERS block (`isHeaders`) or DATA frame arrived; `endStream` when the peer is done.
     func sessionFrameReceived(streamID: Int32, type: UInt8, endStream: Bool) -> Bool
+    /// A PING or SETTINGS frame (not an ACK) arrived; returns false to end the session as a flood.
+    func sessionControlFrame(type: UInt8) -> Bool
     func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) -> Bool
     func sessionStreamClosed(streamID: Int32, errorCode: UInt32)
     /// Fills `buffer` with the next body bytes of `streamID`; returns the count and whether the body ended.
@@ -60,8 +62,15 @@ final class NGHTTP2Session {
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
             guard let frame, let userData else { return 0 }
             let hd = frame.pointee.hd
-            guard hd.type == UInt8(NGHTTP2_HEADERS.rawValue) || hd.type == UInt8(NGHTTP2_DATA.rawValue) else { return 0 }
             let me = Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+            if hd.type == UInt8(NGHTTP2_PING.rawValue) || hd.type == UInt8(NGHTTP2_SETTINGS.rawValue) {
+                guard hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 else { return 0 }
+                if me.delegate.sessionControlFrame(type: hd.type) { return 0 }
+                // Answer the flood with GOAWAY(ENHANCE_YOUR_CALM) and stop processing its frames.
+                me.terminate(errorCode: NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
+                return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+            }
+            guard hd.type == UInt8(NGHTTP2_HEADERS.rawValue) || hd.type == UInt8(NGHTTP2_DATA.rawValue) else { return 0 }
             let ok = me.delegate.sessionFrameReceived(
                 streamID: hd.stream_id,
                 type: hd.type,
