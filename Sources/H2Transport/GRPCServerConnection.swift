@@ -187,7 +187,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         if type == UInt8(NGHTTP2_HEADERS.rawValue), !stream.headersComplete {
             stream.headersComplete = true
             // Refuse what can be refused from the headers alone, before the body is buffered.
-            if let early = validateHeaders(stream) {
+            if let early = validateHeaders(stream) ?? startDeadline(stream) {
                 respond(stream, with: early)
                 return true
             }
@@ -268,6 +268,23 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         return nil
     }
 
+    /// The deadline runs from the request headers, so a slow or stalled body counts against it.
+    private func startDeadline(_ stream: ServerStream) -> EarlyResponse? {
+        guard let header = stream.timeout, let context else { return nil }
+        guard let timeout = GRPCTimeout.parse(header) else {
+            return .grpc(RPCError(code: .internalError, message: "malformed grpc-timeout \"\(header)\""), acceptEncoding: false)
+        }
+        stream.deadline = ContinuousClock.now.advanced(by: timeout)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let id = stream.id
+        let (seconds, attoseconds) = timeout.components
+        let nanos = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        stream.deadlineTimer = context.eventLoop.scheduleTask(in: .nanoseconds(nanos)) {
+            bound.value.deadlineExpired(streamID: id)
+        }
+        return nil
+    }
+
     private func dispatch(_ stream: ServerStream) {
         guard !stream.responded, let context, let executor else { return }
         if let error = stream.pendingError {
@@ -286,21 +303,10 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
             return
         }
 
-        var deadline: ContinuousClock.Instant?
-        if let header = stream.timeout {
-            guard let timeout = GRPCTimeout.parse(header) else {
-                let error = RPCError(code: .internalError, message: "malformed grpc-timeout \"\(header)\"")
-                respond(stream, with: .grpc(error, acceptEncoding: false))
-                return
-            }
-            deadline = ContinuousClock.now.advanced(by: timeout)
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let id = stream.id
-            let (seconds, attoseconds) = timeout.components
-            let nanos = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-            stream.deadlineTimer = context.eventLoop.scheduleTask(in: .nanoseconds(nanos)) {
-                bound.value.deadlineExpired(streamID: id)
-            }
+        if let deadline = stream.deadline, ContinuousClock.now >= deadline {
+            // Already too late: do not start work the caller has given up on.
+            respond(stream, with: .grpc(Self.deadlineExceeded, acceptEncoding: false))
+            return
         }
 
         let callContext = ServerContext(
@@ -308,7 +314,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
             metadata: stream.metadata,
             authorization: stream.authorization,
             peer: peer,
-            deadline: deadline
+            deadline: stream.deadline
         )
         let interceptors = shared.interceptors
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -354,7 +360,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         guard let stream = streams[streamID], !stream.responded else { return }
         stream.deadlineTimer = nil
         stream.cancelWork()
-        respond(stream, with: .grpc(RPCError(code: .deadlineExceeded, message: "deadline exceeded"), acceptEncoding: false))
+        respond(stream, with: .grpc(Self.deadlineExceeded, acceptEncoding: false))
         scheduleFlush()
     }
 
@@ -363,6 +369,12 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         stream.task = nil
         stream.deadlineTimer?.cancelTimer()
         stream.deadlineTimer = nil
+        if let deadline = stream.deadline, ContinuousClock.now >= deadline {
+            // The timer has not run yet, but the caller has already given up.
+            respond(stream, with: .grpc(Self.deadlineExceeded, acceptEncoding: false))
+            scheduleFlush()
+            return
+        }
         switch result {
         case .success(let message):
             respond(stream, message: message, response: response)
@@ -458,6 +470,8 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         let base = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters() } ?? ""
         return base == "application/grpc" || base == "application/grpc+proto"
     }
+
+    private static let deadlineExceeded = RPCError(code: .deadlineExceeded, message: "deadline exceeded")
 
     private static func unimplemented(path: String?) -> RPCError {
         RPCError(code: .unimplemented, message: "unknown method \(path ?? "(no :path)")")

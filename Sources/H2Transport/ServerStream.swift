@@ -21,6 +21,8 @@ final class ServerStream {
     var responded = false
 
     var task: Task<Void, Never>?
+    /// From `grpc-timeout`, counted from when the request headers arrived.
+    var deadline: ContinuousClock.Instant?
     var deadlineTimer: (any CancellableTimer)?
 
     /// The framed response body and how much of it nghttp2 has taken.
