@@ -107,7 +107,12 @@ let targets: [Target] = [
         swiftSettings: settings
     ),
 
-    .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire", "EntitlementAPI"], swiftSettings: settings),
+    .testTarget(
+        name: "ProtoWireTests",
+        dependencies: ["ProtoWire", "EntitlementAPI", "RPCCore"],
+        exclude: ["Fixtures"],
+        swiftSettings: settings
+    ),
     .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"], swiftSettings: settings),
     .testTarget(
         name: "H2TransportTests",

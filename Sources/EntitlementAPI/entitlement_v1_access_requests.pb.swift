@@ -322,6 +322,11 @@ public struct Subject: ProtoMessage {
         return size
     }
 
+    /// No sub-messages, so there is nothing to record.
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
+        encodedSize()
+    }
+
     public func encode(to writer: inout ProtoWriter) {
         if !self.id.isEmpty { writer.writeString(self.id, field: 1) }
         if !self.displayName.isEmpty { writer.writeString(self.displayName, field: 2) }
@@ -363,6 +368,11 @@ public struct ResourceDelivery: ProtoMessage {
         if !self.error.isEmpty { size += ProtoSize.string(self.error, field: 5) }
         if self.attempts != 0 { size += ProtoSize.int32(self.attempts, field: 6) }
         return size
+    }
+
+    /// No sub-messages, so there is nothing to record.
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
+        encodedSize()
     }
 
     public func encode(to writer: inout ProtoWriter) {
@@ -412,17 +422,24 @@ public struct AccessPackageRequest: ProtoMessage {
     public init() {}
 
     public func encodedSize() -> Int {
+        var cache = ProtoSizeCache.disabled
+        return encodedSize(cache: &cache)
+    }
+
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
         var size = unknownFields.count
         if !self.id.isEmpty { size += ProtoSize.string(self.id, field: 1) }
         if !self.accessPackageId.isEmpty { size += ProtoSize.string(self.accessPackageId, field: 2) }
         if !self.catalogId.isEmpty { size += ProtoSize.string(self.catalogId, field: 3) }
-        if let v = self.requestor { size += ProtoSize.message(v, field: 4) }
+        if let v = self.requestor { size += ProtoSize.message(v, field: 4, cache: &cache) }
         if self.state.rawValue != 0 { size += ProtoSize.enumValue(self.state.rawValue, field: 5) }
-        if let v = self.createdAt { size += ProtoSize.message(v, field: 6) }
-        if let v = self.completedAt { size += ProtoSize.message(v, field: 7) }
-        for v in self.resources { size += ProtoSize.message(v, field: 8) }
+        if let v = self.createdAt { size += ProtoSize.message(v, field: 6, cache: &cache) }
+        if let v = self.completedAt { size += ProtoSize.message(v, field: 7, cache: &cache) }
+        self.resources.withUnsafeBufferPointer { messages in
+            for i in messages.indices { size += ProtoSize.message(messages[i], field: 8, cache: &cache) }
+        }
         if self.reprocessCount != 0 { size += ProtoSize.int32(self.reprocessCount, field: 9) }
-        if let v = self.lastReprocessedAt { size += ProtoSize.message(v, field: 10) }
+        if let v = self.lastReprocessedAt { size += ProtoSize.message(v, field: 10, cache: &cache) }
         return size
     }
 
@@ -434,7 +451,9 @@ public struct AccessPackageRequest: ProtoMessage {
         if self.state.rawValue != 0 { writer.writeEnum(self.state.rawValue, field: 5) }
         if let v = self.createdAt { writer.writeMessage(v, field: 6) }
         if let v = self.completedAt { writer.writeMessage(v, field: 7) }
-        for v in self.resources { writer.writeMessage(v, field: 8) }
+        self.resources.withUnsafeBufferPointer { messages in
+            for i in messages.indices { writer.writeMessage(messages[i], field: 8) }
+        }
         if self.reprocessCount != 0 { writer.writeInt32(self.reprocessCount, field: 9) }
         if let v = self.lastReprocessedAt { writer.writeMessage(v, field: 10) }
         writer.writeUnknownFields(unknownFields)
@@ -499,6 +518,11 @@ public struct ListRequestsRequest: ProtoMessage {
         return size
     }
 
+    /// No sub-messages, so there is nothing to record.
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
+        encodedSize()
+    }
+
     public func encode(to writer: inout ProtoWriter) {
         if !self.accessPackageId.isEmpty { writer.writeString(self.accessPackageId, field: 1) }
         if !self.states.isEmpty {
@@ -536,14 +560,23 @@ public struct ListRequestsResponse: ProtoMessage {
     public init() {}
 
     public func encodedSize() -> Int {
+        var cache = ProtoSizeCache.disabled
+        return encodedSize(cache: &cache)
+    }
+
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
         var size = unknownFields.count
-        for v in self.requests { size += ProtoSize.message(v, field: 1) }
+        self.requests.withUnsafeBufferPointer { messages in
+            for i in messages.indices { size += ProtoSize.message(messages[i], field: 1, cache: &cache) }
+        }
         if !self.nextPageToken.isEmpty { size += ProtoSize.string(self.nextPageToken, field: 2) }
         return size
     }
 
     public func encode(to writer: inout ProtoWriter) {
-        for v in self.requests { writer.writeMessage(v, field: 1) }
+        self.requests.withUnsafeBufferPointer { messages in
+            for i in messages.indices { writer.writeMessage(messages[i], field: 1) }
+        }
         if !self.nextPageToken.isEmpty { writer.writeString(self.nextPageToken, field: 2) }
         writer.writeUnknownFields(unknownFields)
     }
@@ -574,6 +607,11 @@ public struct ReprocessRequest: ProtoMessage {
         return size
     }
 
+    /// No sub-messages, so there is nothing to record.
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
+        encodedSize()
+    }
+
     public func encode(to writer: inout ProtoWriter) {
         if !self.accessPackageId.isEmpty { writer.writeString(self.accessPackageId, field: 1) }
         for v in self.requestIds { writer.writeString(v, field: 2) }
@@ -602,11 +640,16 @@ public struct ReprocessResult: ProtoMessage {
     public init() {}
 
     public func encodedSize() -> Int {
+        var cache = ProtoSizeCache.disabled
+        return encodedSize(cache: &cache)
+    }
+
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
         var size = unknownFields.count
         if !self.requestId.isEmpty { size += ProtoSize.string(self.requestId, field: 1) }
         if self.outcome.rawValue != 0 { size += ProtoSize.enumValue(self.outcome.rawValue, field: 2) }
         if !self.detail.isEmpty { size += ProtoSize.string(self.detail, field: 3) }
-        if let v = self.request { size += ProtoSize.message(v, field: 4) }
+        if let v = self.request { size += ProtoSize.message(v, field: 4, cache: &cache) }
         return size
     }
 
@@ -643,13 +686,22 @@ public struct ReprocessResponse: ProtoMessage {
     public init() {}
 
     public func encodedSize() -> Int {
+        var cache = ProtoSizeCache.disabled
+        return encodedSize(cache: &cache)
+    }
+
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
         var size = unknownFields.count
-        for v in self.results { size += ProtoSize.message(v, field: 1) }
+        self.results.withUnsafeBufferPointer { messages in
+            for i in messages.indices { size += ProtoSize.message(messages[i], field: 1, cache: &cache) }
+        }
         return size
     }
 
     public func encode(to writer: inout ProtoWriter) {
-        for v in self.results { writer.writeMessage(v, field: 1) }
+        self.results.withUnsafeBufferPointer { messages in
+            for i in messages.indices { writer.writeMessage(messages[i], field: 1) }
+        }
         writer.writeUnknownFields(unknownFields)
     }
 

@@ -16,6 +16,11 @@ public struct HealthCheckRequest: ProtoMessage {
         return size
     }
 
+    /// No sub-messages, so there is nothing to record.
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
+        encodedSize()
+    }
+
     public func encode(to writer: inout ProtoWriter) {
         if !self.service.isEmpty { writer.writeString(self.service, field: 1) }
         writer.writeUnknownFields(unknownFields)
@@ -103,6 +108,11 @@ public struct HealthCheckResponse: ProtoMessage {
         var size = unknownFields.count
         if self.status.rawValue != 0 { size += ProtoSize.enumValue(self.status.rawValue, field: 1) }
         return size
+    }
+
+    /// No sub-messages, so there is nothing to record.
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
+        encodedSize()
     }
 
     public func encode(to writer: inout ProtoWriter) {

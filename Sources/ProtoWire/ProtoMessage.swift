@@ -4,6 +4,9 @@ public protocol ProtoMessage: Sendable, Hashable {
     var unknownFields: UnknownFields { get set }
     /// The exact number of bytes `encode(to:)` writes.
     func encodedSize() -> Int
+    /// `encodedSize()`, recording every sub-message's size in `cache` in write order (field order,
+    /// parents before children) with `ProtoSize.message(_:field:cache:)`.
+    func encodedSize(cache: inout ProtoSizeCache) -> Int
     /// Writes every set field; the writer has room for exactly `encodedSize()` bytes.
     func encode(to writer: inout ProtoWriter)
     /// Decodes one field whose tag was just read; unknown fields go to `unknownFields`.
@@ -42,11 +45,18 @@ extension ProtoMessage {
         }
     }
 
+    /// For messages that do not record sub-message sizes: computes the size and turns the cache off.
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
+        cache.invalidate()
+        return encodedSize()
+    }
+
     /// The message's bytes, encoded into an array of exactly the right size.
     public func serializedBytes() -> [UInt8] {
-        let size = encodedSize()
+        var cache = ProtoSizeCache.recording()
+        let size = encodedSize(cache: &cache)
         return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            var writer = ProtoWriter(UnsafeMutableRawBufferPointer(buffer))
+            var writer = ProtoWriter(UnsafeMutableRawBufferPointer(buffer), sizes: cache)
             encode(to: &writer)
             precondition(writer.bytesWritten == size, "encodedSize() disagrees with encode(to:)")
             count = size

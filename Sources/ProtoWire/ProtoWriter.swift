@@ -5,11 +5,23 @@ public struct ProtoWriter {
     @usableFromInline let base: UnsafeMutableRawPointer?
     @usableFromInline let capacity: Int
     @usableFromInline var offset: Int = 0
+    /// Sub-message sizes from the size pass, consumed in order by `writeMessage`; empty when absent.
+    @usableFromInline let cachedSizes: [Int]
+    @usableFromInline var nextCachedSize = 0
 
     @inlinable
     public init(_ buffer: UnsafeMutableRawBufferPointer) {
         self.base = buffer.baseAddress
         self.capacity = buffer.count
+        self.cachedSizes = []
+    }
+
+    /// A writer that takes sub-message sizes from `sizes` (filled by `encodedSize(cache:)`).
+    @inlinable
+    public init(_ buffer: UnsafeMutableRawBufferPointer, sizes: ProtoSizeCache) {
+        self.base = buffer.baseAddress
+        self.capacity = buffer.count
+        self.cachedSizes = sizes.isValid ? sizes.sizes : []
     }
 
     @inlinable
@@ -148,10 +160,17 @@ public struct ProtoWriter {
     @inlinable
     public mutating func writeString(_ value: String, field: Int) {
         writeTag(field, .lengthDelimited)
-        var copy = value
-        copy.withUTF8 { utf8 in
+        // Native strings lend their UTF-8 without a copy; bridged ones are copied once.
+        let written: Void? = value.utf8.withContiguousStorageIfAvailable { utf8 in
             writeVarint(UInt64(utf8.count))
             writeRawBytes(UnsafeRawBufferPointer(utf8))
+        }
+        if written == nil {
+            var copy = value
+            copy.withUTF8 { utf8 in
+                writeVarint(UInt64(utf8.count))
+                writeRawBytes(UnsafeRawBufferPointer(utf8))
+            }
         }
     }
 
@@ -165,7 +184,15 @@ public struct ProtoWriter {
     @inlinable
     public mutating func writeMessage(_ message: some ProtoMessage, field: Int) {
         writeTag(field, .lengthDelimited)
-        writeVarint(UInt64(message.encodedSize()))
+        let size: Int
+        if nextCachedSize < cachedSizes.count {
+            size = cachedSizes[nextCachedSize]
+            nextCachedSize += 1
+            assert(size == message.encodedSize(), "size cache out of step with encode(to:)")
+        } else {
+            size = message.encodedSize()
+        }
+        writeVarint(UInt64(size))
         message.encode(to: &self)
     }
 

@@ -19,6 +19,11 @@ public struct Timestamp: ProtoMessage, Comparable {
         return size
     }
 
+    /// A Timestamp has no sub-messages, so there is nothing to record.
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
+        encodedSize()
+    }
+
     public func encode(to writer: inout ProtoWriter) {
         if seconds != 0 { writer.writeInt64(seconds, field: 1) }
         if nanos != 0 { writer.writeInt32(nanos, field: 2) }
