@@ -71,7 +71,8 @@ public final class EntitlementServer: Sendable {
             )
 
             let provisioner = BuiltInProvisioner(
-                store: store, failureRate: configuration.simulateFailureRate, seed: configuration.simulateFailureSeed)
+                store: store, failureRate: configuration.simulateFailureRate, seed: configuration.simulateFailureSeed,
+                latency: configuration.provisioningLatency)
             let worker = DeliveryWorker(store: store, provisioner: provisioner, logger: logger)
             let deliveryTask = Task { await worker.run() }
 

@@ -13,6 +13,8 @@ public struct ServerConfiguration: Sendable {
     /// Probability (0...1) that the built-in provisioner fails a grant, for demos.
     public var simulateFailureRate = 0.0
     public var simulateFailureSeed: UInt64 = 0x5EED
+    /// How long each grant of the built-in provisioner takes, as a real target system would.
+    public var provisioningLatency: Duration = .seconds(1)
     /// Worker threads for connections; defaults to the machine's cores.
     public var eventLoopThreads: Int?
 

@@ -28,6 +28,8 @@ struct EntitlementServerCommand: AsyncParsableCommand {
     var simulateFailureRate = 0.0
     @Option(name: .customLong("simulate-failure-seed"), help: "Seed for --simulate-failure-rate.")
     var simulateFailureSeed: UInt64 = 0x5EED
+    @Option(name: .customLong("provisioning-latency-ms"), help: "How long each built-in grant takes.")
+    var provisioningLatencyMilliseconds = 1000
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
     @Flag(help: "Run on the embedded default: demo data, a dev key, and a printed token.") var demo = false
@@ -37,6 +39,7 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         guard reprocessWindowDays >= 0 else { throw ValidationError("--reprocess-window-days must not be negative") }
         guard shutdownGraceSeconds >= 0 else { throw ValidationError("--shutdown-grace-seconds must not be negative") }
         guard (0...1).contains(simulateFailureRate) else { throw ValidationError("--simulate-failure-rate must be 0...1") }
+        guard provisioningLatencyMilliseconds >= 0 else { throw ValidationError("--provisioning-latency-ms must not be negative") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if !demo {
             let missing = [
@@ -76,6 +79,7 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         configuration.shutdownGraceSeconds = shutdownGraceSeconds
         configuration.simulateFailureRate = simulateFailureRate
         configuration.simulateFailureSeed = simulateFailureSeed
+        configuration.provisioningLatency = .milliseconds(provisioningLatencyMilliseconds)
 
         let isDemo = demoEnvironment != nil
         let server: EntitlementServer

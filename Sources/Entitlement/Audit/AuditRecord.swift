@@ -1,0 +1,46 @@
+public import EntitlementAPI
+public import ProtoWire
+
+/// One Reprocess call as the audit log keeps it: who, when, which package and ids, and what happened.
+public struct AuditRecord: Sendable, Hashable {
+    /// What became of the call.
+    public enum Decision: String, Sendable, Hashable {
+        /// Authorized and carried out; `outcomes` has one entry per id.
+        case allowed
+        /// Refused by authorization; `reason` says why.
+        case denied
+        /// Authorized but invalid (bad arguments, unknown package); `reason` says why.
+        case rejected
+    }
+
+    /// The caller's object id, when the call was authenticated.
+    public var callerObjectId: String?
+    public var time: Timestamp
+    public var accessPackageId: String
+    public var requestIds: [String]
+    /// Parallel to `requestIds` for allowed calls; empty otherwise.
+    public var outcomes: [ReprocessOutcome]
+    public var decision: Decision
+    public var reason: String
+
+    /// The most ids an audit record keeps; a longer (invalid) list is cut here.
+    public static let maxRequestIds = 100
+
+    public init(
+        callerObjectId: String?,
+        time: Timestamp,
+        accessPackageId: String,
+        requestIds: [String],
+        outcomes: [ReprocessOutcome] = [],
+        decision: Decision,
+        reason: String = ""
+    ) {
+        self.callerObjectId = callerObjectId
+        self.time = time
+        self.accessPackageId = accessPackageId
+        self.requestIds = Array(requestIds.prefix(Self.maxRequestIds))
+        self.outcomes = Array(outcomes.prefix(Self.maxRequestIds))
+        self.decision = decision
+        self.reason = reason
+    }
+}

@@ -1,0 +1,138 @@
+public import EntitlementAPI
+import Foundation
+
+/// The contents of an import file (CONTRACT §4), checked for shape, types, enum values,
+/// timestamps, required ids and duplicates. References to access packages and catalogs are
+/// checked against the store by `RequestStore.importFixture(_:)`.
+public struct Fixture: Sendable {
+    public var catalogs: [CatalogInfo]
+    public var accessPackages: [AccessPackageInfo]
+    public var roleAssignments: [RoleAssignment]
+    /// Requests; each one's `catalogId` is taken from its access package on import.
+    public var requests: [AccessPackageRequest]
+
+    public init(
+        catalogs: [CatalogInfo] = [],
+        accessPackages: [AccessPackageInfo] = [],
+        roleAssignments: [RoleAssignment] = [],
+        requests: [AccessPackageRequest] = []
+    ) {
+        self.catalogs = catalogs
+        self.accessPackages = accessPackages
+        self.roleAssignments = roleAssignments
+        self.requests = requests
+    }
+
+    /// Reads and checks a JSON fixture file.
+    public init(contentsOfFile path: String) throws(ImportError) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ImportError(path: "", message: "cannot read \(path)")
+        }
+        try self.init(json: [UInt8](data))
+    }
+
+    /// Parses and checks a JSON fixture.
+    public init(json bytes: [UInt8]) throws(ImportError) {
+        let root = try JSONObjectReader(
+            JSONValue.parse(Data(bytes)), path: "",
+            known: ["catalogs", "accessPackages", "roleAssignments", "requests"])
+        self.init()
+        var seen: Set<String> = []
+        for (i, element) in try root.array("catalogs").enumerated() {
+            let object = try JSONObjectReader(element, path: "catalogs[\(i)]", known: ["id", "displayName"])
+            let catalog = CatalogInfo(
+                id: try object.requiredString("id"), displayName: try object.string("displayName") ?? "")
+            try Self.checkUnique(catalog.id, in: &seen, at: object.fieldPath("id"))
+            catalogs.append(catalog)
+        }
+        seen = []
+        for (i, element) in try root.array("accessPackages").enumerated() {
+            let object = try JSONObjectReader(
+                element, path: "accessPackages[\(i)]", known: ["id", "catalogId", "displayName"])
+            let package = AccessPackageInfo(
+                id: try object.requiredString("id"), catalogId: try object.requiredString("catalogId"),
+                displayName: try object.string("displayName") ?? "")
+            try Self.checkUnique(package.id, in: &seen, at: object.fieldPath("id"))
+            accessPackages.append(package)
+        }
+        var seenRoles: Set<RoleAssignment> = []
+        for (i, element) in try root.array("roleAssignments").enumerated() {
+            let object = try JSONObjectReader(
+                element, path: "roleAssignments[\(i)]", known: ["principalId", "role", "catalogId"])
+            let role = try object.enumValue(
+                "role", known: CatalogRole.allKnownCases, rawValue: \.rawValue, protoName: \.protoName)
+            guard let role, role != .unspecified else {
+                throw ImportError(path: object.fieldPath("role"), message: role == nil ? "missing" : "must name a role")
+            }
+            let assignment = RoleAssignment(
+                principalId: try object.requiredString("principalId"),
+                catalogId: try object.requiredString("catalogId"),
+                role: role)
+            guard seenRoles.insert(assignment).inserted else {
+                throw ImportError(path: object.path, message: "the same role assignment appears twice")
+            }
+            roleAssignments.append(assignment)
+        }
+        seen = []
+        for (i, element) in try root.array("requests").enumerated() {
+            let request = try Self.request(element, path: "requests[\(i)]")
+            try Self.checkUnique(request.id, in: &seen, at: "requests[\(i)].id")
+            requests.append(request)
+        }
+    }
+
+    private static func request(_ value: JSONValue, path: String) throws(ImportError) -> AccessPackageRequest {
+        let object = try JSONObjectReader(
+            value, path: path,
+            known: [
+                "id", "accessPackageId", "catalogId", "requestor", "state", "createdAt", "completedAt", "resources",
+                "reprocessCount", "lastReprocessedAt",
+            ])
+        var request = AccessPackageRequest()
+        request.id = try object.requiredString("id")
+        request.accessPackageId = try object.requiredString("accessPackageId")
+        request.catalogId = try object.string("catalogId") ?? ""
+        if let requestor = object.value("requestor") {
+            let subject = try JSONObjectReader(
+                requestor, path: object.fieldPath("requestor"), known: ["id", "displayName", "principalName"])
+            var parsed = Subject()
+            parsed.id = try subject.string("id") ?? ""
+            parsed.displayName = try subject.string("displayName") ?? ""
+            parsed.principalName = try subject.string("principalName") ?? ""
+            request.requestor = parsed
+        }
+        let state = try object.enumValue(
+            "state", known: RequestState.allKnownCases, rawValue: \.rawValue, protoName: \.protoName)
+        guard let state, state != .unspecified else {
+            throw ImportError(path: object.fieldPath("state"), message: state == nil ? "missing" : "must name a state")
+        }
+        request.state = state
+        request.createdAt = try object.timestamp("createdAt")
+        request.completedAt = try object.timestamp("completedAt")
+        request.lastReprocessedAt = try object.timestamp("lastReprocessedAt")
+        request.reprocessCount = try object.count("reprocessCount")
+        for (i, element) in try object.array("resources").enumerated() {
+            let resource = try JSONObjectReader(
+                element, path: object.fieldPath("resources") + "[\(i)]",
+                known: [
+                    "resourceId", "displayName", "resourceType", "state", "error", "attempts",
+                ])
+            var delivery = ResourceDelivery()
+            delivery.resourceId = try resource.requiredString("resourceId")
+            delivery.displayName = try resource.string("displayName") ?? ""
+            delivery.resourceType = try resource.string("resourceType") ?? ""
+            delivery.state =
+                try resource.enumValue(
+                    "state", known: ResourceDeliveryState.allKnownCases, rawValue: \.rawValue, protoName: \.protoName)
+                ?? .unspecified
+            delivery.error = try resource.string("error") ?? ""
+            delivery.attempts = try resource.count("attempts")
+            request.resources.append(delivery)
+        }
+        return request
+    }
+
+    private static func checkUnique(_ id: String, in seen: inout Set<String>, at path: String) throws(ImportError) {
+        guard seen.insert(id).inserted else { throw ImportError(path: path, message: "duplicate id \"\(id)\"") }
+    }
+}

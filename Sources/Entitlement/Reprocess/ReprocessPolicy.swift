@@ -1,0 +1,74 @@
+public import EntitlementAPI
+public import ProtoWire
+
+/// The Reprocess eligibility rules, in contract order (first match wins). Pure: no store, no clock.
+public struct ReprocessPolicy: Sendable, Hashable {
+    /// The default reprocess window: 7 days.
+    public static let defaultWindowSeconds: Int64 = 7 * 86_400
+
+    /// How long after its original completion a request may still be reprocessed.
+    public var windowSeconds: Int64
+
+    public init(windowSeconds: Int64 = ReprocessPolicy.defaultWindowSeconds) {
+        precondition(windowSeconds >= 0, "the reprocess window cannot be negative")
+        self.windowSeconds = windowSeconds
+    }
+
+    /// A policy with a window of whole days (`--reprocess-window-days`).
+    public init(windowDays: Int) {
+        self.init(windowSeconds: Int64(windowDays) * 86_400)
+    }
+
+    /// The outcome for one named request and a human-readable reason.
+    /// - Parameters:
+    ///   - request: the stored request with that id, or nil if there is none.
+    ///   - accessPackageId: the package the call names.
+    ///   - now: the current time.
+    public func evaluate(
+        requestId: String,
+        request: AccessPackageRequest?,
+        accessPackageId: String,
+        now: Timestamp
+    ) -> (outcome: ReprocessOutcome, detail: String) {
+        guard let request, request.accessPackageId == accessPackageId else {
+            return (.notFound, "no request \"\(requestId)\" in access package \"\(accessPackageId)\"")
+        }
+        switch request.state {
+        case .delivering:
+            return (.alreadyInProgress, "the request is being delivered already")
+        case .delivered, .partiallyDelivered, .deliveryFailed:
+            break
+        default:
+            return (
+                .notEligible,
+                "only delivered, partially delivered or failed requests can be reprocessed; "
+                    + "this one is \(request.state.protoName)"
+            )
+        }
+        guard let completed = request.completedAt else {
+            return (.notEligible, "the request has no completion time, so it cannot be reprocessed")
+        }
+        if isExpired(completedAt: completed, now: now) {
+            return (
+                .windowExpired,
+                "the request completed more than \(windowDescription) ago "
+                    + "(completed_at \(RFC3339.format(completed))); the reprocess window has passed"
+            )
+        }
+        return (.accepted, "accepted: every resource will be delivered again")
+    }
+
+    /// True when `completedAt` lies more than the window before `now`.
+    public func isExpired(completedAt: Timestamp, now: Timestamp) -> Bool {
+        let deadline = Timestamp(seconds: completedAt.seconds + windowSeconds, nanos: completedAt.nanos)
+        return now > deadline
+    }
+
+    private var windowDescription: String {
+        switch windowSeconds {
+        case 86_400: "1 day"
+        case let seconds where seconds % 86_400 == 0: "\(seconds / 86_400) days"
+        default: "\(windowSeconds) seconds"
+        }
+    }
+}

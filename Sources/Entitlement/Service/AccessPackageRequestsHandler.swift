@@ -1,0 +1,108 @@
+public import EntitlementAPI
+public import RPCCore
+
+/// Serves `entitlement.v1.AccessPackageRequests` on a `RequestStore`.
+///
+/// Authorization happens before this runs (the auth interceptor); the handler reads the verified
+/// caller from `context[CallerKey.self]` only to audit Reprocess calls.
+public struct AccessPackageRequestsHandler: AccessPackageRequestsService {
+    /// A `page_size` of 0 means this many.
+    public static let defaultPageSize = 50
+
+    private let store: RequestStore
+    private let policy: ReprocessPolicy
+
+    /// - Parameters:
+    ///   - store: the request store (owns the page-token key too).
+    ///   - policy: the reprocess rules; its window is `--reprocess-window-days`.
+    public init(store: RequestStore, policy: ReprocessPolicy = ReprocessPolicy()) {
+        self.store = store
+        self.policy = policy
+    }
+
+    public func listRequests(_ request: ListRequestsRequest, context: ServerContext) async throws
+        -> ListRequestsResponse
+    {
+        let packageId = request.accessPackageId
+        guard !packageId.isEmpty else { throw invalid("access_package_id is required") }
+        guard request.pageSize >= 0 else { throw invalid("page_size must not be negative; got \(request.pageSize)") }
+        let pageSize =
+            request.pageSize == 0
+            ? Self.defaultPageSize : min(Int(request.pageSize), RequestStore.maxPageSize)
+        for (i, state) in request.states.enumerated() {
+            if case .unrecognized(let raw) = state {
+                throw invalid("states[\(i)]: \(raw) is not a RequestState value")
+            }
+            if state == .unspecified {
+                throw invalid(
+                    "states[\(i)]: REQUEST_STATE_UNSPECIFIED is not a state to filter by; leave states empty for all")
+            }
+        }
+        var cursor: ListingKey?
+        if !request.pageToken.isEmpty {
+            do throws(PageTokenError) {
+                cursor = try store.pageTokens.decode(
+                    request.pageToken, accessPackageId: packageId, states: request.states)
+            } catch {
+                throw error.rpcError
+            }
+        }
+        guard
+            let page = await store.listRequests(
+                accessPackageId: packageId, states: request.states, after: cursor, limit: pageSize)
+        else { throw RPCError(code: .notFound, message: "access package \"\(packageId)\" does not exist") }
+
+        var response = ListRequestsResponse()
+        response.requests = page.requests
+        if page.hasMore, let last = page.requests.last {
+            response.nextPageToken = store.pageTokens.encode(
+                after: ListingKey(last), accessPackageId: packageId, states: request.states)
+        }
+        return response
+    }
+
+    public func reprocess(_ request: ReprocessRequest, context: ServerContext) async throws -> ReprocessResponse {
+        let caller = context[CallerKey.self]?.objectId
+        let packageId = request.accessPackageId
+        do throws(RPCError) {
+            try Self.validate(request)
+        } catch {
+            await store.recordRejectedReprocess(
+                caller: caller, packageId: packageId, requestIds: request.requestIds, reason: error.message)
+            throw error
+        }
+        guard
+            let results = try await store.reprocess(
+                accessPackageId: packageId, requestIds: request.requestIds, callerObjectId: caller, policy: policy)
+        else {
+            let error = RPCError(code: .notFound, message: "access package \"\(packageId)\" does not exist")
+            await store.recordRejectedReprocess(
+                caller: caller, packageId: packageId, requestIds: request.requestIds, reason: error.message)
+            throw error
+        }
+        var response = ReprocessResponse()
+        response.results = results
+        return response
+    }
+
+    /// The argument rules of Reprocess: a package id, 1 to 100 ids, none empty, no duplicates.
+    static func validate(_ request: ReprocessRequest) throws(RPCError) {
+        guard !request.accessPackageId.isEmpty else { throw invalid("access_package_id is required") }
+        let ids = request.requestIds
+        guard (1...RequestStore.maxReprocessBatch).contains(ids.count) else {
+            throw invalid("request_ids must name 1 to \(RequestStore.maxReprocessBatch) requests; got \(ids.count)")
+        }
+        var firstIndex: [String: Int] = [:]
+        for (i, id) in ids.enumerated() {
+            guard !id.isEmpty else { throw invalid("request_ids[\(i)] is empty") }
+            if let earlier = firstIndex[id] {
+                throw invalid("request_ids[\(i)] \"\(id)\" duplicates request_ids[\(earlier)]; name each request once")
+            }
+            firstIndex[id] = i
+        }
+    }
+}
+
+private func invalid(_ message: String) -> RPCError {
+    RPCError(code: .invalidArgument, message: message)
+}

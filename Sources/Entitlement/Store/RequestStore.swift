@@ -1,0 +1,172 @@
+public import EntitlementAPI
+public import Logging
+import ProtoWire
+
+/// Owns catalogs, access packages, role assignments, requests, grants and the audit log.
+///
+/// Reads are served from memory (per-package indexes in listing order). Every change is written
+/// through to SQLite (WAL, `synchronous=FULL`) and committed before the method returns; memory is
+/// updated only after the commit. One store per data directory and process.
+public actor RequestStore {
+    /// The largest page `listRequests` returns.
+    public static let maxPageSize = 1_000
+    /// The most ids one `reprocess` call takes.
+    public static let maxReprocessBatch = 100
+
+    /// The data directory.
+    public nonisolated let directory: String
+    /// Signs and checks ListRequests page tokens with the key kept in the data dir.
+    public nonisolated let pageTokens: PageTokenCodec
+    /// Signals (coalesced) that requests entered DELIVERING; waited on by one `DeliveryWorker`.
+    nonisolated let deliveryWakeups = WakeSignal()
+
+    let database: SQLiteDatabase
+    let clock: any WallClock
+    let logger: Logger
+    var state: StoreState
+
+    /// Opens (creating if needed) `directory/entitlement.sqlite3` and loads everything into memory.
+    /// - Parameters:
+    ///   - directory: the data dir; created (0700) with its parents if missing.
+    ///   - clock: the source of "now" for reprocessing, delivery and audit times.
+    ///   - logger: receives one line per audited Reprocess call and delivery problems.
+    public init(
+        directory: String,
+        clock: any WallClock = SystemWallClock(),
+        logger: Logger = Logger(label: "entitlement.store")
+    ) throws {
+        try FileSystem.makeDirectory(directory)
+        let database: SQLiteDatabase
+        do throws(SQLiteError) {
+            database = try SQLiteDatabase(path: directory + "/entitlement.sqlite3")
+            try database.execute(StoreSchema.create)
+        } catch {
+            throw StoreError.database(error)
+        }
+        self.directory = directory
+        self.pageTokens = PageTokenCodec(key: try PageTokenKeyFile.loadOrCreate(path: directory + "/page-token.key"))
+        self.database = database
+        self.clock = clock
+        self.logger = logger
+        self.state = try Self.load(database)
+    }
+
+    /// Closes the database. The store must not be used afterwards; a `DeliveryWorker` on it stops.
+    public func close() {
+        deliveryWakeups.close()
+        database.close()
+    }
+
+    // MARK: Reads
+
+    /// The access package with this id.
+    public func accessPackage(id: String) -> AccessPackageInfo? { state.packages[id] }
+
+    /// The catalog with this id.
+    public func catalog(id: String) -> CatalogInfo? { state.catalogs[id] }
+
+    /// The catalog roles a principal holds: catalog id → roles.
+    public func catalogRoles(principalId: String) -> [String: Set<CatalogRole>] { state.roles[principalId] ?? [:] }
+
+    /// The request with this id, as it stands now.
+    public func request(id: String) -> AccessPackageRequest? { state.requests[id] }
+
+    /// How many requests the store holds.
+    public var requestCount: Int { state.requests.count }
+
+    /// One page of a package's requests in listing order (`created_at` desc, `id` asc).
+    /// - Parameters:
+    ///   - states: any of these states; all states when empty.
+    ///   - cursor: the last key of the previous page; nil for the first page.
+    ///   - limit: the page size, capped at `maxPageSize`.
+    /// - Returns: nil if the access package is unknown.
+    public func listRequests(
+        accessPackageId: String,
+        states: [RequestState],
+        after cursor: ListingKey?,
+        limit: Int
+    ) -> RequestPage? {
+        guard state.packages[accessPackageId] != nil else { return nil }
+        guard let index = state.indexes[accessPackageId] else { return RequestPage(requests: [], hasMore: false) }
+        let unique = Array(Set(states.map(\.rawValue))).map(RequestState.init(rawValue:))
+        let page = index.page(states: unique, after: cursor, limit: max(1, min(limit, Self.maxPageSize)))
+        return RequestPage(requests: page.keys.compactMap { state.requests[$0.id] }, hasMore: page.hasMore)
+    }
+
+    // MARK: Writing
+
+    /// Runs `body` in one SQLite transaction; any failure rolls it back and becomes a `StoreError`.
+    func write<T>(_ body: () throws -> T) throws(StoreError) -> T {
+        do {
+            return try database.transaction(body)
+        } catch let error as SQLiteError {
+            throw .database(error)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .io("\(error)")
+        }
+    }
+
+    func store(_ request: AccessPackageRequest) throws(SQLiteError) {
+        let statement = try database.statement(StoreSchema.upsertRequest)
+        try statement.bind(
+            request.id, request.accessPackageId, Int64(request.state.rawValue), request.serializedBytes())
+        try statement.run()
+    }
+
+    func wakeDeliveryWorker() { deliveryWakeups.signal() }
+
+    // MARK: Loading
+
+    private static func load(_ database: SQLiteDatabase) throws(StoreError) -> StoreState {
+        var state = StoreState()
+        do {
+            let catalogs = try database.statement("SELECT id, display_name FROM catalogs")
+            while try catalogs.step() {
+                let catalog = CatalogInfo(id: catalogs.string(at: 0), displayName: catalogs.string(at: 1))
+                state.catalogs[catalog.id] = catalog
+            }
+            let packages = try database.statement("SELECT id, catalog_id, display_name FROM access_packages")
+            while try packages.step() {
+                let package = AccessPackageInfo(
+                    id: packages.string(at: 0), catalogId: packages.string(at: 1), displayName: packages.string(at: 2))
+                state.packages[package.id] = package
+            }
+            let roles = try database.statement("SELECT principal_id, catalog_id, role FROM role_assignments")
+            while try roles.step() {
+                state.add(
+                    RoleAssignment(
+                        principalId: roles.string(at: 0), catalogId: roles.string(at: 1),
+                        role: CatalogRole(rawValue: Int32(truncatingIfNeeded: roles.int64(at: 2)))))
+            }
+            let requests = try database.statement("SELECT id, body FROM requests ORDER BY rowid")
+            while try requests.step() {
+                let id = requests.string(at: 0)
+                guard let request = try? AccessPackageRequest(serializedBytes: requests.blob(at: 1)), request.id == id
+                else {
+                    throw StoreError.corrupt("request \(id) cannot be decoded")
+                }
+                state.put(request)
+            }
+        } catch let error as SQLiteError {
+            throw .database(error)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .io("\(error)")
+        }
+        return state
+    }
+}
+
+/// One page of requests and whether more follow.
+public struct RequestPage: Sendable {
+    public var requests: [AccessPackageRequest]
+    public var hasMore: Bool
+
+    public init(requests: [AccessPackageRequest], hasMore: Bool) {
+        self.requests = requests
+        self.hasMore = hasMore
+    }
+}

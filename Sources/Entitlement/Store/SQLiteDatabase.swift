@@ -1,0 +1,206 @@
+internal import CSQLite
+
+/// An error from SQLite, carrying its result code and message.
+public struct SQLiteError: Error, Sendable, CustomStringConvertible {
+    public let code: Int32
+    public let message: String
+
+    public var description: String { "SQLite error \(code): \(message)" }
+}
+
+/// One SQLite connection: WAL, `synchronous=FULL` (a commit is fsync'd), a busy timeout, and a
+/// cache of prepared statements. Not thread-safe; its owner (the store actor) serializes use.
+final class SQLiteDatabase {
+    private var handle: OpaquePointer?
+    private var statements: [String: SQLiteStatement] = [:]
+
+    init(path: String) throws(SQLiteError) {
+        var db: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open \(path)"
+            sqlite3_close_v2(db)
+            throw SQLiteError(code: rc, message: message)
+        }
+        handle = db
+        sqlite3_busy_timeout(db, 5_000)
+        try execute("PRAGMA journal_mode=WAL")
+        try execute("PRAGMA synchronous=FULL")
+    }
+
+    deinit { close() }
+
+    /// Finalizes every statement and closes the connection; later calls fail.
+    func close() {
+        statements.removeAll()
+        if let handle { sqlite3_close_v2(handle) }
+        handle = nil
+    }
+
+    /// Runs one or more statements that return no rows of interest.
+    func execute(_ sql: String) throws(SQLiteError) {
+        let db = try open()
+        var error: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(db, sql, nil, nil, &error)
+        if rc != SQLITE_OK {
+            let message = error.map { String(cString: $0) } ?? lastMessage
+            sqlite3_free(error)
+            throw SQLiteError(code: rc, message: message)
+        }
+    }
+
+    /// A prepared statement for `sql`, reset and ready to bind; prepared once, then reused.
+    func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
+        if let cached = statements[sql] {
+            cached.reset()
+            return cached
+        }
+        let db = try open()
+        var raw: OpaquePointer?
+        let rc = sqlite3_prepare_v2(db, sql, -1, &raw, nil)
+        guard rc == SQLITE_OK, let raw else { throw SQLiteError(code: rc, message: lastMessage) }
+        let statement = SQLiteStatement(raw, database: self)
+        statements[sql] = statement
+        return statement
+    }
+
+    /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`; rolls back if it throws.
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// The rowid of the last row inserted on this connection.
+    var lastInsertRowID: Int64 { handle.map { sqlite3_last_insert_rowid($0) } ?? 0 }
+
+    var lastMessage: String {
+        handle.map { String(cString: sqlite3_errmsg($0)) } ?? "database is closed"
+    }
+
+    private func open() throws(SQLiteError) -> OpaquePointer {
+        guard let handle else { throw SQLiteError(code: SQLITE_MISUSE, message: "database is closed") }
+        return handle
+    }
+}
+
+/// A prepared statement: bind parameters (1-based), step, read columns (0-based).
+final class SQLiteStatement {
+    private let raw: OpaquePointer
+    private unowned let database: SQLiteDatabase
+
+    fileprivate init(_ raw: OpaquePointer, database: SQLiteDatabase) {
+        self.raw = raw
+        self.database = database
+    }
+
+    deinit { sqlite3_finalize(raw) }
+
+    /// Resets to run again and clears the bindings.
+    func reset() {
+        sqlite3_reset(raw)
+        sqlite3_clear_bindings(raw)
+    }
+
+    func bind(_ value: String, at index: Int32) throws(SQLiteError) {
+        try check(sqlite3_bind_text(raw, index, value, -1, CSQLite_transient()))
+    }
+
+    func bind(_ value: String?, at index: Int32) throws(SQLiteError) {
+        if let value { try bind(value, at: index) } else { try check(sqlite3_bind_null(raw, index)) }
+    }
+
+    func bind(_ value: Int64, at index: Int32) throws(SQLiteError) {
+        try check(sqlite3_bind_int64(raw, index, value))
+    }
+
+    func bind(_ value: [UInt8], at index: Int32) throws(SQLiteError) {
+        let rc = value.withUnsafeBytes { bytes in
+            // A zero-length blob needs a non-null pointer, or SQLite stores NULL.
+            sqlite3_bind_blob(
+                raw, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count),
+                CSQLite_transient())
+        }
+        try check(rc)
+    }
+
+    /// Binds each value in order, starting at parameter 1.
+    func bind(_ values: any SQLiteBindable...) throws(SQLiteError) {
+        for (offset, value) in values.enumerated() {
+            try value.bind(to: self, at: Int32(offset + 1))
+        }
+    }
+
+    /// Steps once; true when a row is available.
+    @discardableResult
+    func step() throws(SQLiteError) -> Bool {
+        let rc = sqlite3_step(raw)
+        switch rc {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default: throw SQLiteError(code: rc, message: database.lastMessage)
+        }
+    }
+
+    /// Steps to completion, for statements that return no rows.
+    func run() throws(SQLiteError) {
+        while try step() {}
+    }
+
+    func string(at column: Int32) -> String {
+        guard let text = sqlite3_column_text(raw, column) else { return "" }
+        return String(cString: text)
+    }
+
+    func optionalString(at column: Int32) -> String? {
+        sqlite3_column_type(raw, column) == SQLITE_NULL ? nil : string(at: column)
+    }
+
+    func int64(at column: Int32) -> Int64 { sqlite3_column_int64(raw, column) }
+
+    func blob(at column: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(raw, column))
+        guard count > 0, let pointer = sqlite3_column_blob(raw, column) else { return [] }
+        return [UInt8](UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+
+    private func check(_ rc: Int32) throws(SQLiteError) {
+        if rc != SQLITE_OK { throw SQLiteError(code: rc, message: database.lastMessage) }
+    }
+}
+
+/// A value that can be bound to a statement parameter.
+protocol SQLiteBindable {
+    func bind(to statement: SQLiteStatement, at index: Int32) throws(SQLiteError)
+}
+
+extension String: SQLiteBindable {
+    func bind(to statement: SQLiteStatement, at index: Int32) throws(SQLiteError) {
+        try statement.bind(self, at: index)
+    }
+}
+
+extension Int64: SQLiteBindable {
+    func bind(to statement: SQLiteStatement, at index: Int32) throws(SQLiteError) {
+        try statement.bind(self, at: index)
+    }
+}
+
+extension Array: SQLiteBindable where Element == UInt8 {
+    func bind(to statement: SQLiteStatement, at index: Int32) throws(SQLiteError) {
+        try statement.bind(self, at: index)
+    }
+}
+
+extension Optional: SQLiteBindable where Wrapped == String {
+    func bind(to statement: SQLiteStatement, at index: Int32) throws(SQLiteError) {
+        try statement.bind(self, at: index)
+    }
+}

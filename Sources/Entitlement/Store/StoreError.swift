@@ -1,0 +1,25 @@
+public import RPCCore
+
+/// A failure of the durable store. Callers see UNAVAILABLE: nothing was changed, and retrying is safe.
+public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConvertible {
+    /// A file-system operation failed.
+    case io(String)
+    /// SQLite refused a statement or a commit.
+    case database(SQLiteError)
+    /// A stored row could not be decoded.
+    case corrupt(String)
+
+    public var description: String {
+        switch self {
+        case .io(let message): message
+        case .database(let error): error.description
+        case .corrupt(let message): "corrupt store: \(message)"
+        }
+    }
+
+    public var rpcError: RPCError {
+        RPCError(
+            code: .unavailable,
+            message: "the request store could not commit the change; nothing was changed, retry later")
+    }
+}

@@ -1,0 +1,115 @@
+public import ProtoWire
+
+/// RFC 3339 timestamps as the proto3 JSON mapping writes them: `2026-11-20T10:00:00Z`,
+/// optional fractional seconds (up to 9 digits), `Z` or a `±hh:mm` offset.
+public enum RFC3339 {
+    /// Parses a timestamp; nil if the text is not a valid RFC 3339 date-time.
+    public static func parse(_ text: String) -> Timestamp? {
+        let b = Array(text.utf8)
+        var i = 0
+        func digits(_ count: Int) -> Int? {
+            guard i + count <= b.count else { return nil }
+            var value = 0
+            for k in i..<(i + count) {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b[k]) else { return nil }
+                value = value * 10 + Int(b[k] - UInt8(ascii: "0"))
+            }
+            i += count
+            return value
+        }
+        func expect(_ chars: String) -> Bool {
+            guard i < b.count, chars.utf8.contains(b[i]) else { return false }
+            i += 1
+            return true
+        }
+        guard let year = digits(4), expect("-"), let month = digits(2), expect("-"), let day = digits(2),
+            expect("Tt "), let hour = digits(2), expect(":"), let minute = digits(2), expect(":"),
+            let second = digits(2)
+        else { return nil }
+        var nanos = 0
+        if i < b.count, b[i] == UInt8(ascii: ".") {
+            i += 1
+            var count = 0
+            while i < b.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b[i]) {
+                guard count < 9 else { return nil }
+                nanos = nanos * 10 + Int(b[i] - UInt8(ascii: "0"))
+                count += 1
+                i += 1
+            }
+            guard count > 0 else { return nil }
+            for _ in count..<9 { nanos *= 10 }
+        }
+        var offset = 0
+        if expect("Zz") {
+            offset = 0
+        } else if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
+            let sign = b[i] == UInt8(ascii: "-") ? -1 : 1
+            i += 1
+            guard let oh = digits(2), expect(":"), let om = digits(2), oh < 24, om < 60 else { return nil }
+            offset = sign * (oh * 3600 + om * 60)
+        } else {
+            return nil
+        }
+        guard i == b.count, year >= 1, (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
+            hour < 24, minute < 60, second < 60
+        else { return nil }
+        let days = daysFromCivil(year: year, month: month, day: day)
+        let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offset)
+        return Timestamp(seconds: seconds, nanos: Int32(nanos))
+    }
+
+    /// Formats a timestamp as UTC with nanosecond precision trimmed to 0, 3, 6 or 9 digits.
+    public static func format(_ timestamp: Timestamp) -> String {
+        let days = Int(floorDiv(timestamp.seconds, 86_400))
+        let secondOfDay = Int(timestamp.seconds - Int64(days) * 86_400)
+        let (year, month, day) = civilFromDays(days)
+        func pad(_ value: Int, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        var text =
+            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
+            + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))"
+        if timestamp.nanos != 0 {
+            var fraction = pad(Int(timestamp.nanos), 9)
+            while fraction.count > 3, fraction.hasSuffix("000") { fraction.removeLast(3) }
+            text += "." + fraction
+        }
+        return text + "Z"
+    }
+
+    private static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+        a >= 0 ? a / b : -((-a + b - 1) / b)
+    }
+
+    private static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    // Howard Hinnant's days_from_civil / civil_from_days.
+    private static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    private static func civilFromDays(_ days: Int) -> (Int, Int, Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
