@@ -113,7 +113,7 @@ let targets: [Target] = [
         exclude: ["Fixtures"],
         swiftSettings: settings
     ),
-    .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore"], swiftSettings: settings),
+    .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "ProtoWire"], swiftSettings: settings),
     .testTarget(
         name: "H2TransportTests",
         dependencies: ["H2Transport", "RPCCore", "EntitlementAPI"] + nio,

@@ -34,8 +34,13 @@ public struct ProtoWriter {
         offset += 1
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func writeVarint(_ value: UInt64) {
+        // One-byte values (most tags and lengths) take the short path.
+        if value < 0x80 {
+            writeByte(UInt8(truncatingIfNeeded: value))
+            return
+        }
         var v = value
         while v >= 0x80 {
             writeByte(UInt8(truncatingIfNeeded: v) | 0x80)
@@ -44,7 +49,7 @@ public struct ProtoWriter {
         writeByte(UInt8(v))
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func writeTag(_ fieldNumber: Int, _ wireType: WireType) {
         writeVarint(FieldTag(fieldNumber: fieldNumber, wireType: wireType).rawValue)
     }

@@ -17,6 +17,11 @@ public enum GRPCFraming {
 public struct FramedMessage: Sendable, Hashable {
     public var compressed: Bool
     public var bytes: [UInt8]
+
+    public init(compressed: Bool, bytes: [UInt8]) {
+        self.compressed = compressed
+        self.bytes = bytes
+    }
 }
 
 /// Why a request body could not be split into messages.

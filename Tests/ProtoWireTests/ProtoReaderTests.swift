@@ -1,0 +1,155 @@
+import EntitlementAPI
+import ProtoWire
+import Testing
+
+@Suite("ProtoReader on hostile input")
+struct ProtoReaderTests {
+    @Test("every truncation of a valid message throws .truncated, never crashes")
+    func truncations() throws {
+        let bytes = Samples.request(1).serializedBytes()
+        for length in 0..<bytes.count {
+            let error = decodingError(AccessPackageRequest.self, Array(bytes[0..<length]))
+            // A cut that lands exactly between two top-level fields is a valid shorter message.
+            if let error { #expect(error == .truncated, "length \(length)") }
+        }
+        #expect(decodingError(AccessPackageRequest.self, [0x0A, 0x05, 0x61]) == .truncated)
+        #expect(decodingError(AccessPackageRequest.self, [0x48]) == .truncated)
+        #expect(decodingError(AccessPackageRequest.self, [0x48, 0x80]) == .truncated)
+        #expect(decodingError(Scalars.self, [0x4D, 0x01, 0x02]) == .truncated)
+        #expect(decodingError(Scalars.self, [0x51, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07]) == .truncated)
+    }
+
+    @Test("a varint longer than ten bytes is malformed")
+    func elevenByteVarint() {
+        let value = [0x48] + [UInt8](repeating: 0xFF, count: 10) + [0x01]
+        #expect(decodingError(AccessPackageRequest.self, value) == .malformedVarint)
+        let tagBytes = [UInt8](repeating: 0x80, count: 10) + [0x01]
+        #expect(decodingError(AccessPackageRequest.self, tagBytes) == .malformedVarint)
+        let length = [0x0A] + [UInt8](repeating: 0x80, count: 10) + [0x00]
+        #expect(decodingError(AccessPackageRequest.self, length) == .malformedVarint)
+    }
+
+    @Test("a length past the end of the input is truncated; one over 2 GiB is malformed")
+    func lengthPastEnd() {
+        #expect(decodingError(AccessPackageRequest.self, [0x0A, 0x10, 0x61, 0x62]) == .truncated)
+        #expect(decodingError(AccessPackageRequest.self, [0x22, 0x03, 0x0A, 0x05, 0x61]) == .truncated)
+        #expect(decodingError(AccessPackageRequest.self, [0x0A] + varint(UInt64(Int32.max) + 1)) == .malformedLength)
+        #expect(decodingError(AccessPackageRequest.self, [0x0A] + varint(UInt64.max)) == .malformedLength)
+        // An unknown length-delimited field is bounds-checked as well.
+        #expect(decodingError(AccessPackageRequest.self, [0x7A, 0x7F, 0x00]) == .truncated)
+    }
+
+    @Test(
+        "a known field with the wrong wire type is rejected with its number",
+        arguments: [
+            ([0x0D, 0, 0, 0, 0], 1, .fixed32),  // string id as fixed32
+            ([0x2A, 0x00], 5, .lengthDelimited),  // enum state as bytes
+            ([0x29, 0, 0, 0, 0, 0, 0, 0, 0], 5, .fixed64),
+            ([0x20, 0x01], 4, .varint),  // message requestor as varint
+            ([0x43, 0x44], 8, .startGroup),  // repeated message as a group
+            ([0x4A, 0x00], 9, .lengthDelimited),  // int32 reprocess_count as bytes
+        ] as [([UInt8], Int, WireType)]
+    )
+    func wrongWireType(bytes: [UInt8], field: Int, wireType: WireType) {
+        #expect(decodingError(AccessPackageRequest.self, bytes) == .wrongWireType(field: field, got: wireType))
+    }
+
+    @Test("repeated scalars reject wire types that are neither packed nor their own")
+    func repeatedWrongWireType() {
+        // states (field 2 of ListRequestsRequest) as fixed32.
+        #expect(decodingError(ListRequestsRequest.self, [0x15, 0, 0, 0, 0]) == .wrongWireType(field: 2, got: .fixed32))
+        // repeated_fixed32 (field 29) as a varint.
+        #expect(decodingError(Scalars.self, tag(29, .varint) + [0x01]) == .wrongWireType(field: 29, got: .varint))
+        // A packed fixed32 run whose length is not a multiple of four.
+        #expect(decodingError(Scalars.self, lengthDelimited(29, [1, 2, 3, 4, 5])) == .truncated)
+        #expect(decodingError(Scalars.self, lengthDelimited(30, [1, 2, 3, 4])) == .truncated)
+        // A packed varint run that ends inside a varint.
+        #expect(decodingError(Scalars.self, lengthDelimited(21, [0x01, 0x80])) == .truncated)
+    }
+
+    @Test("a string field with invalid UTF-8 is rejected; bytes fields accept anything")
+    func invalidUTF8() {
+        for bad: [UInt8] in [[0xC3, 0x28], [0xFF], [0xED, 0xA0, 0x80], [0xF0, 0x9F, 0x98], [0xC0, 0xAF]] {
+            #expect(decodingError(AccessPackageRequest.self, lengthDelimited(1, bad)) == .invalidUTF8(field: 1))
+            #expect(decodingError(ReprocessRequest.self, lengthDelimited(2, bad)) == .invalidUTF8(field: 2))
+            #expect(decodingError(Scalars.self, lengthDelimited(16, bad)) == nil)
+        }
+        // Inside a nested message and inside a map key.
+        #expect(decodingError(AccessPackageRequest.self, lengthDelimited(4, lengthDelimited(2, [0xFF]))) == .invalidUTF8(field: 2))
+        #expect(decodingError(Scalars.self, lengthDelimited(42, lengthDelimited(1, [0xFE]))) == .invalidUTF8(field: 1))
+    }
+
+    @Test("nesting deeper than 100 messages is rejected; 100 is accepted")
+    func recursionLimit() throws {
+        func nested(_ depth: Int) -> [UInt8] {
+            var bytes: [UInt8] = [0x10, 0x01]  // depth = 1
+            for _ in 0..<depth { bytes = lengthDelimited(1, bytes) }
+            return bytes
+        }
+        let ok = try Recursive(serializedBytes: nested(100))
+        var levels = 0
+        var cursor: Recursive? = ok
+        while let next = cursor?.child {
+            levels += 1
+            cursor = next
+        }
+        #expect(levels == 100)
+        #expect(ok.serializedBytes() == nested(100))
+        #expect(decodingError(Recursive.self, nested(101)) == .recursionLimitExceeded)
+        #expect(decodingError(Recursive.self, nested(5_000)) == .recursionLimitExceeded)
+        // Unknown groups count against the same budget.
+        let groups = [UInt8](repeating: 0x7B, count: 101) + [UInt8](repeating: 0x7C, count: 101)
+        #expect(decodingError(Recursive.self, groups) == .recursionLimitExceeded)
+    }
+
+    @Test("field number 0 and numbers above 2^29 - 1 are invalid")
+    func invalidFieldNumbers() {
+        #expect(decodingError(AccessPackageRequest.self, [0x00, 0x01]) == .invalidFieldNumber(0))
+        #expect(decodingError(AccessPackageRequest.self, [0x02, 0x00]) == .invalidFieldNumber(0))
+        let tooLarge = varint(UInt64(FieldTag.maxFieldNumber + 1) << 3)
+        #expect(decodingError(AccessPackageRequest.self, tooLarge + [0x00]) == .invalidFieldNumber(UInt64(FieldTag.maxFieldNumber + 1)))
+        // The largest legal number is fine (an unknown field here).
+        #expect(decodingError(AccessPackageRequest.self, tag(FieldTag.maxFieldNumber, .varint) + [0x01]) == nil)
+    }
+
+    @Test("wire types 6 and 7, and an unmatched end-group, are invalid")
+    func invalidWireTypes() {
+        #expect(decodingError(AccessPackageRequest.self, [0x0E]) == .invalidWireType(6))
+        #expect(decodingError(AccessPackageRequest.self, [0x0F]) == .invalidWireType(7))
+        #expect(decodingError(AccessPackageRequest.self, [0x7E, 0x00]) == .invalidWireType(6))
+        #expect(decodingError(AccessPackageRequest.self, [0x7C]) == .invalidWireType(4))
+        // A group closed with another field's end tag.
+        #expect(decodingError(AccessPackageRequest.self, [0x7B, 0x84, 0x01]) == .invalidWireType(4))
+        // A group that never ends.
+        #expect(decodingError(AccessPackageRequest.self, [0x7B, 0x08, 0x01]) == .truncated)
+    }
+
+    @Test("an unknown group is skipped and kept byte for byte")
+    func unknownGroupKept() throws {
+        let group: [UInt8] = [0x7B, 0x08, 0x01, 0x12, 0x01, 0x61, 0x7C]
+        let message = try AccessPackageRequest(serializedBytes: [0x0A, 0x01, 0x78] + group)
+        #expect(message.id == "x")
+        #expect(message.unknownFields.bytes == group)
+        #expect(message.serializedBytes() == [0x0A, 0x01, 0x78] + group)
+    }
+
+    @Test("empty input decodes to the default message")
+    func emptyInput() throws {
+        #expect(try AccessPackageRequest(serializedBytes: []) == AccessPackageRequest())
+        #expect(try Scalars(serializedBytes: []) == Scalars())
+        let fromNil = try Scalars(decoding: UnsafeRawBufferPointer(start: nil, count: 0))
+        #expect(fromNil == Scalars())
+    }
+
+    @Test("a repeated occurrence of a singular field: scalars take the last value, messages merge")
+    func lastValueWinsAndMessagesMerge() throws {
+        let bytes =
+            lengthDelimited(1, Array("a".utf8)) + lengthDelimited(1, Array("b".utf8))
+            + lengthDelimited(4, lengthDelimited(1, Array("id".utf8)))
+            + lengthDelimited(4, lengthDelimited(2, Array("name".utf8)))
+        let message = try AccessPackageRequest(serializedBytes: bytes)
+        #expect(message.id == "b")
+        #expect(message.requestor?.id == "id")
+        #expect(message.requestor?.displayName == "name")
+    }
+}
