@@ -1,0 +1,118 @@
+import ArgumentParser
+import H2Transport
+import RPCCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Connection and per-call options shared by every subcommand.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "Server host (h2c, prior knowledge).")
+    var host = "127.0.0.1"
+
+    @Option(help: "Server port.")
+    var port = 50051
+
+    @Option(help: ArgumentHelp("Bearer token for `authorization` (default: $\(tokenVariable)).", valueName: "token"))
+    var token: String?
+
+    @Option(help: ArgumentHelp("Deadline of each call in seconds, sent as grpc-timeout.", valueName: "seconds"))
+    var timeout: Double = 30
+
+    @Option(help: "Request compression: identity, gzip or deflate.")
+    var compression: CompressionOption = .identity
+
+    static let tokenVariable = "ENTITLEMENT_TOKEN"
+
+    func validate() throws {
+        guard (1...65_535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
+        guard timeout.isFinite, timeout > 0, timeout <= 86_400 else {
+            throw ValidationError("--timeout must be more than 0 and at most 86400 seconds")
+        }
+    }
+
+    /// The token from `--token`, else from the environment; a leading `Bearer ` is dropped.
+    var resolvedToken: String? {
+        var value = token
+        if value == nil, let raw = getenv(Self.tokenVariable) { value = String(cString: raw) }
+        guard var value, !value.isEmpty else { return nil }
+        if value.lowercased().hasPrefix("bearer ") { value.removeFirst("bearer ".count) }
+        return value.isEmpty ? nil : value
+    }
+
+    /// Options for one call; `authorized` adds the bearer token (health checks need none).
+    func callOptions(authorized: Bool) -> CallOptions {
+        var metadata = Metadata()
+        if authorized, let token = resolvedToken { metadata.addString("Bearer \(token)", forKey: "authorization") }
+        return CallOptions(
+            timeout: .nanoseconds(Int64((timeout * 1_000_000_000).rounded())),
+            metadata: metadata,
+            compression: compression.algorithm
+        )
+    }
+
+    /// Runs `body` with one client connection, closes it, and turns a failed call into
+    /// `error: <CODE>: <message>` on stderr and exit status 1.
+    func withClient<T>(authorized: Bool, _ body: (GRPCClient) async throws -> T) async throws -> T {
+        let client = GRPCClient(host: host, port: port)
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body(client))
+        } catch {
+            result = .failure(error)
+        }
+        await client.close()
+        switch result {
+        case .success(let value):
+            return value
+        case .failure(let error as RPCError):
+            reportFailure(error, authorized: authorized)
+            throw ExitCode.failure
+        case .failure(let error):
+            throw error
+        }
+    }
+
+    /// Prints a failed call the way every subcommand does.
+    func reportFailure(_ error: RPCError, authorized: Bool) {
+        var line = "error: \(error.code): \(error.message)"
+        if authorized, error.code == .unauthenticated, resolvedToken == nil {
+            line += " (no token: pass --token or set \(Self.tokenVariable))"
+        }
+        writeStandardError(line)
+    }
+}
+
+/// `--compression` values.
+enum CompressionOption: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case identity
+    case gzip
+    case deflate
+
+    var algorithm: CompressionAlgorithm {
+        switch self {
+        case .identity: .identity
+        case .gzip: .gzip
+        case .deflate: .deflate
+        }
+    }
+}
+
+/// Writes one line to stderr (unbuffered, so it never interleaves badly with stdout).
+func writeStandardError(_ line: String) {
+    var text = line
+    text.append("\n")
+    text.withUTF8 { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
+            if written <= 0 { return }
+            offset += written
+        }
+    }
+}
