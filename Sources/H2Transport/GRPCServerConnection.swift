@@ -28,6 +28,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     private var draining = false
     private var idleTimer: Scheduled<Void>?
     private var controlFrames = ControlFrameBudget()
+    private var acceptEncodings = AcceptEncodingCache()
 
     init(shared: GRPCServer.Shared) {
         self.shared = shared
@@ -161,18 +162,22 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
             return false
         }
         if stream.headersComplete { return true }  // request trailers carry nothing we use
-        let key = String(decoding: name, as: UTF8.self)
-        let text = String(decoding: value, as: UTF8.self)
-        switch key {
-        case ":method": stream.method = text
-        case ":path": stream.path = text
-        case "content-type": stream.contentType = text
-        case "grpc-encoding": stream.encoding = text
-        case "grpc-accept-encoding": stream.acceptEncoding = text
-        case "grpc-timeout": stream.timeout = text
-        case "authorization": stream.authorization = text
-        default:
+        switch RequestHeader(name: name) {
+        case .method:
+            stream.method = RequestHeader.equal(value, "POST") ? .post : .other(String(decoding: value, as: UTF8.self))
+        case .path: stream.path = String(decoding: value, as: UTF8.self)
+        case .contentType: stream.contentType = ContentTypeCheck(value: value)
+        case .encoding: stream.encoding = String(decoding: value, as: UTF8.self)
+        case .acceptEncoding: stream.responseCompression = acceptEncodings.preferred(for: value)
+        case .timeout:
+            stream.timeout = GRPCTimeout.parse(bytes: value)
+            if stream.timeout == nil { stream.malformedTimeout = String(decoding: value, as: UTF8.self) }
+        case .authorization: stream.authorization = String(decoding: value, as: UTF8.self)
+        case .ignored: break
+        case .custom:
+            let key = String(decoding: name, as: UTF8.self)
             if Metadata.isReserved(key) { break }
+            let text = String(decoding: value, as: UTF8.self)
             if key.hasSuffix("-bin") {
                 if let bytes = Base64.decode(text) { stream.metadata.addBinary(bytes, forKey: key) }
             } else {
@@ -246,14 +251,17 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     }
 
     private func validateHeaders(_ stream: ServerStream) -> EarlyResponse? {
-        guard stream.method == "POST" else {
-            return .http(status: 405, message: "gRPC requires POST, got \(stream.method ?? "no method")")
+        switch stream.method {
+        case .post: break
+        case .missing: return .http(status: 405, message: "gRPC requires POST, got no method")
+        case .other(let method): return .http(status: 405, message: "gRPC requires POST, got \(method)")
         }
-        guard let contentType = stream.contentType, Self.isGRPCContentType(contentType) else {
-            return .http(
-                status: 415,
-                message: "content-type must be application/grpc or application/grpc+proto, got \(stream.contentType ?? "none")"
-            )
+        switch stream.contentType {
+        case .grpc: break
+        case .missing:
+            return .http(status: 415, message: "content-type must be application/grpc or application/grpc+proto, got none")
+        case .other(let value):
+            return .http(status: 415, message: "content-type must be application/grpc or application/grpc+proto, got \(value)")
         }
         guard let path = stream.path, shared.router.handler(forPath: path) != nil else {
             return .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false)
@@ -270,10 +278,10 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     /// The deadline runs from the request headers, so a slow or stalled body counts against it.
     private func startDeadline(_ stream: ServerStream) -> EarlyResponse? {
-        guard let header = stream.timeout, let context else { return nil }
-        guard let timeout = GRPCTimeout.parse(header) else {
+        if let header = stream.malformedTimeout {
             return .grpc(RPCError(code: .internalError, message: "malformed grpc-timeout \"\(header)\""), acceptEncoding: false)
         }
+        guard let timeout = stream.timeout, let context else { return nil }
         stream.deadline = ContinuousClock.now.advanced(by: timeout)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let id = stream.id
@@ -393,7 +401,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
             respond(stream, with: .grpc(error, acceptEncoding: false))
             return
         }
-        var algorithm = CompressionAlgorithm.preferred(fromAcceptEncoding: stream.acceptEncoding)
+        var algorithm = stream.responseCompression
         if size < shared.configuration.compressionThreshold { algorithm = .identity }
 
         var body = [UInt8](unsafeUninitializedCapacity: GRPCFraming.headerSize + size) { buffer, count in
@@ -414,15 +422,9 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
             }
         }
 
-        var headers = HeaderList()
-        headers.add(":status", "200")
-        headers.add("content-type", "application/grpc")
-        if algorithm != .identity { headers.add("grpc-encoding", algorithm.rawValue) }
-        headers.add("grpc-accept-encoding", CompressionAlgorithm.acceptEncodingHeader)
+        var headers = ResponseHeaders.success(compression: algorithm)
         Self.add(response.headers, to: &headers)
-
-        var trailers = HeaderList()
-        trailers.add("grpc-status", "0")
+        var trailers = ResponseHeaders.okTrailers
         Self.add(response.trailers, to: &trailers)
 
         stream.responded = true
@@ -466,11 +468,6 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         }
     }
 
-    private static func isGRPCContentType(_ value: String) -> Bool {
-        let base = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters() } ?? ""
-        return base == "application/grpc" || base == "application/grpc+proto"
-    }
-
     private static let deadlineExceeded = RPCError(code: .deadlineExceeded, message: "deadline exceeded")
 
     private static func unimplemented(path: String?) -> RPCError {
@@ -495,14 +492,5 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         case .corrupt(let why):
             RPCError(code: .internalError, message: why)
         }
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters() -> String {
-        var s = self
-        while s.first == " " { s.removeFirst() }
-        while s.last == " " { s.removeLast() }
-        return s.lowercased()
     }
 }

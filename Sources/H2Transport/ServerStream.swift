@@ -4,12 +4,15 @@ import RPCCore
 /// connection's event loop only.
 final class ServerStream {
     let id: Int32
-    var method: String?
+    var method = RequestMethod.missing
     var path: String?
-    var contentType: String?
+    var contentType = ContentTypeCheck.missing
     var encoding: String?
-    var acceptEncoding: String?
-    var timeout: String?
+    /// What the response may be compressed with, from `grpc-accept-encoding`.
+    var responseCompression = CompressionAlgorithm.identity
+    var timeout: Duration?
+    /// The raw `grpc-timeout` value when it could not be parsed.
+    var malformedTimeout: String?
     var authorization: String?
     var metadata = Metadata()
     var headerListSize = 0
@@ -41,6 +44,12 @@ final class ServerStream {
         deadlineTimer?.cancelTimer()
         deadlineTimer = nil
     }
+}
+
+enum RequestMethod {
+    case missing
+    case post
+    case other(String)
 }
 
 /// A scheduled timer that can be cancelled (NIO's `Scheduled`, erased).

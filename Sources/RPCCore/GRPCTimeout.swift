@@ -2,7 +2,11 @@
 public enum GRPCTimeout {
     /// Parses a header value; nil when it is not a valid timeout.
     public static func parse(_ value: some StringProtocol) -> Duration? {
-        let utf8 = Array(value.utf8)
+        parse(bytes: Array(value.utf8))
+    }
+
+    /// Parses the header's raw bytes.
+    public static func parse(bytes utf8: some BidirectionalCollection<UInt8>) -> Duration? {
         guard utf8.count >= 2, utf8.count <= 9, let unit = utf8.last else { return nil }
         var amount: Int64 = 0
         for byte in utf8.dropLast() {

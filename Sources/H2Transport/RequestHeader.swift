@@ -1,0 +1,78 @@
+import RPCCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Request header names the server acts on, recognised from the raw HPACK bytes so that the
+/// common headers never become `String`s.
+enum RequestHeader {
+    case method, path, contentType, encoding, acceptEncoding, timeout, authorization
+    /// Transport headers with no meaning to a call (`te`, `:scheme`, `user-agent`, …).
+    case ignored
+    /// Anything else: call metadata.
+    case custom
+
+    private static let known: [(StaticString, RequestHeader)] = [
+        (":method", .method), (":path", .path), ("content-type", .contentType), ("grpc-encoding", .encoding),
+        ("grpc-accept-encoding", .acceptEncoding), ("grpc-timeout", .timeout), ("authorization", .authorization),
+        (":scheme", .ignored), (":authority", .ignored), ("te", .ignored), ("user-agent", .ignored),
+        ("content-length", .ignored), ("grpc-message-type", .ignored),
+    ]
+
+    init(name: UnsafeRawBufferPointer) {
+        for (candidate, header) in Self.known where Self.equal(name, candidate) {
+            self = header
+            return
+        }
+        self = .custom
+    }
+
+    static func equal(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        bytes.count == text.utf8CodeUnitCount && (bytes.count == 0 || memcmp(bytes.baseAddress!, text.utf8Start, bytes.count) == 0)
+    }
+}
+
+/// The request's content-type, judged from its bytes: the two spellings gRPC clients send are
+/// recognised without building a string; anything else takes the slow, exact path.
+enum ContentTypeCheck {
+    case missing
+    case grpc
+    case other(String)
+
+    init(value: UnsafeRawBufferPointer) {
+        if RequestHeader.equal(value, "application/grpc") || RequestHeader.equal(value, "application/grpc+proto") {
+            self = .grpc
+            return
+        }
+        let text = String(decoding: value, as: UTF8.self)
+        // Parameters (`; charset=…`) and case do not change the media type.
+        let base = text.split(separator: ";", maxSplits: 1).first.map {
+            $0.trimmingCharacters(in: " \t").lowercased()
+        } ?? ""
+        self = base == "application/grpc" || base == "application/grpc+proto" ? .grpc : .other(text)
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: String) -> Substring {
+        var s = self
+        while let c = s.first, set.contains(c) { s.removeFirst() }
+        while let c = s.last, set.contains(c) { s.removeLast() }
+        return s
+    }
+}
+
+/// Remembers the last `grpc-accept-encoding` value of a connection and what it allows: clients
+/// send the same value on every call.
+struct AcceptEncodingCache {
+    private var lastValue: [UInt8] = []
+    private var lastChoice = CompressionAlgorithm.identity
+
+    mutating func preferred(for value: UnsafeRawBufferPointer) -> CompressionAlgorithm {
+        if !lastValue.isEmpty, lastValue.elementsEqual(value) { return lastChoice }
+        lastValue = value.count <= 256 ? Array(value) : []
+        lastChoice = CompressionAlgorithm.preferred(fromAcceptEncoding: String(decoding: value, as: UTF8.self))
+        return lastChoice
+    }
+}
