@@ -15,7 +15,7 @@ public struct GRPCServerConfiguration: Sendable {
     public var idleTimeout: TimeAmount = .minutes(5)
     /// Responses smaller than this are not compressed: it would not pay off.
     public var compressionThreshold = 1024
-    public var eventLoopThreads = System.coreCount
+    public var eventLoopThreads = CPUAffinity.usableCores
 
     public init(host: String, port: Int) {
         self.host = host

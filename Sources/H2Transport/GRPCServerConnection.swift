@@ -328,14 +328,20 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let id = stream.id
         let loop = context.eventLoop
-        stream.task = Task(executorPreference: executor) {
+        // Starts inline: a handler that never suspends (health) completes without a job hop.
+        stream.task = Task.immediate(executorPreference: executor) {
             let result: Result<any ProtoMessage, any Error>
             do {
                 result = .success(try await handler.handle(request: request, context: callContext, interceptors: interceptors))
             } catch {
                 result = .failure(error)
             }
-            loop.execute { bound.value.complete(streamID: id, result: result, response: callContext.response) }
+            // The task prefers the loop's executor, so it usually ends on the loop already.
+            if loop.inEventLoop {
+                bound.value.complete(streamID: id, result: result, response: callContext.response)
+            } else {
+                loop.execute { bound.value.complete(streamID: id, result: result, response: callContext.response) }
+            }
         }
     }
 
