@@ -482,6 +482,7 @@ public struct AccessPackageRequest: ProtoMessage {
             try reader.readMessage(tag, into: &v)
             self.completedAt = v
         case 8:
+            if self.resources.isEmpty { self.resources.reserveCapacity(reader.occurrences(of: tag)) }
             self.resources.append(try reader.readMessage(tag, as: ResourceDelivery.self))
         case 9:
             self.reprocessCount = try reader.readInt32(tag)
@@ -584,6 +585,7 @@ public struct ListRequestsResponse: ProtoMessage {
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
         case 1:
+            if self.requests.isEmpty { self.requests.reserveCapacity(reader.occurrences(of: tag)) }
             self.requests.append(try reader.readMessage(tag, as: AccessPackageRequest.self))
         case 2:
             self.nextPageToken = try reader.readString(tag)
@@ -708,6 +710,7 @@ public struct ReprocessResponse: ProtoMessage {
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
         case 1:
+            if self.results.isEmpty { self.results.reserveCapacity(reader.occurrences(of: tag)) }
             self.results.append(try reader.readMessage(tag, as: ReprocessResult.self))
         default:
             try reader.skipField(tag, into: &unknownFields)

@@ -54,6 +54,7 @@ extension ProtoMessage {
     /// The message's bytes, encoded into an array of exactly the right size.
     public func serializedBytes() -> [UInt8] {
         var cache = ProtoSizeCache.recording()
+        defer { cache.deallocate() }
         let size = encodedSize(cache: &cache)
         return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
             var writer = ProtoWriter(UnsafeMutableRawBufferPointer(buffer), sizes: cache)

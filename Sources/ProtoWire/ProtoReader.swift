@@ -32,8 +32,21 @@ public struct ProtoReader {
 
     // MARK: Primitives
 
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readVarint() throws(ProtoDecodingError) -> UInt64 {
+        // One-byte values (most tags and lengths) take the short path.
+        if let base, offset < end {
+            let byte = base.load(fromByteOffset: offset, as: UInt8.self)
+            if byte < 0x80 {
+                offset += 1
+                return UInt64(byte)
+            }
+        }
+        return try readMultiByteVarint()
+    }
+
+    @inlinable
+    mutating func readMultiByteVarint() throws(ProtoDecodingError) -> UInt64 {
         guard let base else { throw .truncated }
         var result: UInt64 = 0
         var shift: UInt64 = 0
@@ -97,6 +110,26 @@ public struct ProtoReader {
         let start = tagStart
         try skipValue(tag, depth: depth)
         unknown.append(UnsafeRawBufferPointer(start: base.map { $0 + start }, count: offset - start))
+    }
+
+    /// How many fields with `tag` (number and wire type) the rest of this message holds, counting
+    /// the one whose tag was just read; a `reserveCapacity` hint for repeated fields.
+    ///
+    /// Only ever counts fields that are there (each takes at least two bytes), so hostile input
+    /// cannot make it larger than the input allows. Stops early, with what it counted so far, at
+    /// malformed input (decoding reports that) and at groups (so nested groups are walked once).
+    public func occurrences(of tag: FieldTag) -> Int {
+        var scan = self
+        var count = 1
+        do throws(ProtoDecodingError) {
+            try scan.skipValue(tag, depth: depth)
+            while let next = try scan.nextTag() {
+                if next.wireType == .startGroup || next.wireType == .endGroup { break }
+                try scan.skipValue(next, depth: depth)
+                if next == tag { count += 1 }
+            }
+        } catch {}
+        return count
     }
 
     mutating func skipValue(_ tag: FieldTag, depth: Int) throws(ProtoDecodingError) {

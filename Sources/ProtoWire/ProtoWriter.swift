@@ -1,27 +1,36 @@
 /// Writes protobuf fields into memory sized beforehand by `encodedSize()`.
 ///
 /// Bounds are checked only in debug builds: the two-pass design guarantees the room.
+///
+/// The field writers are declared `@_effects(releasenone)` (they only store bytes): where one is
+/// called rather than inlined, the optimizer would otherwise have to assume it might release an
+/// object, and copy every message being encoded around the call.
 public struct ProtoWriter {
     @usableFromInline let base: UnsafeMutableRawPointer?
     @usableFromInline let capacity: Int
-    @usableFromInline var offset: Int = 0
+    @usableFromInline var offset: Int
     /// Sub-message sizes from the size pass, consumed in order by `writeMessage`; empty when absent.
-    @usableFromInline let cachedSizes: [Int]
-    @usableFromInline var nextCachedSize = 0
+    @usableFromInline let cachedSizes: UnsafeBufferPointer<Int>
+    @usableFromInline var nextCachedSize: Int
 
     @inlinable
     public init(_ buffer: UnsafeMutableRawBufferPointer) {
         self.base = buffer.baseAddress
         self.capacity = buffer.count
-        self.cachedSizes = []
+        self.offset = 0
+        self.cachedSizes = UnsafeBufferPointer(start: nil, count: 0)
+        self.nextCachedSize = 0
     }
 
-    /// A writer that takes sub-message sizes from `sizes` (filled by `encodedSize(cache:)`).
+    /// A writer that takes sub-message sizes from `sizes` (filled by `encodedSize(cache:)`), which
+    /// must stay allocated while the writer is in use.
     @inlinable
-    public init(_ buffer: UnsafeMutableRawBufferPointer, sizes: ProtoSizeCache) {
+    package init(_ buffer: UnsafeMutableRawBufferPointer, sizes: ProtoSizeCache) {
         self.base = buffer.baseAddress
         self.capacity = buffer.count
-        self.cachedSizes = sizes.isValid ? sizes.sizes : []
+        self.offset = 0
+        self.cachedSizes = sizes.sizes
+        self.nextCachedSize = 0
     }
 
     @inlinable
@@ -68,7 +77,7 @@ public struct ProtoWriter {
         offset += 8
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeRawBytes(_ bytes: UnsafeRawBufferPointer) {
         guard let src = bytes.baseAddress, bytes.count > 0 else { return }
         assert(offset + bytes.count <= capacity, "ProtoWriter overflow")
@@ -76,110 +85,111 @@ public struct ProtoWriter {
         offset += bytes.count
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeRawBytes(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { writeRawBytes($0) }
     }
 
     // MARK: Whole fields (tag + value); generated code calls these for non-default values.
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeInt32(_ value: Int32, field: Int) {
         writeTag(field, .varint)
         writeVarint(UInt64(bitPattern: Int64(value)))
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeInt64(_ value: Int64, field: Int) {
         writeTag(field, .varint)
         writeVarint(UInt64(bitPattern: value))
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeUInt32(_ value: UInt32, field: Int) {
         writeTag(field, .varint)
         writeVarint(UInt64(value))
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeUInt64(_ value: UInt64, field: Int) {
         writeTag(field, .varint)
         writeVarint(value)
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeSInt32(_ value: Int32, field: Int) {
         writeTag(field, .varint)
         writeVarint(UInt64(ZigZag.encoded(value)))
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeSInt64(_ value: Int64, field: Int) {
         writeTag(field, .varint)
         writeVarint(ZigZag.encoded(value))
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeBool(_ value: Bool, field: Int) {
         writeTag(field, .varint)
         writeByte(value ? 1 : 0)
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeEnum(_ rawValue: Int32, field: Int) {
         writeInt32(rawValue, field: field)
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeFixed32(_ value: UInt32, field: Int) {
         writeTag(field, .fixed32)
         writeFixed32(value)
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeFixed64(_ value: UInt64, field: Int) {
         writeTag(field, .fixed64)
         writeFixed64(value)
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeSFixed32(_ value: Int32, field: Int) {
         writeFixed32(UInt32(bitPattern: value), field: field)
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeSFixed64(_ value: Int64, field: Int) {
         writeFixed64(UInt64(bitPattern: value), field: field)
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeFloat(_ value: Float, field: Int) {
         writeFixed32(value.bitPattern, field: field)
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeDouble(_ value: Double, field: Int) {
         writeFixed64(value.bitPattern, field: field)
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeString(_ value: String, field: Int) {
         writeTag(field, .lengthDelimited)
-        // Native strings lend their UTF-8 without a copy; bridged ones are copied once.
+        // Native strings lend their UTF-8 without a copy; bridged ones are walked byte by byte.
+        // No path here may release an object (as `var copy = value; copy.withUTF8` can): the
+        // optimizer would then copy every message being encoded around each write, retaining
+        // and releasing all of its fields.
         let written: Void? = value.utf8.withContiguousStorageIfAvailable { utf8 in
             writeVarint(UInt64(utf8.count))
             writeRawBytes(UnsafeRawBufferPointer(utf8))
         }
         if written == nil {
-            var copy = value
-            copy.withUTF8 { utf8 in
-                writeVarint(UInt64(utf8.count))
-                writeRawBytes(UnsafeRawBufferPointer(utf8))
-            }
+            let utf8 = value.utf8
+            writeVarint(UInt64(utf8.count))
+            for byte in utf8 { writeByte(byte) }
         }
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeBytes(_ value: [UInt8], field: Int) {
         writeTag(field, .lengthDelimited)
         writeVarint(UInt64(value.count))
@@ -212,7 +222,7 @@ public struct ProtoWriter {
         assert(offset - start == payloadSize, "length-delimited payload size mismatch")
     }
 
-    @inlinable
+    @inlinable @_effects(releasenone)
     public mutating func writeUnknownFields(_ fields: UnknownFields) {
         if !fields.isEmpty { writeRawBytes(fields.bytes) }
     }

@@ -4,6 +4,7 @@ public struct Timestamp: ProtoMessage, Comparable {
     public var nanos: Int32 = 0
     public var unknownFields = UnknownFields()
 
+    @inlinable
     public init() {}
 
     @inlinable
@@ -12,6 +13,7 @@ public struct Timestamp: ProtoMessage, Comparable {
         self.nanos = nanos
     }
 
+    @inlinable
     public func encodedSize() -> Int {
         var size = unknownFields.count
         if seconds != 0 { size += ProtoSize.int64(seconds, field: 1) }
@@ -20,16 +22,19 @@ public struct Timestamp: ProtoMessage, Comparable {
     }
 
     /// A Timestamp has no sub-messages, so there is nothing to record.
+    @inlinable
     public func encodedSize(cache: inout ProtoSizeCache) -> Int {
         encodedSize()
     }
 
+    @inlinable
     public func encode(to writer: inout ProtoWriter) {
         if seconds != 0 { writer.writeInt64(seconds, field: 1) }
         if nanos != 0 { writer.writeInt32(nanos, field: 2) }
         writer.writeUnknownFields(unknownFields)
     }
 
+    @inlinable
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
         case 1: seconds = try reader.readInt64(tag)

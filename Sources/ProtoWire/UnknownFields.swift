@@ -5,7 +5,11 @@ public struct UnknownFields: Sendable, Hashable {
     @inlinable
     public init() {}
 
+    // Inlinable so encoding code sees they have no side effects (an opaque call here makes the
+    // optimizer copy each message it is encoding).
+    @inlinable
     public var isEmpty: Bool { bytes.isEmpty }
+    @inlinable
     public var count: Int { bytes.count }
 
     mutating func append(_ raw: UnsafeRawBufferPointer) {

@@ -152,4 +152,43 @@ struct ProtoReaderTests {
         #expect(message.requestor?.id == "id")
         #expect(message.requestor?.displayName == "name")
     }
+
+    @Test("occurrences(of:) counts the rest of the message's fields with that tag, stopping at bad input or groups")
+    func occurrences() throws {
+        let resource = lengthDelimited(8, lengthDelimited(1, Array("r".utf8)))
+        let tag = FieldTag(fieldNumber: 8, wireType: .lengthDelimited)
+        func count(_ bytes: [UInt8]) throws -> Int {
+            try bytes.withUnsafeBytes { raw in
+                var reader = ProtoReader(raw)
+                let first = try #require(try reader.nextTag())
+                #expect(first == tag)
+                return reader.occurrences(of: tag)
+            }
+        }
+        let name = lengthDelimited(1, Array("id".utf8))
+        #expect(try count(resource) == 1)
+        #expect(try count(resource + name + resource + [0x48, 0x01] + resource) == 3)
+        // Field 8 with another wire type is not counted.
+        #expect(try count(resource + [0x40, 0x01] + resource) == 2)
+        // Malformed or truncated input: what came before it.
+        #expect(try count(resource + resource + [0x42, 0x7F]) == 2)
+        #expect(try count(resource + [0x00] + resource) == 1)
+        // A group ends the scan.
+        #expect(try count(resource + [0x7B, 0x7C] + resource) == 1)
+    }
+
+    @Test("a repeated message field decodes into exactly as much capacity as it has elements")
+    func repeatedMessageCapacity() throws {
+        let response = Samples.listResponse(count: 37)
+        let decoded = try ListRequestsResponse(serializedBytes: response.serializedBytes())
+        #expect(decoded == response)
+        #expect(decoded.requests.count == 37)
+        #expect(decoded.requests.capacity < 64)
+        // Elements that are interleaved with other fields and empty are still all decoded.
+        let empty = lengthDelimited(1, [])
+        let bytes = empty + lengthDelimited(2, Array("t".utf8)) + empty + empty
+        let interleaved = try ListRequestsResponse(serializedBytes: bytes)
+        #expect(interleaved.requests == [AccessPackageRequest(), AccessPackageRequest(), AccessPackageRequest()])
+        #expect(interleaved.nextPageToken == "t")
+    }
 }

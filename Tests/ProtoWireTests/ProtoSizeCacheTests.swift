@@ -59,6 +59,7 @@ struct ProtoSizeCacheTests {
         m.first = Timestamp(seconds: 5, nanos: 6)
         m.rest = [Samples.subject(1), Subject(), Samples.subject(2)]
         var cache = ProtoSizeCache.recording()
+        defer { cache.deallocate() }
         #expect(m.encodedSize(cache: &cache) == m.encodedSize())
         let bytes = m.serializedBytes()
         #expect(bytes == Self.uncached(m))

@@ -456,6 +456,7 @@ public struct Scalars: ProtoMessage {
             try reader.readMessage(tag, into: &v)
             self.nested = v
         case 41:
+            if self.nestedList.isEmpty { self.nestedList.reserveCapacity(reader.occurrences(of: tag)) }
             self.nestedList.append(try reader.readMessage(tag, as: Nested.self))
         case 42:
             try reader.withSubReader(tag) { (entry: inout ProtoReader) throws(ProtoDecodingError) in
