@@ -4,62 +4,62 @@ import ProtoWire
 
 extension RequestStore {
     /// Appends an audit record in its own transaction and logs it.
-    public func appendAudit(_ record: AuditRecord) throws(StoreError) {
-        try write { try insertAudit(record) }
+    public func appendAudit(_ record: AuditRecord) async throws(StoreError) {
+        try await write { database in try Self.insertAudit(record, in: database) }
         log(record)
     }
 
     /// Records a Reprocess call that authorization refused (for the auth interceptor). A failure to
     /// write is logged, not thrown, so the caller still gets its PERMISSION_DENIED.
-    public func recordDeniedReprocess(caller: String?, packageId: String, requestIds: [String], reason: String) {
-        recordRefusedReprocess(
+    public func recordDeniedReprocess(caller: String?, packageId: String, requestIds: [String], reason: String) async {
+        await recordRefusedReprocess(
             caller: caller, packageId: packageId, requestIds: requestIds, decision: .denied, reason: reason)
     }
 
     /// Records a Reprocess call that was authorized but invalid (bad arguments, unknown package).
-    public func recordRejectedReprocess(caller: String?, packageId: String, requestIds: [String], reason: String) {
-        recordRefusedReprocess(
+    public func recordRejectedReprocess(caller: String?, packageId: String, requestIds: [String], reason: String) async {
+        await recordRefusedReprocess(
             caller: caller, packageId: packageId, requestIds: requestIds, decision: .rejected, reason: reason)
     }
 
     /// The newest `limit` audit records, oldest first.
-    public func auditRecords(limit: Int = 100) throws(StoreError) -> [AuditRecord] {
-        do throws(SQLiteError) {
-            let rows = try database.statement(
-                """
-                SELECT seq, time_seconds, time_nanos, caller, access_package_id, decision, reason
-                FROM audit ORDER BY seq DESC LIMIT ?
-                """)
-            try rows.bind(Int64(max(0, limit)))
-            var records: [(Int64, AuditRecord)] = []
-            while try rows.step() {
-                let record = AuditRecord(
-                    callerObjectId: rows.optionalString(at: 3),
-                    time: Timestamp(seconds: rows.int64(at: 1), nanos: Int32(truncatingIfNeeded: rows.int64(at: 2))),
-                    accessPackageId: rows.string(at: 4), requestIds: [],
-                    decision: AuditRecord.Decision(rawValue: rows.string(at: 5)) ?? .rejected,
-                    reason: rows.string(at: 6))
-                records.append((rows.int64(at: 0), record))
-            }
-            let items = try database.statement(
-                "SELECT request_id, outcome FROM audit_items WHERE audit_seq = ? ORDER BY position")
-            for i in records.indices {
-                items.reset()
-                try items.bind(records[i].0)
-                while try items.step() {
-                    records[i].1.requestIds.append(items.string(at: 0))
-                    if let outcome = items.optionalString(at: 1).flatMap(ReprocessOutcome.init(protoName:)) {
-                        records[i].1.outcomes.append(outcome)
-                    }
-                }
-            }
-            return records.reversed().map(\.1)
-        } catch {
-            throw .database(error)
-        }
+    public func auditRecords(limit: Int = 100) async throws(StoreError) -> [AuditRecord] {
+        try await write { database in try Self.readAudit(limit: limit, in: database) }
     }
 
-    func insertAudit(_ record: AuditRecord) throws(SQLiteError) {
+    private static func readAudit(limit: Int, in database: SQLiteDatabase) throws(SQLiteError) -> [AuditRecord] {
+        let rows = try database.statement(
+            """
+            SELECT seq, time_seconds, time_nanos, caller, access_package_id, decision, reason
+            FROM audit ORDER BY seq DESC LIMIT ?
+            """)
+        try rows.bind(Int64(max(0, limit)))
+        var records: [(Int64, AuditRecord)] = []
+        while try rows.step() {
+            let record = AuditRecord(
+                callerObjectId: rows.optionalString(at: 3),
+                time: Timestamp(seconds: rows.int64(at: 1), nanos: Int32(truncatingIfNeeded: rows.int64(at: 2))),
+                accessPackageId: rows.string(at: 4), requestIds: [],
+                decision: AuditRecord.Decision(rawValue: rows.string(at: 5)) ?? .rejected,
+                reason: rows.string(at: 6))
+            records.append((rows.int64(at: 0), record))
+        }
+        let items = try database.statement(
+            "SELECT request_id, outcome FROM audit_items WHERE audit_seq = ? ORDER BY position")
+        for i in records.indices {
+            items.reset()
+            try items.bind(records[i].0)
+            while try items.step() {
+                records[i].1.requestIds.append(items.string(at: 0))
+                if let outcome = items.optionalString(at: 1).flatMap(ReprocessOutcome.init(protoName:)) {
+                    records[i].1.outcomes.append(outcome)
+                }
+            }
+        }
+        return records.reversed().map(\.1)
+    }
+
+    static func insertAudit(_ record: AuditRecord, in database: SQLiteDatabase) throws(SQLiteError) {
         let audit = try database.statement(StoreSchema.insertAudit)
         try audit.bind(
             record.time.seconds, Int64(record.time.nanos), record.callerObjectId, record.accessPackageId,
@@ -95,12 +95,12 @@ extension RequestStore {
 
     private func recordRefusedReprocess(
         caller: String?, packageId: String, requestIds: [String], decision: AuditRecord.Decision, reason: String
-    ) {
+    ) async {
         let record = AuditRecord(
             callerObjectId: caller, time: clock.now(), accessPackageId: packageId, requestIds: requestIds,
             decision: decision, reason: reason)
         do {
-            try appendAudit(record)
+            try await appendAudit(record)
         } catch {
             log(record)
             logger.error("cannot write the audit record", metadata: ["error": .string(error.description)])

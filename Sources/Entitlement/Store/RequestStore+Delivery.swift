@@ -28,31 +28,33 @@ extension RequestStore {
         resourceIndex: Int,
         delivered: Bool,
         error: String = ""
-    ) throws(StoreError) -> AccessPackageRequest? {
+    ) async throws(StoreError) -> AccessPackageRequest? {
         guard var request = state.requests[requestId], request.state == .delivering,
             request.resources.indices.contains(resourceIndex)
         else { return nil }
         if request.resources[resourceIndex].attempts < .max { request.resources[resourceIndex].attempts += 1 }
         request.resources[resourceIndex].state = delivered ? .delivered : .failed
         request.resources[resourceIndex].error = delivered ? "" : error
-        try write { try store(request) }
+        // Memory first: attempts on other resources of this request, recorded while this one
+        // commits, must build on it. Writes are whole-request snapshots committed in order.
         state.put(request)
-        return request
+        try await write { [request] database in try Self.store(request, in: database) }
+        return state.requests[requestId]
     }
 
     /// Settles a DELIVERING request from its resources: all delivered → DELIVERED, some →
     /// PARTIALLY_DELIVERED, none → DELIVERY_FAILED; releases the claim. `completed_at` keeps the
     /// original completion time; it is set (to now) only for a request that never completed.
     @discardableResult
-    public func finishDelivery(requestId: String) throws(StoreError) -> AccessPackageRequest? {
+    public func finishDelivery(requestId: String) async throws(StoreError) -> AccessPackageRequest? {
         defer { state.claimed.remove(requestId) }
         guard var request = state.requests[requestId], request.state == .delivering else { return nil }
         let delivered = request.resources.filter { $0.state == .delivered }.count
         request.state =
             delivered == request.resources.count ? .delivered : delivered > 0 ? .partiallyDelivered : .deliveryFailed
         if request.completedAt == nil { request.completedAt = clock.now() }
-        try write { try store(request) }
         state.put(request)
+        try await write { [request] database in try Self.store(request, in: database) }
         return request
     }
 
@@ -64,10 +66,10 @@ extension RequestStore {
 
     /// Records a grant made by the built-in provisioner.
     public func recordGrant(requestId: String, resourceId: String, resourceType: String, principalId: String)
-        throws(StoreError)
+        async throws(StoreError)
     {
         let now = clock.now()
-        try write {
+        try await write { database in
             let statement = try database.statement(StoreSchema.insertGrant)
             try statement.bind(requestId, resourceId, resourceType, principalId, now.seconds, Int64(now.nanos))
             try statement.run()
@@ -75,16 +77,14 @@ extension RequestStore {
     }
 
     /// How many grants have been recorded for a request (all of them when `requestId` is nil).
-    public func grantCount(requestId: String? = nil) throws(StoreError) -> Int {
-        do throws(SQLiteError) {
+    public func grantCount(requestId: String? = nil) async throws(StoreError) -> Int {
+        try await write { database in
             let statement = try database.statement("SELECT COUNT(*) FROM grants WHERE ?1 IS NULL OR request_id = ?1")
             try statement.bind(requestId)
             try statement.step()
             let count = Int(statement.int64(at: 0))
             statement.reset()
             return count
-        } catch {
-            throw .database(error)
         }
     }
 }

@@ -9,7 +9,7 @@ extension RequestStore {
     /// importing twice changes nothing. A request's `catalogId` is its access package's.
     /// - Throws: `ImportError` naming the place, or `StoreError`; either way nothing is imported.
     @discardableResult
-    public func importFixture(_ fixture: Fixture) throws -> ImportSummary {
+    public func importFixture(_ fixture: Fixture) async throws -> ImportSummary {
         let fileCatalogs = Set(fixture.catalogs.map(\.id))
         func checkCatalog(_ id: String, at path: String) throws(ImportError) {
             guard state.catalogs[id] != nil || fileCatalogs.contains(id) else {
@@ -53,7 +53,7 @@ extension RequestStore {
         summary.roleAssignmentsSkipped = fixture.roleAssignments.count - newRoles.count
         summary.requestsInserted = newRequests.count
 
-        try write {
+        try await write { [newCatalogs, newPackages, newRoles, newRequests] database in
             for catalog in newCatalogs {
                 let statement = try database.statement(StoreSchema.insertCatalog)
                 try statement.bind(catalog.id, catalog.displayName)
@@ -69,7 +69,7 @@ extension RequestStore {
                 try statement.bind(assignment.principalId, assignment.catalogId, Int64(assignment.role.rawValue))
                 try statement.run()
             }
-            for request in newRequests { try store(request) }
+            for request in newRequests { try Self.store(request, in: database) }
         }
         for catalog in newCatalogs { state.catalogs[catalog.id] = catalog }
         for package in newPackages { state.packages[package.id] = package }
@@ -82,7 +82,7 @@ extension RequestStore {
 
     /// Reads, checks and imports a JSON fixture file (`--import`); nothing is imported on error.
     @discardableResult
-    public func importFixture(fileAt path: String) throws -> ImportSummary {
-        try importFixture(Fixture(contentsOfFile: path))
+    public func importFixture(fileAt path: String) async throws -> ImportSummary {
+        try await importFixture(Fixture(contentsOfFile: path))
     }
 }

@@ -17,7 +17,7 @@ extension RequestStore {
         requestIds: [String],
         callerObjectId: String?,
         policy: ReprocessPolicy
-    ) throws(StoreError) -> [ReprocessResult]? {
+    ) async throws(StoreError) -> [ReprocessResult]? {
         precondition(
             requestIds.count <= Self.maxReprocessBatch, "reprocess takes at most \(Self.maxReprocessBatch) ids")
         guard state.packages[accessPackageId] != nil else { return nil }
@@ -25,6 +25,7 @@ extension RequestStore {
         var results: [ReprocessResult] = []
         results.reserveCapacity(requestIds.count)
         var accepted: [AccessPackageRequest] = []
+        var previous: [AccessPackageRequest] = []
         for id in requestIds {
             let current = state.requests[id]
             let verdict = policy.evaluate(requestId: id, request: current, accessPackageId: accessPackageId, now: now)
@@ -41,6 +42,7 @@ extension RequestStore {
                 if request.reprocessCount < .max { request.reprocessCount += 1 }
                 request.lastReprocessedAt = now
                 accepted.append(request)
+                previous.append(current!)
                 result.request = request
             } else if verdict.outcome != .notFound {
                 result.request = current
@@ -50,11 +52,20 @@ extension RequestStore {
         let record = AuditRecord(
             callerObjectId: callerObjectId, time: now, accessPackageId: accessPackageId,
             requestIds: requestIds, outcomes: results.map(\.outcome), decision: .allowed)
-        try write {
-            for request in accepted { try store(request) }
-            try insertAudit(record)
-        }
+        // Visible at once, so a concurrent call naming the same id finds it DELIVERING while this
+        // one waits for its commit; undone below if the commit fails.
         for request in accepted { state.put(request) }
+        do {
+            try await write { [accepted] database in
+                for request in accepted { try Self.store(request, in: database) }
+                try Self.insertAudit(record, in: database)
+            }
+        } catch {
+            for (request, before) in zip(accepted, previous) where state.requests[request.id] == request {
+                state.put(before)
+            }
+            throw error
+        }
         if !accepted.isEmpty { wakeDeliveryWorker() }
         log(record)
         return results

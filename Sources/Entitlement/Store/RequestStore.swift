@@ -5,8 +5,10 @@ import ProtoWire
 /// Owns catalogs, access packages, role assignments, requests, grants and the audit log.
 ///
 /// Reads are served from memory (per-package indexes in listing order). Every change is written
-/// through to SQLite (WAL, `synchronous=FULL`) and committed before the method returns; memory is
-/// updated only after the commit. One store per data directory and process.
+/// through to SQLite (WAL, `synchronous=FULL`) by `SQLiteWriter`, which group-commits on its own
+/// thread; a changing method returns only after its commit. Changes that must be seen at once by
+/// concurrent calls (an accepted reprocess) update memory before the commit is awaited, and undo
+/// it if the commit fails. One store per data directory and process.
 public actor RequestStore {
     /// The largest page `listRequests` returns.
     public static let maxPageSize = 1_000
@@ -20,7 +22,7 @@ public actor RequestStore {
     /// Signals (coalesced) that requests entered DELIVERING; waited on by one `DeliveryWorker`.
     nonisolated let deliveryWakeups = WakeSignal()
 
-    let database: SQLiteDatabase
+    let writer: SQLiteWriter
     let clock: any WallClock
     let logger: Logger
     var state: StoreState
@@ -45,16 +47,17 @@ public actor RequestStore {
         }
         self.directory = directory
         self.pageTokens = PageTokenCodec(key: try PageTokenKeyFile.loadOrCreate(path: directory + "/page-token.key"))
-        self.database = database
+        self.writer = SQLiteWriter(database: database)
         self.clock = clock
         self.logger = logger
+        // Loaded here, before the writer thread first touches the connection.
         self.state = try Self.load(database)
     }
 
     /// Closes the database. The store must not be used afterwards; a `DeliveryWorker` on it stops.
-    public func close() {
+    public func close() async {
         deliveryWakeups.close()
-        database.close()
+        await writer.close()
     }
 
     // MARK: Reads
@@ -95,10 +98,11 @@ public actor RequestStore {
 
     // MARK: Writing
 
-    /// Runs `body` in one SQLite transaction; any failure rolls it back and becomes a `StoreError`.
-    func write<T>(_ body: () throws -> T) throws(StoreError) -> T {
+    /// Runs `body` on the writer thread and returns once its transaction has committed; a failure
+    /// rolls back `body`'s changes and becomes a `StoreError`.
+    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteDatabase) throws -> T) async throws(StoreError) -> T {
         do {
-            return try database.transaction(body)
+            return try await writer.perform(body)
         } catch let error as SQLiteError {
             throw .database(error)
         } catch let error as StoreError {
@@ -108,7 +112,7 @@ public actor RequestStore {
         }
     }
 
-    func store(_ request: AccessPackageRequest) throws(SQLiteError) {
+    static func store(_ request: AccessPackageRequest, in database: SQLiteDatabase) throws(SQLiteError) {
         let statement = try database.statement(StoreSchema.upsertRequest)
         try statement.bind(
             request.id, request.accessPackageId, Int64(request.state.rawValue), request.serializedBytes())

@@ -1,0 +1,122 @@
+import Dispatch
+import Synchronization
+
+/// Runs the store's SQLite work on one dedicated thread and commits in groups: everything
+/// submitted while a commit (and its fsync) is in progress goes into the next transaction. The
+/// store actor never blocks on the disk, and many concurrent callers share one fsync.
+///
+/// Each operation runs inside its own SAVEPOINT, so one that fails rolls back alone; its caller
+/// resumes only after the whole transaction has committed (or failed), i.e. once it is durable.
+final class SQLiteWriter: Sendable {
+    /// The most operations one transaction carries.
+    static let maxBatch = 256
+
+    private struct Operation: Sendable {
+        /// Runs the work in the open transaction; returns how to resume the caller once the
+        /// transaction's fate (nil: committed) is known.
+        let apply: @Sendable (SQLiteDatabase) -> @Sendable ((any Error)?) -> Void
+        let fail: @Sendable (any Error) -> Void
+    }
+
+    private struct State {
+        var pending: [Operation] = []
+        var draining = false
+        var closed = false
+    }
+
+    // Used only on `queue`.
+    nonisolated(unsafe) private let database: SQLiteDatabase
+    private let queue = DispatchQueue(label: "entitlement.sqlite-writer", qos: .userInitiated)
+    private let state = Mutex(State())
+
+    init(database: SQLiteDatabase) {
+        self.database = database
+    }
+
+    /// Runs `work` on the writer thread inside a transaction and returns its result once that
+    /// transaction has committed.
+    func perform<T: Sendable>(_ work: @escaping @Sendable (SQLiteDatabase) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let operation = Operation(
+                apply: { database in
+                    let result: Result<T, any Error>
+                    do {
+                        try database.execute("SAVEPOINT operation")
+                        let value = try work(database)
+                        try database.execute("RELEASE operation")
+                        result = .success(value)
+                    } catch {
+                        try? database.execute("ROLLBACK TO operation")
+                        try? database.execute("RELEASE operation")
+                        result = .failure(error)
+                    }
+                    return { commitError in
+                        if let commitError {
+                            continuation.resume(throwing: commitError)
+                        } else {
+                            continuation.resume(with: result)
+                        }
+                    }
+                },
+                fail: { continuation.resume(throwing: $0) }
+            )
+            enqueue(operation)
+        }
+    }
+
+    /// Finishes what was submitted, then closes the database; later work fails.
+    func close() async {
+        state.withLock { $0.closed = true }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async {
+                self.drain()
+                self.database.close()
+                continuation.resume()
+            }
+        }
+    }
+
+    private func enqueue(_ operation: Operation) {
+        let (accepted, schedule) = state.withLock { state -> (Bool, Bool) in
+            if state.closed { return (false, false) }
+            state.pending.append(operation)
+            if state.draining { return (true, false) }
+            state.draining = true
+            return (true, true)
+        }
+        if !accepted {
+            operation.fail(StoreError.io("the store is closed"))
+        } else if schedule {
+            queue.async { self.drain() }
+        }
+    }
+
+    /// Commits batches until nothing is pending. Runs on `queue` only.
+    private func drain() {
+        while true {
+            let batch = state.withLock { state -> [Operation] in
+                let count = min(state.pending.count, Self.maxBatch)
+                let batch = Array(state.pending.prefix(count))
+                state.pending.removeFirst(count)
+                if batch.isEmpty { state.draining = false }
+                return batch
+            }
+            if batch.isEmpty { return }
+            do {
+                try database.execute("BEGIN IMMEDIATE")
+            } catch {
+                for operation in batch { operation.fail(error) }
+                continue
+            }
+            let resumes = batch.map { $0.apply(database) }
+            var commitError: (any Error)?
+            do {
+                try database.execute("COMMIT")
+            } catch {
+                try? database.execute("ROLLBACK")
+                commitError = error
+            }
+            for resume in resumes { resume(commitError) }
+        }
+    }
+}
