@@ -14,7 +14,7 @@ final class ClientStream {
     var grpcStatus: Int?
     var grpcMessage: String?
     var headerBlocksSeen = 0
-    var deframer = GRPCDeframer(limit: GRPCFraming.maxMessageSize, maxMessages: 2)
+    var deframer = GRPCDeframer(limit: GRPCFraming.maxMessageSize, maxMessages: 1)
     var failure: RPCError?
     var timer: Scheduled<Void>?
 

@@ -147,8 +147,7 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         streams[id] = stream
         if let timeout = options.timeout {
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let (seconds, attoseconds) = timeout.components
-            stream.timer = context.eventLoop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {
+            stream.timer = context.eventLoop.scheduleTask(in: TimeAmount(clamping: timeout)) {
                 bound.value.cancel(streamID: id, error: RPCError(code: .deadlineExceeded, message: "deadline exceeded"))
             }
         }

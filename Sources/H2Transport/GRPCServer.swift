@@ -13,6 +13,10 @@ public struct GRPCServerConfiguration: Sendable {
     public var maxMessageSize = GRPCFraming.maxMessageSize
     /// Connections with no open call for this long are closed (with a GOAWAY).
     public var idleTimeout: TimeAmount = .minutes(5)
+    /// A request body must be complete this long after its headers, or the call ends.
+    public var requestBodyTimeout: TimeAmount = .seconds(30)
+    /// Request bytes one connection may hold for calls whose body is not complete yet.
+    public var maxBufferedRequestBytes = 64 * 1024 * 1024
     /// Responses smaller than this are not compressed: it would not pay off.
     public var compressionThreshold = 1024
     public var eventLoopThreads = CPUAffinity.usableCores

@@ -29,6 +29,8 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     private var idleTimer: Scheduled<Void>?
     private var controlFrames = ControlFrameBudget()
     private var acceptEncodings = AcceptEncodingCache()
+    /// Request bytes held by calls not yet dispatched, across the connection's streams.
+    private var bufferedRequestBytes = 0
 
     init(shared: GRPCServer.Shared) {
         self.shared = shared
@@ -74,7 +76,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         let ok = buffer.withUnsafeReadableBytes { session.receive($0) }
         reading = false
         if !ok {
-            // nghttp2 has queued a GOAWAY for the protocol error; send it, then close.
+            // nghttp2 (or a callback, through terminate) has queued a GOAWAY; send it, then close.
             shared.logger.debug("closing connection after HTTP/2 protocol error", metadata: ["peer": "\(peer)"])
             flush()
             context.close(promise: nil)
@@ -158,7 +160,8 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         guard let stream = streams[streamID] else { return true }
         stream.headerListSize += name.count + value.count + 32
         if stream.headerListSize > shared.configuration.maxHeaderListSize {
-            // Past the advertised SETTINGS_MAX_HEADER_LIST_SIZE: treat as abuse and drop the connection.
+            // Past the advertised SETTINGS_MAX_HEADER_LIST_SIZE: treat as abuse, GOAWAY and close.
+            session?.terminate(errorCode: NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
             return false
         }
         if stream.headersComplete { return true }  // request trailers carry nothing we use
@@ -196,8 +199,13 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
                 respond(stream, with: early)
                 return true
             }
+            if !endStream { startBodyTimer(stream) }
         }
-        if endStream { dispatch(stream) }
+        if endStream {
+            stream.bodyTimer?.cancelTimer()
+            stream.bodyTimer = nil
+            dispatch(stream)
+        }
         return true
     }
 
@@ -208,19 +216,36 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     }
 
     func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) -> Bool {
-        guard let stream = streams[streamID], !stream.responded, stream.pendingError == nil else { return true }
+        guard let stream = streams[streamID], !stream.responded else { return true }
+        if bufferedRequestBytes + bytes.count > shared.configuration.maxBufferedRequestBytes {
+            let error = RPCError(
+                code: .resourceExhausted,
+                message: "this connection holds more than \(shared.configuration.maxBufferedRequestBytes >> 20) MiB of unfinished requests")
+            respond(stream, with: .grpc(error, acceptEncoding: false))
+            return true
+        }
         do {
             try stream.deframer.append(bytes)
+            stream.bufferedBytes += bytes.count
+            bufferedRequestBytes += bytes.count
         } catch {
-            stream.pendingError = Self.rpcError(for: error)
-            stream.deframer = GRPCDeframer(limit: 0, maxMessages: 0)  // release what was buffered
+            // Answer now: nothing more of this body is worth buffering.
+            respond(stream, with: .grpc(error.rpcError, acceptEncoding: false))
         }
         return true
+    }
+
+    /// Gives a stream's request bytes back to the connection's budget.
+    private func releaseBuffer(of stream: ServerStream) {
+        bufferedRequestBytes -= stream.bufferedBytes
+        stream.bufferedBytes = 0
+        stream.deframer = GRPCDeframer(limit: 0)
     }
 
     func sessionStreamClosed(streamID: Int32, errorCode: UInt32) {
         guard let stream = streams.removeValue(forKey: streamID) else { return }
         stream.cancelWork()
+        releaseBuffer(of: stream)
         if streams.isEmpty {
             if draining { scheduleFlush() } else { armIdleTimer() }
         }
@@ -276,6 +301,21 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         return nil
     }
 
+    /// A peer that opens a call and never finishes its body would hold the stream (and the
+    /// connection, which is not idle) forever; the call ends after `requestBodyTimeout`.
+    private func startBodyTimer(_ stream: ServerStream) {
+        guard let context else { return }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let id = stream.id
+        stream.bodyTimer = context.eventLoop.scheduleTask(in: shared.configuration.requestBodyTimeout) {
+            let me = bound.value
+            guard let stream = me.streams[id], !stream.responded else { return }
+            let error = RPCError(code: .cancelled, message: "the request body did not arrive in time")
+            me.respond(stream, with: .grpc(error, acceptEncoding: false))
+            me.scheduleFlush()
+        }
+    }
+
     /// The deadline runs from the request headers, so a slow or stalled body counts against it.
     private func startDeadline(_ stream: ServerStream) -> EarlyResponse? {
         if let header = stream.malformedTimeout {
@@ -285,9 +325,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         stream.deadline = ContinuousClock.now.advanced(by: timeout)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let id = stream.id
-        let (seconds, attoseconds) = timeout.components
-        let nanos = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-        stream.deadlineTimer = context.eventLoop.scheduleTask(in: .nanoseconds(nanos)) {
+        stream.deadlineTimer = context.eventLoop.scheduleTask(in: TimeAmount(clamping: timeout)) {
             bound.value.deadlineExpired(streamID: id)
         }
         return nil
@@ -295,10 +333,6 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     private func dispatch(_ stream: ServerStream) {
         guard !stream.responded, let context, let executor else { return }
-        if let error = stream.pendingError {
-            respond(stream, with: .grpc(error, acceptEncoding: false))
-            return
-        }
         guard let path = stream.path, let handler = shared.router.handler(forPath: path) else {
             respond(stream, with: .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false))
             return
@@ -306,6 +340,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         let request: [UInt8]
         do {
             request = try decodeRequest(stream)
+            releaseBuffer(of: stream)
         } catch {
             respond(stream, with: .grpc(error, acceptEncoding: false))
             return
@@ -351,7 +386,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         do {
             messages = try stream.deframer.finish()
         } catch {
-            throw Self.rpcError(for: error)
+            throw error.rpcError
         }
         guard messages.count == 1, let message = messages.first else {
             throw RPCError(
@@ -366,7 +401,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         do {
             return try Zlib.inflate(message.bytes, format: algorithm, limit: shared.configuration.maxMessageSize)
         } catch {
-            throw Self.rpcError(for: error)
+            throw error.rpcError
         }
     }
 
@@ -444,6 +479,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     private func respond(_ stream: ServerStream, with early: EarlyResponse) {
         stream.responded = true
         stream.cancelWork()
+        releaseBuffer(of: stream)
         var headers = HeaderList()
         switch early {
         case .http(let status, let message):
@@ -478,25 +514,5 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     private static func unimplemented(path: String?) -> RPCError {
         RPCError(code: .unimplemented, message: "unknown method \(path ?? "(no :path)")")
-    }
-
-    private static func rpcError(for error: DeframingError) -> RPCError {
-        switch error {
-        case .messageTooLarge(let length, let limit):
-            RPCError(code: .resourceExhausted, message: "request message of \(length) bytes exceeds the limit of \(limit) bytes")
-        case .truncated:
-            RPCError(code: .internalError, message: "request body ends inside a message")
-        case .invalidFlag(let flag):
-            RPCError(code: .internalError, message: "invalid message flag \(flag)")
-        }
-    }
-
-    private static func rpcError(for error: CompressionError) -> RPCError {
-        switch error {
-        case .limitExceeded(let limit):
-            RPCError(code: .resourceExhausted, message: "decompressed request message exceeds the limit of \(limit) bytes")
-        case .corrupt(let why):
-            RPCError(code: .internalError, message: why)
-        }
     }
 }

@@ -19,14 +19,16 @@ final class ServerStream {
     var headersComplete = false
 
     var deframer: GRPCDeframer
-    /// An error found while the body was still arriving; answered at end of stream.
-    var pendingError: RPCError?
     var responded = false
 
     var task: Task<Void, Never>?
     /// From `grpc-timeout`, counted from when the request headers arrived.
     var deadline: ContinuousClock.Instant?
     var deadlineTimer: (any CancellableTimer)?
+    /// Ends a call whose request body does not arrive in time (slow or stalled peers).
+    var bodyTimer: (any CancellableTimer)?
+    /// Request bytes received and still held for this call (counted against the connection's budget).
+    var bufferedBytes = 0
 
     /// The framed response body and how much of it nghttp2 has taken.
     var body: [UInt8] = []
@@ -35,7 +37,7 @@ final class ServerStream {
 
     init(id: Int32, maxMessageSize: Int) {
         self.id = id
-        self.deframer = GRPCDeframer(limit: maxMessageSize, maxMessages: 2)
+        self.deframer = GRPCDeframer(limit: maxMessageSize, maxMessages: 1)
     }
 
     func cancelWork() {
@@ -43,6 +45,8 @@ final class ServerStream {
         task = nil
         deadlineTimer?.cancelTimer()
         deadlineTimer = nil
+        bodyTimer?.cancelTimer()
+        bodyTimer = nil
     }
 }
 

@@ -484,3 +484,30 @@ def test_other_connections_keep_being_served_during_abuse(server, token):
     finally:
         good.close()
         bad.close()
+
+
+def test_largest_grpc_timeout_is_served(server, token):
+    # 99999999H (about 11,000 years) must not overflow anything: the call is answered and the
+    # server keeps serving.
+    c = H2Client(server.port)
+    try:
+        call = c.call(LIST_PATH, list_body(page_size=1), token=token, extra=[("grpc-timeout", "99999999H")])
+        assert call.status == 0, call
+    finally:
+        c.close()
+    assert normal_call_works(server.port)
+
+
+def test_second_message_is_refused_before_end_of_stream(server, token):
+    # A unary call that starts a second message gets UNIMPLEMENTED at once; the server does not
+    # buffer the rest or wait for END_STREAM.
+    c = H2Client(server.port)
+    try:
+        sid = c.open(c.base_headers(LIST_PATH, token))
+        c.conn.send_data(sid, list_body(page_size=1) + b"\x00\x00\x40\x00\x00", end_stream=False)
+        c.flush()
+        call = c.wait(sid, timeout=5)
+        assert call.status == 12, call
+    finally:
+        c.close()
+    assert normal_call_works(server.port)

@@ -44,14 +44,29 @@ struct GRPCDeframerTests {
         }
     }
 
-    @Test("zero, one and two messages are counted; collection stops after two")
-    func counts() throws {
-        var empty = GRPCDeframer()
-        #expect(try empty.finish().isEmpty)
-        var two = GRPCDeframer(maxMessages: 2)
-        let bytes = Self.frame([1]) + Self.frame([2]) + Self.frame([3])
-        try bytes.withUnsafeBytes { try two.append($0) }
-        #expect(try two.finish().count == 2)
-        #expect(two.isOverfull)
+    @Test("a unary body with no message finishes empty")
+    func empty() throws {
+        let deframer = GRPCDeframer()
+        #expect(try deframer.finish().isEmpty)
+    }
+
+    @Test("a byte past the one message a unary call may carry is refused at once, not buffered")
+    func secondMessage() throws {
+        var deframer = GRPCDeframer(maxMessages: 1)
+        try Self.frame([1]).withUnsafeBytes { try deframer.append($0) }
+        #expect(throws: DeframingError.tooManyMessages(limit: 1)) {
+            try [UInt8]([0]).withUnsafeBytes { try deframer.append($0) }
+        }
+        var together = GRPCDeframer(maxMessages: 1)
+        #expect(throws: DeframingError.tooManyMessages(limit: 1)) {
+            try (Self.frame([1]) + Self.frame([2])).withUnsafeBytes { try together.append($0) }
+        }
+    }
+
+    @Test("bytes still buffered are reported for the connection's budget")
+    func bufferedCount() throws {
+        var deframer = GRPCDeframer()
+        try Array(Self.frame(Array(repeating: 7, count: 100)).prefix(50)).withUnsafeBytes { try deframer.append($0) }
+        #expect(deframer.bufferedByteCount == 50)
     }
 }

@@ -29,3 +29,12 @@ struct GRPCTimeoutTests {
         #expect(parsed >= duration)
     }
 }
+
+@Suite("grpc-timeout extremes")
+struct GRPCTimeoutExtremesTests {
+    @Test("the largest header value parses without overflow")
+    func largest() throws {
+        let parsed = try #require(GRPCTimeout.parse("99999999H"))
+        #expect(parsed == .seconds(Int64(99_999_999) * 3600))
+    }
+}
