@@ -14,7 +14,7 @@ public struct ServerConfiguration: Sendable {
     public var simulateFailureRate = 0.0
     public var simulateFailureSeed: UInt64 = 0x5EED
     /// How long each grant of the built-in provisioner takes, as a real target system would.
-    public var provisioningLatency: Duration = .seconds(1)
+    public var provisioningLatency: Duration = .milliseconds(500)
     /// Worker threads for connections; defaults to the machine's cores.
     public var eventLoopThreads: Int?
 

@@ -29,17 +29,21 @@ struct EntitlementServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("simulate-failure-seed"), help: "Seed for --simulate-failure-rate.")
     var simulateFailureSeed: UInt64 = 0x5EED
     @Option(name: .customLong("provisioning-latency-ms"), help: "How long each built-in grant takes.")
-    var provisioningLatencyMilliseconds = 1000
+    var provisioningLatencyMilliseconds = 500
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
     @Flag(help: "Run on the embedded default: demo data, a dev key, and a printed token.") var demo = false
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
-        guard reprocessWindowDays >= 0 else { throw ValidationError("--reprocess-window-days must not be negative") }
+        guard (0...36_500).contains(reprocessWindowDays) else {
+            throw ValidationError("--reprocess-window-days must be 0...36500")
+        }
         guard shutdownGraceSeconds >= 0 else { throw ValidationError("--shutdown-grace-seconds must not be negative") }
         guard (0...1).contains(simulateFailureRate) else { throw ValidationError("--simulate-failure-rate must be 0...1") }
-        guard provisioningLatencyMilliseconds >= 0 else { throw ValidationError("--provisioning-latency-ms must not be negative") }
+        guard (0...60_000).contains(provisioningLatencyMilliseconds) else {
+            throw ValidationError("--provisioning-latency-ms must be 0...60000")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if !demo {
             let missing = [
@@ -60,6 +64,7 @@ struct EntitlementServerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "entitlement")
+        let signals = TerminationSignals()
 
         var configuration: ServerConfiguration
         var demoEnvironment: DemoEnvironment?
@@ -95,7 +100,7 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         }
         if let demoEnvironment { printDemoBanner(demoEnvironment, port: server.port) }
 
-        let signal = await waitForTerminationSignal()
+        let signal = await signals.wait()
         logger.info("received signal \(signal)")
         await server.shutdown()
     }

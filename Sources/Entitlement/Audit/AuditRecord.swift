@@ -35,12 +35,14 @@ public struct AuditRecord: Sendable, Hashable {
         decision: Decision,
         reason: String = ""
     ) {
-        self.callerObjectId = callerObjectId
+        // Caller-supplied text is bounded and escaped: a refused call from anyone must not be able
+        // to write megabytes or forge log lines.
+        self.callerObjectId = callerObjectId.map { LogText.clean($0) }
         self.time = time
-        self.accessPackageId = accessPackageId
-        self.requestIds = Array(requestIds.prefix(Self.maxRequestIds))
+        self.accessPackageId = LogText.clean(accessPackageId)
+        self.requestIds = requestIds.prefix(Self.maxRequestIds).map { LogText.clean($0) }
         self.outcomes = Array(outcomes.prefix(Self.maxRequestIds))
         self.decision = decision
-        self.reason = reason
+        self.reason = LogText.clean(reason, maxBytes: 1024)
     }
 }

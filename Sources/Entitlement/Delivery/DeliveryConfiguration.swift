@@ -13,7 +13,7 @@ public struct DeliveryConfiguration: Sendable, Hashable {
         maxAttempts: Int = 3,
         baseDelay: Duration = .milliseconds(200),
         maxDelay: Duration = .seconds(2),
-        maxConcurrentRequests: Int = 8
+        maxConcurrentRequests: Int = 32
     ) {
         precondition(maxAttempts >= 1 && maxConcurrentRequests >= 1, "at least one attempt and one request at a time")
         self.maxAttempts = maxAttempts

@@ -15,8 +15,9 @@ public struct ReprocessPolicy: Sendable, Hashable {
     }
 
     /// A policy with a window of whole days (`--reprocess-window-days`).
+    /// Days are capped at 100 years, so the arithmetic cannot overflow.
     public init(windowDays: Int) {
-        self.init(windowSeconds: Int64(windowDays) * 86_400)
+        self.init(windowSeconds: Int64(min(max(windowDays, 0), 36_500)) * 86_400)
     }
 
     /// The outcome for one named request and a human-readable reason.

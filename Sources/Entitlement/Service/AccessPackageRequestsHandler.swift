@@ -44,13 +44,15 @@ public struct AccessPackageRequestsHandler: AccessPackageRequestsService {
                 cursor = try store.pageTokens.decode(
                     request.pageToken, accessPackageId: packageId, states: request.states)
             } catch {
+                // An unknown package is the bigger mistake; name it rather than the token.
+                if await store.accessPackage(id: packageId) == nil { throw Self.unknownPackage(packageId) }
                 throw error.rpcError
             }
         }
         guard
             let page = await store.listRequests(
                 accessPackageId: packageId, states: request.states, after: cursor, limit: pageSize)
-        else { throw RPCError(code: .notFound, message: "access package \"\(packageId)\" does not exist") }
+        else { throw Self.unknownPackage(packageId) }
 
         var response = ListRequestsResponse()
         response.requests = page.requests
@@ -71,11 +73,18 @@ public struct AccessPackageRequestsHandler: AccessPackageRequestsService {
                 caller: caller, packageId: packageId, requestIds: request.requestIds, reason: error.message)
             throw error
         }
+        // A caller that gave up (deadline, cancel) must not have its reprocess carried out unseen.
+        if Task.isCancelled {
+            let error = RPCError(code: .cancelled, message: "the call was cancelled before it was carried out")
+            await store.recordRejectedReprocess(
+                caller: caller, packageId: packageId, requestIds: request.requestIds, reason: error.message)
+            throw error
+        }
         guard
             let results = try await store.reprocess(
                 accessPackageId: packageId, requestIds: request.requestIds, callerObjectId: caller, policy: policy)
         else {
-            let error = RPCError(code: .notFound, message: "access package \"\(packageId)\" does not exist")
+            let error = Self.unknownPackage(packageId)
             await store.recordRejectedReprocess(
                 caller: caller, packageId: packageId, requestIds: request.requestIds, reason: error.message)
             throw error
@@ -83,6 +92,10 @@ public struct AccessPackageRequestsHandler: AccessPackageRequestsService {
         var response = ReprocessResponse()
         response.results = results
         return response
+    }
+
+    static func unknownPackage(_ id: String) -> RPCError {
+        RPCError(code: .notFound, message: "access package \"\(LogText.clean(id))\" does not exist")
     }
 
     /// The argument rules of Reprocess: a package id, 1 to 100 ids, none empty, no duplicates.

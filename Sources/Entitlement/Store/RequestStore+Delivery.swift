@@ -36,7 +36,8 @@ extension RequestStore {
         request.resources[resourceIndex].state = delivered ? .delivered : .failed
         request.resources[resourceIndex].error = delivered ? "" : error
         // Memory first: attempts on other resources of this request, recorded while this one
-        // commits, must build on it. Writes are whole-request snapshots committed in order.
+        // commits, must build on it. Writes are whole-request snapshots committed in order, and the
+        // request was durably DELIVERING before the worker could claim it.
         state.put(request)
         try await write { [request] database in try Self.store(request, in: database) }
         return state.requests[requestId]

@@ -25,10 +25,12 @@ extension RequestStore {
         var results: [ReprocessResult] = []
         results.reserveCapacity(requestIds.count)
         var accepted: [AccessPackageRequest] = []
-        var previous: [AccessPackageRequest] = []
         for id in requestIds {
             let current = state.requests[id]
-            let verdict = policy.evaluate(requestId: id, request: current, accessPackageId: accessPackageId, now: now)
+            var verdict = policy.evaluate(requestId: id, request: current, accessPackageId: accessPackageId, now: now)
+            if verdict.outcome == .accepted, pendingAcceptances.contains(id) {
+                verdict = (.alreadyInProgress, "another call is reprocessing the request right now")
+            }
             var result = ReprocessResult()
             result.requestId = id
             result.outcome = verdict.outcome
@@ -42,7 +44,6 @@ extension RequestStore {
                 if request.reprocessCount < .max { request.reprocessCount += 1 }
                 request.lastReprocessedAt = now
                 accepted.append(request)
-                previous.append(current!)
                 result.request = request
             } else if verdict.outcome != .notFound {
                 result.request = current
@@ -52,20 +53,25 @@ extension RequestStore {
         let record = AuditRecord(
             callerObjectId: callerObjectId, time: now, accessPackageId: accessPackageId,
             requestIds: requestIds, outcomes: results.map(\.outcome), decision: .allowed)
-        // Visible at once, so a concurrent call naming the same id finds it DELIVERING while this
-        // one waits for its commit; undone below if the commit fails.
-        for request in accepted { state.put(request) }
+
+        // Readers and the delivery worker see an acceptance only once it is durable; meanwhile a
+        // concurrent call naming the same id gets ALREADY_IN_PROGRESS from the pending set.
+        let ids = accepted.map(\.id)
+        pendingAcceptances.formUnion(ids)
+        defer { pendingAcceptances.subtract(ids) }
         do {
             try await write { [accepted] database in
                 for request in accepted { try Self.store(request, in: database) }
                 try Self.insertAudit(record, in: database)
             }
         } catch {
-            for (request, before) in zip(accepted, previous) where state.requests[request.id] == request {
-                state.put(before)
-            }
+            // The audit row went down with the transaction; record the failed call on its own.
+            await recordRejectedReprocess(
+                caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,
+                reason: "the store could not commit the call: \(error)")
             throw error
         }
+        for request in accepted { state.put(request) }
         if !accepted.isEmpty { wakeDeliveryWorker() }
         log(record)
         return results

@@ -6,9 +6,8 @@ import ProtoWire
 ///
 /// Reads are served from memory (per-package indexes in listing order). Every change is written
 /// through to SQLite (WAL, `synchronous=FULL`) by `SQLiteWriter`, which group-commits on its own
-/// thread; a changing method returns only after its commit. Changes that must be seen at once by
-/// concurrent calls (an accepted reprocess) update memory before the commit is awaited, and undo
-/// it if the commit fails. One store per data directory and process.
+/// thread; a changing method returns only after its commit, and memory (what readers see) changes
+/// only once the commit is durable. One store per data directory and process.
 public actor RequestStore {
     /// The largest page `listRequests` returns.
     public static let maxPageSize = 1_000
@@ -26,6 +25,8 @@ public actor RequestStore {
     let clock: any WallClock
     let logger: Logger
     var state: StoreState
+    /// Ids accepted by a Reprocess call whose commit is still in flight.
+    var pendingAcceptances: Set<String> = []
 
     /// Opens (creating if needed) `directory/entitlement.sqlite3` and loads everything into memory.
     /// - Parameters:

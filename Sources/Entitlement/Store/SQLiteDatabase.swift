@@ -110,7 +110,17 @@ final class SQLiteStatement {
     }
 
     func bind(_ value: String, at index: Int32) throws(SQLiteError) {
-        try check(sqlite3_bind_text(raw, index, value, -1, CSQLite_transient()))
+        // With an explicit length, so text holding NUL bytes is stored whole.
+        var text = value
+        let rc = text.withUTF8 { utf8 -> Int32 in
+            guard let base = utf8.baseAddress, utf8.count > 0 else {
+                return sqlite3_bind_text(raw, index, "", 0, CSQLite_transient())
+            }
+            return UnsafeRawPointer(base).withMemoryRebound(to: CChar.self, capacity: utf8.count) { chars in
+                sqlite3_bind_text(raw, index, chars, Int32(utf8.count), CSQLite_transient())
+            }
+        }
+        try check(rc)
     }
 
     func bind(_ value: String?, at index: Int32) throws(SQLiteError) {
@@ -156,7 +166,8 @@ final class SQLiteStatement {
 
     func string(at column: Int32) -> String {
         guard let text = sqlite3_column_text(raw, column) else { return "" }
-        return String(cString: text)
+        let count = Int(sqlite3_column_bytes(raw, column))
+        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
     }
 
     func optionalString(at column: Int32) -> String? {

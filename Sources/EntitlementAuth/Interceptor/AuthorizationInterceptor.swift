@@ -58,6 +58,11 @@ public struct AuthorizationInterceptor: ServerInterceptor {
 
         if let action {
             do throws(Refusal) {
+                if action == .reprocess {
+                    // A body that does not decode never reaches the handler, which audits the
+                    // rest; refuse (and audit) it here.
+                    do throws(RPCError) { _ = try request.message } catch { throw Refusal(error) }
+                }
                 try await authorize(caller, for: action, request: request)
             } catch {
                 await reject(error, caller: caller, action: action, request: request, context: context)
@@ -124,7 +129,7 @@ public struct AuthorizationInterceptor: ServerInterceptor {
             "method": "\(context.method)",
             "peer": "\(context.peer)",
             "code": "\(refusal.error.code)",
-            "reason": "\(reason)",
+            "reason": "\(LogText.clean(reason, maxBytes: 1024))",
         ]
         if let caller { metadata["caller"] = "\(caller.objectId)" }
 
@@ -152,9 +157,9 @@ public struct AuthorizationInterceptor: ServerInterceptor {
             + "or one of the catalog roles \(catalogRoles) in the access package's catalog"
     }
 
-    /// Caller-supplied text shortened for messages and logs.
+    /// Caller-supplied text shortened and escaped for messages and logs.
     private static func clipped(_ text: String) -> String {
-        text.count <= 128 ? text : text.prefix(128) + "…"
+        LogText.clean(text, maxBytes: 128)
     }
 }
 

@@ -26,6 +26,17 @@ struct ListRequestsTests {
         }
     }
 
+    @Test("an unknown access package with a page token is NOT_FOUND, not a token error")
+    func unknownPackageWithToken() async throws {
+        try await withStore(requests: (0..<3).map { makeRequest("r\($0)", createdAt: Int64($0)) }) { store, _ in
+            let handler = AccessPackageRequestsHandler(store: store)
+            let token = try await handler.listRequests(listRequest(pageSize: 1), context: makeContext()).nextPageToken
+            await expectRPCError(.notFound, containing: "ap-404") {
+                _ = try await handler.listRequests(listRequest("ap-404", pageToken: token), context: makeContext())
+            }
+        }
+    }
+
     @Test("a package without requests lists nothing and no token")
     func emptyPackageListing() async throws {
         try await withStore { store, _ in

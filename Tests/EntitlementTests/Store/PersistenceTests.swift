@@ -88,4 +88,19 @@ struct PersistenceTests {
             await store.close()
         }
     }
+
+    @Test("ids holding NUL and other control bytes are stored whole and survive reopening")
+    func controlBytesInIds() async throws {
+        try await withTemporaryDirectory { path in
+            let odd = "req\u{0}with-nul\nand-newline"
+            do {
+                let store = try RequestStore(directory: path, clock: ManualWallClock(testNow))
+                try await store.importFixture(baseFixture(requests: [makeRequest(odd)]))
+                await store.close()
+            }
+            let store = try RequestStore(directory: path, clock: ManualWallClock(testNow))
+            #expect(await store.request(id: odd)?.id == odd)
+            await store.close()
+        }
+    }
 }
