@@ -29,6 +29,8 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     private var idleTimer: Scheduled<Void>?
     private var controlFrames = ControlFrameBudget()
     private var acceptEncodings = AcceptEncodingCache()
+    /// One compressor per algorithm, made on first use and reset between responses.
+    private var deflaters: [Deflater] = []
     /// Request bytes held by calls not yet dispatched, across the connection's streams.
     private var bufferedRequestBytes = 0
 
@@ -235,6 +237,13 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         return true
     }
 
+    private func deflater(for algorithm: CompressionAlgorithm) -> Deflater {
+        if let existing = deflaters.first(where: { $0.format == algorithm }) { return existing }
+        let made = Deflater(format: algorithm)
+        deflaters.append(made)
+        return made
+    }
+
     /// Gives a stream's request bytes back to the connection's budget.
     private func releaseBuffer(of stream: ServerStream) {
         bufferedRequestBytes -= stream.bufferedBytes
@@ -436,7 +445,9 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     }
 
     private func respond(_ stream: ServerStream, message: any ProtoMessage, response: ResponseMetadata) {
-        let size = message.encodedSize()
+        let headroom = GRPCFraming.headerSize
+        var body = message.serializedBytes(headroom: headroom)
+        let size = body.count - headroom
         guard size <= shared.configuration.maxMessageSize else {
             let error = RPCError(code: .resourceExhausted, message: "response of \(size) bytes exceeds the 4 MiB message limit")
             respond(stream, with: .grpc(error, acceptEncoding: false))
@@ -444,23 +455,16 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         }
         var algorithm = stream.responseCompression
         if size < shared.configuration.compressionThreshold { algorithm = .identity }
-
-        var body = [UInt8](unsafeUninitializedCapacity: GRPCFraming.headerSize + size) { buffer, count in
-            let raw = UnsafeMutableRawBufferPointer(buffer)
-            GRPCFraming.writeHeader(compressed: false, length: size, to: raw.baseAddress!)
-            message.encode(into: UnsafeMutableRawBufferPointer(rebasing: raw[GRPCFraming.headerSize...]))
-            count = GRPCFraming.headerSize + size
-        }
         if algorithm != .identity {
-            let compressed = body.withUnsafeBytes { Zlib.deflate(UnsafeRawBufferPointer(rebasing: $0[GRPCFraming.headerSize...]), format: algorithm) }
-            if compressed.count < size {
-                var framed = [UInt8](repeating: 0, count: GRPCFraming.headerSize)
-                framed.withUnsafeMutableBytes { GRPCFraming.writeHeader(compressed: true, length: compressed.count, to: $0.baseAddress!) }
-                framed.append(contentsOf: compressed)
-                body = framed
-            } else {
-                algorithm = .identity
+            let compressed = body.withUnsafeBytes {
+                deflater(for: algorithm).compress(UnsafeRawBufferPointer(rebasing: $0[headroom...]), headroom: headroom)
             }
+            // Only when it pays off: a response that does not shrink goes out as it is.
+            if compressed.count < body.count { body = compressed } else { algorithm = .identity }
+        }
+        let length = body.count - headroom
+        body.withUnsafeMutableBytes {
+            GRPCFraming.writeHeader(compressed: algorithm != .identity, length: length, to: $0.baseAddress!)
         }
 
         var headers = ResponseHeaders.success(compression: algorithm)

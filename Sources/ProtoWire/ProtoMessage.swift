@@ -53,14 +53,22 @@ extension ProtoMessage {
 
     /// The message's bytes, encoded into an array of exactly the right size.
     public func serializedBytes() -> [UInt8] {
+        serializedBytes(headroom: 0)
+    }
+
+    /// The message's bytes behind `headroom` zeroed bytes (room for a transport's frame header),
+    /// in one allocation, with each nested message's size computed once.
+    public func serializedBytes(headroom: Int) -> [UInt8] {
         var cache = ProtoSizeCache.recording()
         defer { cache.deallocate() }
         let size = encodedSize(cache: &cache)
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            var writer = ProtoWriter(UnsafeMutableRawBufferPointer(buffer), sizes: cache)
+        return [UInt8](unsafeUninitializedCapacity: headroom + size) { buffer, count in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            if headroom > 0 { raw.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: headroom) }
+            var writer = ProtoWriter(UnsafeMutableRawBufferPointer(rebasing: raw[headroom...]), sizes: cache)
             encode(to: &writer)
             precondition(writer.bytesWritten == size, "encodedSize() disagrees with encode(to:)")
-            count = size
+            count = headroom + size
         }
     }
 

@@ -76,25 +76,42 @@ public enum Zlib {
     /// Compresses `input` with the given format (gzip or deflate). Level 1 by default: on the
     /// request path speed matters more than the last few percent of size.
     public static func deflate(_ input: UnsafeRawBufferPointer, format: CompressionAlgorithm, level: Int32 = 1) -> [UInt8] {
-        precondition(format != .identity)
-        var stream = z_stream()
-        let initStatus = CZlib_deflateInit2(&stream, level, Z_DEFLATED, format.windowBits, 8, Z_DEFAULT_STRATEGY)
-        precondition(initStatus == Z_OK, "deflateInit2 failed: \(initStatus)")
-        defer { deflateEnd(&stream) }
+        Deflater(format: format, level: level).compress(input)
+    }
+}
 
+/// A reusable compressor for one format: it owns a `z_stream`, resets it between messages
+/// (initialising one allocates about 256 KiB) and ends it when released. Not thread-safe: keep one
+/// per connection or event loop.
+public final class Deflater {
+    public let format: CompressionAlgorithm
+    private var stream = z_stream()
+
+    public init(format: CompressionAlgorithm, level: Int32 = 1) {
+        precondition(format != .identity)
+        self.format = format
+        let status = CZlib_deflateInit2(&stream, level, Z_DEFLATED, format.windowBits, 8, Z_DEFAULT_STRATEGY)
+        precondition(status == Z_OK, "deflateInit2 failed: \(status)")
+    }
+
+    deinit {
+        deflateEnd(&stream)
+    }
+
+    /// Compresses `input` into one buffer, behind `headroom` zeroed bytes (room for a frame header).
+    public func compress(_ input: UnsafeRawBufferPointer, headroom: Int = 0) -> [UInt8] {
+        deflateReset(&stream)
         let bound = Int(deflateBound(&stream, UInt(input.count)))
-        var output = [UInt8](repeating: 0, count: bound)
-        stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
-        stream.avail_in = UInt32(input.count)
-        let written = output.withUnsafeMutableBufferPointer { buf -> Int in
-            stream.next_out = buf.baseAddress
-            stream.avail_out = UInt32(buf.count)
+        return [UInt8](unsafeUninitializedCapacity: headroom + bound) { buffer, count in
+            if headroom > 0 { buffer.baseAddress!.initialize(repeating: 0, count: headroom) }
+            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
+            stream.avail_in = UInt32(input.count)
+            stream.next_out = buffer.baseAddress! + headroom
+            stream.avail_out = UInt32(bound)
             let status = CZlib.deflate(&stream, Z_FINISH)
             // deflateBound guarantees Z_FINISH completes in one call.
             precondition(status == Z_STREAM_END, "deflate did not finish: \(status)")
-            return buf.count - Int(stream.avail_out)
+            count = headroom + bound - Int(stream.avail_out)
         }
-        output.removeLast(bound - written)
-        return output
     }
 }
