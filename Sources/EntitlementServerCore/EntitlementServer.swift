@@ -3,6 +3,7 @@ import EntitlementAPI
 import EntitlementAuth
 import H2Transport
 public import Logging
+import NIOCore
 import RPCCore
 
 /// The running service: store, delivery worker, token verifier, gRPC server. `start` brings it up
@@ -78,6 +79,7 @@ public final class EntitlementServer: Sendable {
 
             var serverConfiguration = GRPCServerConfiguration(host: configuration.host, port: configuration.port)
             if let threads = configuration.eventLoopThreads { serverConfiguration.eventLoopThreads = threads }
+            serverConfiguration.requestBodyTimeout = TimeAmount.seconds(configuration.requestBodyTimeout.components.seconds)
             let server = GRPCServer(
                 configuration: serverConfiguration, router: router, interceptors: [authorization], logger: logger)
             let address: SocketAddressDescription

@@ -15,6 +15,8 @@ public struct ServerConfiguration: Sendable {
     public var simulateFailureSeed: UInt64 = 0x5EED
     /// How long each grant of the built-in provisioner takes, as a real target system would.
     public var provisioningLatency: Duration = .milliseconds(500)
+    /// How long a call may take to send its request body after its headers.
+    public var requestBodyTimeout: Duration = .seconds(30)
     /// Worker threads for connections; defaults to the machine's cores.
     public var eventLoopThreads: Int?
 

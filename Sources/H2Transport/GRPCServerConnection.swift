@@ -31,6 +31,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     private var acceptEncodings = AcceptEncodingCache()
     /// One compressor per algorithm, made on first use and reset between responses.
     private var deflaters: [Deflater] = []
+    private var bodySweep: Scheduled<Void>?
     /// Request bytes held by calls not yet dispatched, across the connection's streams.
     private var bufferedRequestBytes = 0
 
@@ -61,6 +62,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         for stream in streams.values { stream.cancelWork() }
         streams.removeAll()
         idleTimer?.cancel()
+        bodySweep?.cancel()
         context.fireChannelInactive()
     }
 
@@ -201,11 +203,10 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
                 respond(stream, with: early)
                 return true
             }
-            if !endStream { startBodyTimer(stream) }
+            if !endStream { awaitBody(of: stream) }
         }
         if endStream {
-            stream.bodyTimer?.cancelTimer()
-            stream.bodyTimer = nil
+            stream.bodyDeadline = nil
             dispatch(stream)
         }
         return true
@@ -311,18 +312,35 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     }
 
     /// A peer that opens a call and never finishes its body would hold the stream (and the
-    /// connection, which is not idle) forever; the call ends after `requestBodyTimeout`.
-    private func startBodyTimer(_ stream: ServerStream) {
+    /// connection, which is not idle) forever; the call ends after `requestBodyTimeout`. One sweep
+    /// timer per connection serves every stream, so a call costs no timer of its own.
+    private func awaitBody(of stream: ServerStream) {
+        stream.bodyDeadline = .now() + shared.configuration.requestBodyTimeout
+        if bodySweep == nil { scheduleBodySweep(at: stream.bodyDeadline!) }
+    }
+
+    private func scheduleBodySweep(at deadline: NIODeadline) {
         guard let context else { return }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let id = stream.id
-        stream.bodyTimer = context.eventLoop.scheduleTask(in: shared.configuration.requestBodyTimeout) {
-            let me = bound.value
-            guard let stream = me.streams[id], !stream.responded else { return }
-            let error = RPCError(code: .cancelled, message: "the request body did not arrive in time")
-            me.respond(stream, with: .grpc(error, acceptEncoding: false))
-            me.scheduleFlush()
+        bodySweep = context.eventLoop.scheduleTask(deadline: deadline) { bound.value.sweepStalledBodies() }
+    }
+
+    private func sweepStalledBodies() {
+        bodySweep = nil
+        let now = NIODeadline.now()
+        var next: NIODeadline?
+        for stream in streams.values {
+            guard let deadline = stream.bodyDeadline, !stream.responded else { continue }
+            if deadline <= now {
+                stream.bodyDeadline = nil
+                let error = RPCError(code: .cancelled, message: "the request body did not arrive in time")
+                respond(stream, with: .grpc(error, acceptEncoding: false))
+            } else {
+                next = min(next ?? deadline, deadline)
+            }
         }
+        if let next { scheduleBodySweep(at: next) }
+        scheduleFlush()
     }
 
     /// The deadline runs from the request headers, so a slow or stalled body counts against it.

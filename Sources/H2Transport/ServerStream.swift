@@ -1,3 +1,4 @@
+import NIOCore
 import RPCCore
 
 /// One request stream on a server connection, from HEADERS to stream close. Lives on the
@@ -25,8 +26,8 @@ final class ServerStream {
     /// From `grpc-timeout`, counted from when the request headers arrived.
     var deadline: ContinuousClock.Instant?
     var deadlineTimer: (any CancellableTimer)?
-    /// Ends a call whose request body does not arrive in time (slow or stalled peers).
-    var bodyTimer: (any CancellableTimer)?
+    /// When the request body must have arrived (slow or stalled peers); nil once it has.
+    var bodyDeadline: NIODeadline?
     /// Request bytes received and still held for this call (counted against the connection's budget).
     var bufferedBytes = 0
 
@@ -45,8 +46,6 @@ final class ServerStream {
         task = nil
         deadlineTimer?.cancelTimer()
         deadlineTimer = nil
-        bodyTimer?.cancelTimer()
-        bodyTimer = nil
     }
 }
 

@@ -3,7 +3,16 @@ public import ProtoWire
 /// A unary method's type-erased entry point: request bytes in, response message out.
 public struct UnaryMethodHandler: Sendable {
     public let method: MethodDescriptor
-    let run: @Sendable ([UInt8], ServerContext, [any ServerInterceptor]) async throws -> any ProtoMessage
+    @usableFromInline let run: @Sendable ([UInt8], ServerContext, [any ServerInterceptor]) async throws -> any ProtoMessage
+
+    @usableFromInline
+    init(
+        method: MethodDescriptor,
+        run: @escaping @Sendable ([UInt8], ServerContext, [any ServerInterceptor]) async throws -> any ProtoMessage
+    ) {
+        self.method = method
+        self.run = run
+    }
 
     /// Decodes the request, runs the interceptors and the handler; throws `RPCError` (or any error,
     /// which the transport maps with `RPCError(mapping:)`).
@@ -18,7 +27,7 @@ public struct UnaryMethodHandler: Sendable {
 
 /// Maps `:path` to handlers. Services register into it; the transport looks calls up here.
 public struct MethodRouter: Sendable {
-    private var handlers: [String: UnaryMethodHandler] = [:]
+    @usableFromInline var handlers: [String: UnaryMethodHandler] = [:]
 
     public init() {}
 
@@ -27,6 +36,8 @@ public struct MethodRouter: Sendable {
     public func handler(forPath path: String) -> UnaryMethodHandler? { handlers[path] }
 
     /// Registers a unary method; a later registration of the same path replaces the earlier one.
+    /// Inlinable so the generated code that calls it gets a version specialized for its messages.
+    @inlinable
     public mutating func registerUnary<Input: ProtoMessage, Output: ProtoMessage>(
         _ method: MethodDescriptor,
         input: Input.Type = Input.self,
@@ -47,7 +58,8 @@ public struct MethodRouter: Sendable {
         }
     }
 
-    private static func runChain<Input: Sendable, Output: Sendable>(
+    @inlinable
+    static func runChain<Input: Sendable, Output: Sendable>(
         _ interceptors: ArraySlice<any ServerInterceptor>,
         request: ServerRequest<Input>,
         context: ServerContext,

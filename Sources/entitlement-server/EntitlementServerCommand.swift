@@ -30,6 +30,8 @@ struct EntitlementServerCommand: AsyncParsableCommand {
     var simulateFailureSeed: UInt64 = 0x5EED
     @Option(name: .customLong("provisioning-latency-ms"), help: "How long each built-in grant takes.")
     var provisioningLatencyMilliseconds = 500
+    @Option(name: .customLong("request-body-timeout-seconds"), help: "How long a call may take to send its request body.")
+    var requestBodyTimeoutSeconds = 30
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
     @Flag(help: "Run on the embedded default: demo data, a dev key, and a printed token.") var demo = false
@@ -43,6 +45,9 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         guard (0...1).contains(simulateFailureRate) else { throw ValidationError("--simulate-failure-rate must be 0...1") }
         guard (0...60_000).contains(provisioningLatencyMilliseconds) else {
             throw ValidationError("--provisioning-latency-ms must be 0...60000")
+        }
+        guard (1...3600).contains(requestBodyTimeoutSeconds) else {
+            throw ValidationError("--request-body-timeout-seconds must be 1...3600")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if !demo {
@@ -85,6 +90,7 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         configuration.simulateFailureRate = simulateFailureRate
         configuration.simulateFailureSeed = simulateFailureSeed
         configuration.provisioningLatency = .milliseconds(provisioningLatencyMilliseconds)
+        configuration.requestBodyTimeout = .seconds(requestBodyTimeoutSeconds)
 
         let isDemo = demoEnvironment != nil
         let server: EntitlementServer

@@ -511,3 +511,19 @@ def test_second_message_is_refused_before_end_of_stream(server, token):
     finally:
         c.close()
     assert normal_call_works(server.port)
+
+
+def test_stalled_request_body_is_ended(launcher, token):
+    # A call that sends its headers and then nothing ends (CANCELLED) after the body timeout, and
+    # the connection keeps serving.
+    srv = launcher(extra=["--request-body-timeout-seconds", "1"])
+    c = H2Client(srv.port)
+    try:
+        sid = c.open(c.base_headers(LIST_PATH, token))
+        t0 = time.monotonic()
+        call = c.wait(sid, timeout=6)
+        assert call.status == 1, call
+        assert time.monotonic() - t0 < 5
+        assert c.call(LIST_PATH, list_body(page_size=1), token=token).status == 0
+    finally:
+        c.close()
