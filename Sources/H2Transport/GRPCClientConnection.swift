@@ -12,6 +12,7 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     private var streams: [Int32: ClientStream] = [:]
     private var context: ChannelHandlerContext?
     private var reading = false
+    private var output = OutputBuffer()
     private var flushScheduled = false
     private(set) var isUsable = true
 
@@ -75,9 +76,12 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     private func flush() {
         guard let context, let session else { return }
-        var buffer = context.channel.allocator.buffer(capacity: 0)
-        let ok = session.drainOutput { buffer.writeBytes($0) }
-        if buffer.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(buffer), promise: nil) }
+        var buffer = output.take(allocator: context.channel.allocator)
+        let ok = session.drainOutput { bytes in buffer.writeBytes(bytes) }
+        if buffer.readableBytes > 0 {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
+        output.keep(buffer)
         if !ok || !session.wantsIO {
             isUsable = false
             context.close(promise: nil)

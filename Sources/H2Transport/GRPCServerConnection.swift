@@ -24,6 +24,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     private var executor: EventLoopTaskExecutor?
     private var peer = ""
     private var reading = false
+    private var output = OutputBuffer()
     private var flushScheduled = false
     private var draining = false
     private var idleTimer: Scheduled<Void>?
@@ -108,11 +109,12 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     /// Serializes everything nghttp2 has queued into one write and one flush.
     private func flush() {
         guard let context, let session else { return }
-        var buffer = context.channel.allocator.buffer(capacity: 0)
+        var buffer = output.take(allocator: context.channel.allocator)
         let ok = session.drainOutput { bytes in buffer.writeBytes(bytes) }
         if buffer.readableBytes > 0 {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         }
+        output.keep(buffer)
         if !ok || !session.wantsIO {
             context.close(promise: nil)
         }
