@@ -106,6 +106,16 @@ let targets: [Target] = [
         ] + nio,
         swiftSettings: settings
     ),
+    // In-process benchmark of the authorization interceptor (scripts/bench-auth).
+    .executableTarget(
+        name: "AuthOverheadBenchmark",
+        dependencies: [
+            "EntitlementServerCore", "Entitlement", "EntitlementAuth", "EntitlementAPI", "RPCCore",
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Benchmarks/AuthOverhead",
+        swiftSettings: settings
+    ),
 
     .testTarget(
         name: "ProtoWireTests",

@@ -15,6 +15,7 @@ public struct DemoEnvironment: Sendable {
     public let configuration: ServerConfiguration
     /// A Global Administrator token valid for 12 hours.
     public let adminToken: String
+    private let key: P256.Signing.PrivateKey
 
     /// Creates (or reuses) the dev key in `dataDirectory` and writes its JWKS next to it.
     public init(dataDirectory: String, host: String, port: Int) throws {
@@ -44,12 +45,18 @@ public struct DemoEnvironment: Sendable {
         configuration.host = host
         configuration.port = port
         self.configuration = configuration
+        self.key = key
         self.adminToken = try Self.mint(key: key, objectId: Self.adminObjectId, roleIds: [Self.globalAdministrator])
     }
 
     /// Loads the demo catalogs, packages, role assignments and requests (insert-only).
     public static func populate(_ store: RequestStore) async throws {
         _ = try await DemoData.populate(store: store, now: SystemWallClock().now())
+    }
+
+    /// A token of the dev key for another caller (12 hours), e.g. one holding only catalog roles.
+    public func token(objectId: String, directoryRoleIds: [String] = []) throws -> String {
+        try Self.mint(key: key, objectId: objectId, roleIds: directoryRoleIds)
     }
 
     static func mint(key: P256.Signing.PrivateKey, objectId: String, roleIds: [String]) throws -> String {

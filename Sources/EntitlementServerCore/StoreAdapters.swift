@@ -1,25 +1,39 @@
-import Entitlement
-import EntitlementAPI
-import EntitlementAuth
+public import Entitlement
+public import EntitlementAPI
+public import EntitlementAuth
 
 /// Lets the authorization interceptor read catalogs and role assignments from the store.
-struct StoreRoleDirectory: RoleDirectory {
+public struct StoreRoleDirectory: RoleDirectory {
     let store: RequestStore
 
-    func catalogId(ofAccessPackage id: String) async -> String? {
+    public init(store: RequestStore) {
+        self.store = store
+    }
+
+    public func catalogId(ofAccessPackage id: String) async -> String? {
         await store.accessPackage(id: id)?.catalogId
     }
 
-    func catalogRoles(principalId: String) async -> [String: Set<CatalogRole>] {
+    public func catalogRoles(principalId: String) async -> [String: Set<CatalogRole>] {
         await store.catalogRoles(principalId: principalId)
+    }
+
+    public func catalogRoles(principalId: String, andCatalogOf accessPackageId: String) async
+        -> (roles: [String: Set<CatalogRole>], catalogId: String?)
+    {
+        await store.catalogRoles(principalId: principalId, andCatalogOf: accessPackageId)
     }
 }
 
 /// Sends Reprocess calls the interceptor refused to the store's audit log.
-struct StoreDeniedAuditor: DeniedReprocessAuditor {
+public struct StoreDeniedAuditor: DeniedReprocessAuditor {
     let store: RequestStore
 
-    func recordDeniedReprocess(callerId: String?, accessPackageId: String, requestIds: [String], reason: String) async {
+    public init(store: RequestStore) {
+        self.store = store
+    }
+
+    public func recordDeniedReprocess(callerId: String?, accessPackageId: String, requestIds: [String], reason: String) async {
         await store.recordDeniedReprocess(caller: callerId, packageId: accessPackageId, requestIds: requestIds, reason: reason)
     }
 }

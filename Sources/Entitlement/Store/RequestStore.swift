@@ -72,6 +72,14 @@ public actor RequestStore {
     /// The catalog roles a principal holds: catalog id → roles.
     public func catalogRoles(principalId: String) -> [String: Set<CatalogRole>] { state.roles[principalId] ?? [:] }
 
+    /// A principal's catalog roles and the catalog of an access package, in one call (one hop for
+    /// the authorization interceptor).
+    public func catalogRoles(principalId: String, andCatalogOf accessPackageId: String)
+        -> (roles: [String: Set<CatalogRole>], catalogId: String?)
+    {
+        (state.roles[principalId] ?? [:], state.packages[accessPackageId]?.catalogId)
+    }
+
     /// The request with this id, as it stands now.
     public func request(id: String) -> AccessPackageRequest? { state.requests[id] }
 

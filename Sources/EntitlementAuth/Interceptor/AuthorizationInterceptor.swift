@@ -83,7 +83,11 @@ public struct AuthorizationInterceptor: ServerInterceptor {
         if PermissionPolicy.directoryRole(granting: action, among: caller.directoryRoleIds) != nil {
             return
         }
-        let held = await directory.catalogRoles(principalId: caller.objectId)
+        // The package id, if the message decodes, so roles and the package's catalog come from
+        // the directory in one lookup; a body that does not decode is judged on roles alone first.
+        let scoped = (try? request.message) as? any AccessPackageScoped
+        let (held, catalog) = await directory.catalogRoles(
+            principalId: caller.objectId, andCatalogOf: scoped?.accessPackageId ?? "")
         let grantingCatalogs = Set(held.filter { PermissionPolicy.catalogRoles($0.value, grant: action) }.keys)
         guard !grantingCatalogs.isEmpty else {
             throw Refusal(
@@ -91,21 +95,18 @@ public struct AuthorizationInterceptor: ServerInterceptor {
                 "\(action) needs \(Self.requiredRoles(for: action)); the caller holds none of them"
             )
         }
-
-        let scoped: any AccessPackageScoped
-        do throws(RPCError) {
-            guard let message = try request.message as? any AccessPackageScoped else {
+        guard let scoped else {
+            do throws(RPCError) {
+                _ = try request.message
                 throw RPCError(code: .internalError, message: "\(action) has no access package to authorize")
+            } catch {
+                throw Refusal(error)
             }
-            scoped = message
-        } catch {
-            throw Refusal(error)
         }
         let packageId = scoped.accessPackageId
         guard !packageId.isEmpty else {
             throw Refusal(.invalidArgument, "access_package_id is required")
         }
-        let catalog = await directory.catalogId(ofAccessPackage: packageId)
         guard let catalog, grantingCatalogs.contains(catalog) else {
             throw Refusal(
                 .permissionDenied,

@@ -7,6 +7,19 @@ public protocol RoleDirectory: Sendable {
     func catalogId(ofAccessPackage id: String) async -> String?
     /// The catalog roles `principalId` holds: catalog id → roles.
     func catalogRoles(principalId: String) async -> [String: Set<CatalogRole>]
+    /// Both answers at once, for a directory that can give them in one lookup (one actor hop).
+    func catalogRoles(principalId: String, andCatalogOf accessPackageId: String) async
+        -> (roles: [String: Set<CatalogRole>], catalogId: String?)
+}
+
+extension RoleDirectory {
+    public func catalogRoles(principalId: String, andCatalogOf accessPackageId: String) async
+        -> (roles: [String: Set<CatalogRole>], catalogId: String?)
+    {
+        let roles = await catalogRoles(principalId: principalId)
+        let catalog = accessPackageId.isEmpty ? nil : await catalogId(ofAccessPackage: accessPackageId)
+        return (roles, catalog)
+    }
 }
 
 /// Receives every Reprocess call the authorization interceptor stops (unauthenticated, denied,

@@ -1,0 +1,81 @@
+// ListRequests through the authorization interceptor (cached token) vs the same handler with no
+// interceptor, in one process and one run, alternating rounds. In-process on purpose: network
+// time would hide the interceptor's cost. Run with scripts/bench-auth.
+import Entitlement
+import EntitlementAPI
+import EntitlementAuth
+import EntitlementServerCore
+import Foundation
+import Logging
+import RPCCore
+
+let calls = Int(ProcessInfo.processInfo.environment["BENCH_CALLS"] ?? "") ?? 20_000
+let rounds = 5
+let directory = NSTemporaryDirectory() + "auth-bench-" + UUID().uuidString
+defer { try? FileManager.default.removeItem(atPath: directory) }
+
+var quiet = Logger(label: "bench")
+quiet.logLevel = .critical
+let demo = try DemoEnvironment(dataDirectory: directory, host: "127.0.0.1", port: 0)
+let store = try RequestStore(directory: directory, logger: quiet)
+try await DemoEnvironment.populate(store)
+let verifier = try await TokenVerifier(
+    configuration: TokenVerifier.Configuration(
+        jwksPath: demo.configuration.jwksPath, issuer: DemoEnvironment.issuer, audience: DemoEnvironment.audience,
+        tenantId: DemoEnvironment.tenantId),
+    logger: quiet)
+let interceptor = AuthorizationInterceptor(
+    verifier: verifier, directory: StoreRoleDirectory(store: store), auditor: StoreDeniedAuditor(store: store),
+    logger: quiet)
+
+var router = MethodRouter()
+AccessPackageRequestsHandler(store: store).register(into: &router)
+let handler = router.handler(forPath: AccessPackageRequestsMethods.listRequests.path)!
+var request = ListRequestsRequest()
+request.accessPackageId = "ap-crm-users"
+request.pageSize = 50
+let body = request.serializedBytes()
+
+func context(token: String?) -> ServerContext {
+    ServerContext(
+        method: AccessPackageRequestsMethods.listRequests, metadata: Metadata(),
+        authorization: token.map { "Bearer \($0)" }, peer: "bench", deadline: nil)
+}
+
+/// Calls per second for `calls` sequential calls, each decoded, handled and its response encoded
+/// as the server does (only the network is left out).
+func measure(token: String?, interceptors: [any ServerInterceptor]) async throws -> Double {
+    let start = ContinuousClock.now
+    for _ in 0..<calls {
+        let response = try await handler.handle(request: body, context: context(token: token), interceptors: interceptors)
+        precondition(response.serializedBytes(headroom: 5).count > 1000)
+    }
+    let elapsed = ContinuousClock.now - start
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return Double(calls) / seconds
+}
+
+// A Global Administrator (tenant-wide role) and a catalog owner (roles looked up in the store).
+let admin = demo.adminToken
+let owner = try demo.token(objectId: DemoData.salesOwnerObjectId)
+_ = try await measure(token: admin, interceptors: [interceptor])  // warm the token cache and code
+_ = try await measure(token: owner, interceptors: [interceptor])
+
+var bare: [Double] = [], viaAdmin: [Double] = [], viaOwner: [Double] = []
+for _ in 0..<rounds {
+    bare.append(try await measure(token: nil, interceptors: []))
+    viaAdmin.append(try await measure(token: admin, interceptors: [interceptor]))
+    viaOwner.append(try await measure(token: owner, interceptors: [interceptor]))
+}
+func best(_ values: [Double]) -> Double { values.max() ?? 0 }
+let baseline = best(bare)
+func padded(_ text: String) -> String { text + String(repeating: " ", count: max(0, 46 - text.count)) }
+func report(_ name: String, _ value: Double) {
+    let overhead = (1 - value / baseline) * 100
+    print(padded(name) + String(format: "%9.0f calls/s  overhead %5.1f%%", value, overhead))
+}
+print("ListRequests, page of 50, \(calls) calls x \(rounds) alternating rounds, best round each:")
+print(padded("no interceptor") + String(format: "%9.0f calls/s", baseline))
+report("interceptor, Global Administrator (cached)", best(viaAdmin))
+report("interceptor, catalog owner (cached)", best(viaOwner))
+await store.close()
