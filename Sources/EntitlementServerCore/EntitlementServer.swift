@@ -43,8 +43,7 @@ public final class EntitlementServer: Sendable {
         let store = try RequestStore(directory: configuration.dataDirectory, clock: clock, logger: logger)
         do {
             if let path = configuration.importPath {
-                let summary = try await store.importFixture(fileAt: path)
-                logger.info("imported \(path): \(summary)")
+                try await store.importFixture(fileAt: path)  // the store logs the summary
             }
             try await beforeServing(store)
 

@@ -4,8 +4,7 @@ import RPCCore
 /// One outstanding unary call on a client connection. Lives on the connection's event loop.
 final class ClientStream {
     let promise: EventLoopPromise<ClientResponse<[UInt8]>>
-    var requestBody: [UInt8]
-    var requestOffset = 0
+    var requestBody: OutgoingBody
 
     var httpStatus: Int?
     var responseEncoding: String?
@@ -18,7 +17,7 @@ final class ClientStream {
     var failure: RPCError?
     var timer: Scheduled<Void>?
 
-    init(promise: EventLoopPromise<ClientResponse<[UInt8]>>, requestBody: [UInt8]) {
+    init(promise: EventLoopPromise<ClientResponse<[UInt8]>>, requestBody: OutgoingBody) {
         self.promise = promise
         self.requestBody = requestBody
     }

@@ -76,13 +76,7 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     private func flush() {
         guard let context, let session else { return }
-        var buffer = output.take(allocator: context.channel.allocator)
-        let ok = session.drainOutput { bytes in buffer.writeBytes(bytes) }
-        if buffer.readableBytes > 0 {
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        }
-        output.keep(buffer)
-        if !ok || !session.wantsIO {
+        if !output.flush(session, to: context) {
             isUsable = false
             context.close(promise: nil)
         }
@@ -141,7 +135,7 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
             }
         }
 
-        let stream = ClientStream(promise: promise, requestBody: body)
+        let stream = ClientStream(promise: promise, requestBody: OutgoingBody(body))
         let id = session.submitRequest(headers: headers, hasBody: true)
         guard id > 0 else {
             isUsable = false
@@ -208,13 +202,7 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     }
 
     func sessionReadBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> (count: Int, eof: Bool)? {
-        guard let stream = streams[streamID] else { return (0, true) }
-        let count = min(buffer.count, stream.requestBody.count - stream.requestOffset)
-        stream.requestBody.withUnsafeBytes { src in
-            buffer.baseAddress!.copyMemory(from: src.baseAddress! + stream.requestOffset, byteCount: count)
-        }
-        stream.requestOffset += count
-        return (count, stream.requestOffset == stream.requestBody.count)
+        streams[streamID]?.requestBody.read(into: buffer) ?? (0, true)
     }
 
     func sessionBodyEnded(streamID: Int32) {}

@@ -6,7 +6,7 @@ protocol NGHTTP2SessionDelegate: AnyObject {
     func sessionBeginHeaders(streamID: Int32) -> Bool
     /// Returns false to fail the session (header list too large, say).
     func sessionHeader(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool
-    /// A complete HEADERS block (`isHeaders`) or DATA frame arrived; `endStream` when the peer is done.
+    /// A complete HEADERS block or DATA frame (`type`) arrived; `endStream` when the peer is done.
     func sessionFrameReceived(streamID: Int32, type: UInt8, endStream: Bool) -> Bool
     /// A PING or SETTINGS frame (not an ACK) arrived; returns false to end the session as a flood.
     func sessionControlFrame(type: UInt8) -> Bool

@@ -20,4 +20,16 @@ struct OutputBuffer {
     mutating func keep(_ buffer: ByteBuffer) {
         if buffer.capacity <= Self.maxKeptCapacity { kept = buffer }
     }
+
+    /// Serializes everything `session` has queued into one write and one flush. Returns false when
+    /// the session is finished (protocol error, or GOAWAY with nothing left), so the caller closes.
+    mutating func flush(_ session: NGHTTP2Session, to context: ChannelHandlerContext) -> Bool {
+        var buffer = take(allocator: context.channel.allocator)
+        let ok = session.drainOutput { bytes in buffer.writeBytes(bytes) }
+        if buffer.readableBytes > 0 {
+            context.writeAndFlush(NIOAny(buffer), promise: nil)
+        }
+        keep(buffer)
+        return ok && session.wantsIO
+    }
 }

@@ -48,18 +48,9 @@ enum ContentTypeCheck {
         let text = String(decoding: value, as: UTF8.self)
         // Parameters (`; charset=…`) and case do not change the media type.
         let base = text.split(separator: ";", maxSplits: 1).first.map {
-            $0.trimmingCharacters(in: " \t").lowercased()
+            $0.trimmingSpaces().lowercased()
         } ?? ""
         self = base == "application/grpc" || base == "application/grpc+proto" ? .grpc : .other(text)
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: String) -> Substring {
-        var s = self
-        while let c = s.first, set.contains(c) { s.removeFirst() }
-        while let c = s.last, set.contains(c) { s.removeLast() }
-        return s
     }
 }
 

@@ -31,9 +31,8 @@ final class ServerStream {
     /// Request bytes received and still held for this call (counted against the connection's budget).
     var bufferedBytes = 0
 
-    /// The framed response body and how much of it nghttp2 has taken.
-    var body: [UInt8] = []
-    var bodyOffset = 0
+    /// The framed response body, taken by nghttp2 piece by piece.
+    var body = OutgoingBody()
     var trailers = HeaderList()
 
     init(id: Int32, maxMessageSize: Int) {

@@ -22,7 +22,8 @@ public enum CompressionAlgorithm: String, Sendable, Hashable, CaseIterable {
 }
 
 extension Substring {
-    func trimmingSpaces() -> Substring {
+    /// Without leading and trailing spaces and tabs (HTTP's optional white space).
+    public func trimmingSpaces() -> Substring {
         var s = self
         while s.first == " " || s.first == "\t" { s.removeFirst() }
         while s.last == " " || s.last == "\t" { s.removeLast() }

@@ -1,0 +1,194 @@
+import NIOCore
+import ProtoWire
+import RPCCore
+
+/// A call's life on the server: checks on the headers, deadlines, stalled bodies, dispatch to the
+/// handler task and its completion.
+extension GRPCServerConnection {
+    /// The least time a call must have left when it is dispatched to be worth running.
+    static let minimumUsefulBudget = Duration.milliseconds(1)
+
+    enum EarlyResponse {
+        case http(status: Int, message: String)
+        case grpc(RPCError, acceptEncoding: Bool)
+    }
+
+    func validateHeaders(_ stream: ServerStream) -> EarlyResponse? {
+        switch stream.method {
+        case .post: break
+        case .missing: return .http(status: 405, message: "gRPC requires POST, got no method")
+        case .other(let method): return .http(status: 405, message: "gRPC requires POST, got \(method)")
+        }
+        switch stream.contentType {
+        case .grpc: break
+        case .missing:
+            return .http(status: 415, message: "content-type must be application/grpc or application/grpc+proto, got none")
+        case .other(let value):
+            return .http(status: 415, message: "content-type must be application/grpc or application/grpc+proto, got \(value)")
+        }
+        guard let path = stream.path, shared.router.handler(forPath: path) != nil else {
+            return .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false)
+        }
+        if let encoding = stream.encoding, CompressionAlgorithm(rawValue: encoding) == nil {
+            let error = RPCError(
+                code: .unimplemented,
+                message: "grpc-encoding \"\(encoding)\" is not supported; use one of \(CompressionAlgorithm.acceptEncodingHeader)"
+            )
+            return .grpc(error, acceptEncoding: true)
+        }
+        return nil
+    }
+
+    /// A peer that opens a call and never finishes its body would hold the stream (and the
+    /// connection, which is not idle) forever; the call ends after `requestBodyTimeout`. One sweep
+    /// timer per connection serves every stream, so a call costs no timer of its own.
+    func awaitBody(of stream: ServerStream) {
+        stream.bodyDeadline = .now() + shared.configuration.requestBodyTimeout
+        if bodySweep == nil { scheduleBodySweep(at: stream.bodyDeadline!) }
+    }
+
+    func scheduleBodySweep(at deadline: NIODeadline) {
+        guard let context else { return }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        bodySweep = context.eventLoop.scheduleTask(deadline: deadline) { bound.value.sweepStalledBodies() }
+    }
+
+    func sweepStalledBodies() {
+        bodySweep = nil
+        let now = NIODeadline.now()
+        var next: NIODeadline?
+        for stream in streams.values {
+            guard let deadline = stream.bodyDeadline, !stream.responded else { continue }
+            if deadline <= now {
+                stream.bodyDeadline = nil
+                let error = RPCError(code: .cancelled, message: "the request body did not arrive in time")
+                respond(stream, with: .grpc(error, acceptEncoding: false))
+            } else {
+                next = min(next ?? deadline, deadline)
+            }
+        }
+        if let next { scheduleBodySweep(at: next) }
+        scheduleFlush()
+    }
+
+    /// The deadline runs from the request headers, so a slow or stalled body counts against it.
+    func startDeadline(_ stream: ServerStream) -> EarlyResponse? {
+        if let header = stream.malformedTimeout {
+            return .grpc(RPCError(code: .internalError, message: "malformed grpc-timeout \"\(header)\""), acceptEncoding: false)
+        }
+        guard let timeout = stream.timeout, let context else { return nil }
+        stream.deadline = ContinuousClock.now.advanced(by: timeout)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let id = stream.id
+        stream.deadlineTimer = context.eventLoop.scheduleTask(in: TimeAmount(clamping: timeout)) {
+            bound.value.deadlineExpired(streamID: id)
+        }
+        return nil
+    }
+
+    func dispatch(_ stream: ServerStream) {
+        guard !stream.responded, let context, let executor else { return }
+        guard let path = stream.path, let handler = shared.router.handler(forPath: path) else {
+            respond(stream, with: .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false))
+            return
+        }
+        let request: [UInt8]
+        do {
+            request = try decodeRequest(stream)
+            releaseBuffer(of: stream)
+        } catch {
+            respond(stream, with: .grpc(error, acceptEncoding: false))
+            return
+        }
+
+        if let deadline = stream.deadline, ContinuousClock.now.advanced(by: Self.minimumUsefulBudget) > deadline {
+            // Too late to be of use: clients round tiny deadlines up to the header's unit
+            // (grpcio sends `1m` for 1 µs), so a call with under a millisecond left would answer
+            // a caller that has already given up. Do not start the work.
+            respond(stream, with: .grpc(Self.deadlineExceeded, acceptEncoding: false))
+            return
+        }
+
+        let callContext = ServerContext(
+            method: handler.method,
+            metadata: stream.metadata,
+            authorization: stream.authorization,
+            peer: peer,
+            deadline: stream.deadline
+        )
+        let interceptors = shared.interceptors
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let id = stream.id
+        let loop = context.eventLoop
+        // Starts inline: a handler that never suspends (health) completes without a job hop.
+        stream.task = Task.immediate(executorPreference: executor) {
+            let result: Result<any ProtoMessage, any Error>
+            do {
+                result = .success(try await handler.handle(request: request, context: callContext, interceptors: interceptors))
+            } catch {
+                result = .failure(error)
+            }
+            // The task prefers the loop's executor, so it usually ends on the loop already.
+            if loop.inEventLoop {
+                bound.value.complete(streamID: id, result: result, response: callContext.response)
+            } else {
+                loop.execute { bound.value.complete(streamID: id, result: result, response: callContext.response) }
+            }
+        }
+    }
+
+    /// Splits the body into exactly one message and inflates it if needed (bounded by the limit).
+    func decodeRequest(_ stream: ServerStream) throws(RPCError) -> [UInt8] {
+        let messages: [FramedMessage]
+        do {
+            messages = try stream.deframer.finish()
+        } catch {
+            throw error.rpcError
+        }
+        guard messages.count == 1, let message = messages.first else {
+            throw RPCError(
+                code: .unimplemented,
+                message: "a unary call carries exactly one request message, got \(messages.count == 0 ? "none" : "more than one")"
+            )
+        }
+        guard message.compressed else { return message.bytes }
+        guard let name = stream.encoding, let algorithm = CompressionAlgorithm(rawValue: name), algorithm != .identity else {
+            throw RPCError(code: .internalError, message: "message is flagged compressed but the call has no grpc-encoding")
+        }
+        do {
+            return try Zlib.inflate(message.bytes, format: algorithm, limit: shared.configuration.maxMessageSize)
+        } catch {
+            throw error.rpcError
+        }
+    }
+
+    func deadlineExpired(streamID: Int32) {
+        guard let stream = streams[streamID], !stream.responded else { return }
+        stream.deadlineTimer = nil
+        stream.cancelWork()
+        respond(stream, with: .grpc(Self.deadlineExceeded, acceptEncoding: false))
+        scheduleFlush()
+    }
+
+    func complete(streamID: Int32, result: Result<any ProtoMessage, any Error>, response: ResponseMetadata) {
+        guard let stream = streams[streamID], !stream.responded else { return }
+        stream.task = nil
+        stream.deadlineTimer?.cancelTimer()
+        stream.deadlineTimer = nil
+        if let deadline = stream.deadline, ContinuousClock.now >= deadline {
+            // The timer has not run yet, but the caller has already given up.
+            respond(stream, with: .grpc(Self.deadlineExceeded, acceptEncoding: false))
+            scheduleFlush()
+            return
+        }
+        switch result {
+        case .success(let message):
+            respond(stream, message: message, response: response)
+        case .failure(let error):
+            var rpcError = RPCError(mapping: error)
+            for entry in response.trailers { rpcError.metadata.add(entry.value, forKey: entry.key) }
+            respond(stream, with: .grpc(rpcError, acceptEncoding: false))
+        }
+        scheduleFlush()
+    }
+}

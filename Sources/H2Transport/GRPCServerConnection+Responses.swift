@@ -1,0 +1,89 @@
+import NIOCore
+import ProtoWire
+import RPCCore
+
+/// Responses: a message with headers and trailers, or a header-only (Trailers-Only or HTTP) error.
+extension GRPCServerConnection {
+    func respond(_ stream: ServerStream, message: any ProtoMessage, response: ResponseMetadata) {
+        let headroom = GRPCFraming.headerSize
+        var body = message.serializedBytes(headroom: headroom)
+        let size = body.count - headroom
+        guard size <= shared.configuration.maxMessageSize else {
+            let error = RPCError(code: .resourceExhausted, message: "response of \(size) bytes exceeds the 4 MiB message limit")
+            respond(stream, with: .grpc(error, acceptEncoding: false))
+            return
+        }
+        var algorithm = stream.responseCompression
+        if size < shared.configuration.compressionThreshold { algorithm = .identity }
+        if algorithm != .identity {
+            let compressed = body.withUnsafeBytes {
+                deflater(for: algorithm).compress(UnsafeRawBufferPointer(rebasing: $0[headroom...]), headroom: headroom)
+            }
+            // Only when it pays off: a response that does not shrink goes out as it is.
+            if compressed.count < body.count { body = compressed } else { algorithm = .identity }
+        }
+        let length = body.count - headroom
+        body.withUnsafeMutableBytes {
+            GRPCFraming.writeHeader(compressed: algorithm != .identity, length: length, to: $0.baseAddress!)
+        }
+
+        var headers = ResponseHeaders.success(compression: algorithm)
+        Self.add(response.headers, to: &headers)
+        var trailers = ResponseHeaders.okTrailers
+        Self.add(response.trailers, to: &trailers)
+
+        stream.responded = true
+        stream.body = OutgoingBody(body)
+        stream.trailers = trailers
+        session?.submitResponse(streamID: stream.id, headers: headers, hasBody: true)
+    }
+
+    /// Answers without a body: an HTTP error, or gRPC Trailers-Only (one HEADERS frame with END_STREAM).
+    func respond(_ stream: ServerStream, with early: EarlyResponse) {
+        stream.responded = true
+        stream.cancelWork()
+        releaseBuffer(of: stream)
+        var headers = HeaderList()
+        switch early {
+        case .http(let status, let message):
+            headers.add(":status", String(status))
+            headers.add("content-type", "text/plain")
+            // gRPC clients map the HTTP status themselves (415 → INTERNAL, 405 → UNIMPLEMENTED);
+            // the matching grpc-status and a message help clients that read them, and humans.
+            headers.add("grpc-status", String(status == 415 ? RPCError.Code.internalError.rawValue : RPCError.Code.unimplemented.rawValue))
+            headers.add("grpc-message", PercentEncoding.encode(message))
+        case .grpc(let error, let acceptEncoding):
+            headers.add(":status", "200")
+            headers.add("content-type", "application/grpc")
+            headers.add("grpc-status", String(error.code.rawValue))
+            headers.add("grpc-message", PercentEncoding.encode(error.message))
+            if acceptEncoding { headers.add("grpc-accept-encoding", CompressionAlgorithm.acceptEncodingHeader) }
+            Self.add(error.metadata, to: &headers)
+        }
+        session?.submitResponse(streamID: stream.id, headers: headers, hasBody: false)
+    }
+
+    func deflater(for algorithm: CompressionAlgorithm) -> Deflater {
+        if let existing = deflaters.first(where: { $0.format == algorithm }) { return existing }
+        let made = Deflater(format: algorithm)
+        deflaters.append(made)
+        return made
+    }
+
+    // MARK: Helpers
+
+    static func add(_ metadata: Metadata, to headers: inout HeaderList) {
+        for entry in metadata where !Metadata.isReserved(entry.key) {
+            switch entry.value {
+            case .string(let s): headers.add(entry.key, s)
+            case .binary(let b): headers.add(entry.key, Base64.encode(b))
+            }
+        }
+    }
+
+    static let deadlineExceeded = RPCError(code: .deadlineExceeded, message: "deadline exceeded")
+
+    static func unimplemented(path: String?) -> RPCError {
+        RPCError(code: .unimplemented, message: "unknown method \(path ?? "(no :path)")")
+    }
+}
