@@ -2,7 +2,8 @@ public import Entitlement
 public import EntitlementAPI
 public import EntitlementAuth
 
-/// Lets the authorization interceptor read catalogs and role assignments from the store.
+/// Lets the authorization interceptor read catalogs and role assignments from the store's
+/// `AccessDirectory` (no actor hop on the call path).
 public struct StoreRoleDirectory: RoleDirectory {
     let store: RequestStore
 
@@ -11,17 +12,17 @@ public struct StoreRoleDirectory: RoleDirectory {
     }
 
     public func catalogId(ofAccessPackage id: String) async -> String? {
-        await store.accessPackage(id: id)?.catalogId
+        store.accessDirectory.catalogId(ofAccessPackage: id)
     }
 
     public func catalogRoles(principalId: String) async -> [String: Set<CatalogRole>] {
-        await store.catalogRoles(principalId: principalId)
+        store.accessDirectory.catalogRoles(principalId: principalId)
     }
 
     public func catalogRoles(principalId: String, andCatalogOf accessPackageId: String) async
         -> (roles: [String: Set<CatalogRole>], catalogId: String?)
     {
-        await store.catalogRoles(principalId: principalId, andCatalogOf: accessPackageId)
+        store.accessDirectory.catalogRoles(principalId: principalId, andCatalogOf: accessPackageId)
     }
 }
 

@@ -16,7 +16,8 @@ public struct ServerContext: Sendable {
     public let deadline: ContinuousClock.Instant?
     /// Response metadata a handler may add: headers and trailers.
     public let response: ResponseMetadata
-    private var values: [ObjectIdentifier: any Sendable] = [:]
+    /// Values interceptors attach; a handful at most, so a list beats a dictionary's hashing.
+    private var values: [(key: ObjectIdentifier, value: any Sendable)] = []
 
     public init(
         method: MethodDescriptor,
@@ -35,7 +36,14 @@ public struct ServerContext: Sendable {
     }
 
     public subscript<Key: ServerContextKey>(key: Key.Type) -> Key.Value? {
-        get { values[ObjectIdentifier(key)] as? Key.Value }
-        set { values[ObjectIdentifier(key)] = newValue }
+        get {
+            let id = ObjectIdentifier(key)
+            return values.first { $0.key == id }?.value as? Key.Value
+        }
+        set {
+            let id = ObjectIdentifier(key)
+            values.removeAll { $0.key == id }
+            if let newValue { values.append((id, newValue)) }
+        }
     }
 }

@@ -75,6 +75,7 @@ extension RequestStore {
         for package in newPackages { state.packages[package.id] = package }
         for assignment in newRoles { state.add(assignment) }
         for request in newRequests { state.put(request) }
+        accessDirectory.replace(with: state)
         if newRequests.contains(where: { $0.state == .delivering }) { wakeDeliveryWorker() }
         logger.info("imported", metadata: ["summary": .string(summary.description)])
         return summary

@@ -18,6 +18,8 @@ public actor RequestStore {
     public nonisolated let directory: String
     /// Signs and checks ListRequests page tokens with the key kept in the data dir.
     public nonisolated let pageTokens: PageTokenCodec
+    /// Role assignments and package catalogs for authorization, readable without awaiting the actor.
+    public nonisolated let accessDirectory = AccessDirectory()
     /// Signals (coalesced) that requests entered DELIVERING; waited on by one `DeliveryWorker`.
     nonisolated let deliveryWakeups = WakeSignal()
 
@@ -53,6 +55,7 @@ public actor RequestStore {
         self.logger = logger
         // Loaded here, before the writer thread first touches the connection.
         self.state = try Self.load(database)
+        accessDirectory.replace(with: state)
     }
 
     /// Closes the database. The store must not be used afterwards; a `DeliveryWorker` on it stops.
@@ -72,15 +75,6 @@ public actor RequestStore {
     /// The catalog roles a principal holds: catalog id → roles.
     public func catalogRoles(principalId: String) -> [String: Set<CatalogRole>] { state.roles[principalId] ?? [:] }
 
-    /// A principal's catalog roles and the catalog of an access package, in one call (one hop for
-    /// the authorization interceptor).
-    public func catalogRoles(principalId: String, andCatalogOf accessPackageId: String)
-        -> (roles: [String: Set<CatalogRole>], catalogId: String?)
-    {
-        (state.roles[principalId] ?? [:], state.packages[accessPackageId]?.catalogId)
-    }
-
-    /// The request with this id, as it stands now.
     public func request(id: String) -> AccessPackageRequest? { state.requests[id] }
 
     /// How many requests the store holds.

@@ -22,8 +22,22 @@ struct TokenCache: Sendable {
         let usableUntil: Double
     }
 
+    /// The raw header, hashed by its last bytes only (the signature, which differs between
+    /// tokens) so a lookup does not hash ~1 KiB; equality still compares the whole header.
+    private struct Key: Hashable {
+        let header: String
+
+        static func == (lhs: Key, rhs: Key) -> Bool { lhs.header == rhs.header }
+
+        func hash(into hasher: inout Hasher) {
+            var tail = header.utf8.suffix(32).makeIterator()
+            while let byte = tail.next() { hasher.combine(byte) }
+            hasher.combine(header.utf8.count)
+        }
+    }
+
     let capacity: Int
-    private var entries: [String: Entry] = [:]
+    private var entries: [Key: Entry] = [:]
 
     init(capacity: Int) {
         precondition(capacity > 0, "token cache capacity must be positive")
@@ -34,19 +48,21 @@ struct TokenCache: Sendable {
 
     /// The verified token for `header`, or nil if absent or no longer usable at `now`.
     mutating func lookup(_ header: String, now: Double) -> VerifiedToken? {
-        guard let entry = entries[header] else { return nil }
+        let key = Key(header: header)
+        guard let entry = entries[key] else { return nil }
         guard now < entry.usableUntil else {
-            entries[header] = nil
+            entries[key] = nil
             return nil
         }
         return entry.token
     }
 
     mutating func insert(_ token: VerifiedToken, usableUntil: Double, for header: String, now: Double) {
-        if entries.count >= capacity, entries[header] == nil {
+        let key = Key(header: header)
+        if entries.count >= capacity, entries[key] == nil {
             makeRoom(now: now)
         }
-        entries[header] = Entry(token: token, usableUntil: usableUntil)
+        entries[key] = Entry(token: token, usableUntil: usableUntil)
     }
 
     mutating func removeAll() {

@@ -1,0 +1,39 @@
+public import EntitlementAPI
+import Synchronization
+
+/// Catalog role assignments and each access package's catalog, readable without a hop to the
+/// store actor: authorization reads them on every call, and they change only when the store
+/// imports. The store keeps it in step with what it has committed.
+public final class AccessDirectory: Sendable {
+    private struct Tables {
+        var roles: [String: [String: Set<CatalogRole>]] = [:]
+        var packageCatalogs: [String: String] = [:]
+    }
+
+    private let tables = Mutex(Tables())
+
+    init() {}
+
+    /// The catalog roles `principalId` holds: catalog id → roles.
+    public func catalogRoles(principalId: String) -> [String: Set<CatalogRole>] {
+        tables.withLock { $0.roles[principalId] ?? [:] }
+    }
+
+    /// The catalog of an access package, nil if there is no such package.
+    public func catalogId(ofAccessPackage id: String) -> String? {
+        tables.withLock { $0.packageCatalogs[id] }
+    }
+
+    /// Both, under one lock.
+    public func catalogRoles(principalId: String, andCatalogOf accessPackageId: String)
+        -> (roles: [String: Set<CatalogRole>], catalogId: String?)
+    {
+        tables.withLock { ($0.roles[principalId] ?? [:], $0.packageCatalogs[accessPackageId]) }
+    }
+
+    func replace(with state: StoreState) {
+        let roles = state.roles
+        let packageCatalogs = state.packages.mapValues(\.catalogId)
+        tables.withLock { $0 = Tables(roles: roles, packageCatalogs: packageCatalogs) }
+    }
+}
