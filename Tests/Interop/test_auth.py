@@ -245,3 +245,11 @@ def test_reprocess_calls_are_audited(server):
     assert b"oid-denied-caller" in blob
     log = server.log(tail=10_000_000)
     assert probe_ok in log and probe_denied in log, "Reprocess calls not in the server log"
+    # The readable copy: one JSON object per call in the data dir's audit.log.
+    import json
+    entries = [json.loads(line) for line in (server.data_dir / "audit.log").read_text().splitlines()]
+    allowed = [e for e in entries if probe_ok in e["request_ids"]]
+    denied = [e for e in entries if probe_denied in e["request_ids"]]
+    assert allowed and allowed[0]["decision"] == "allowed" and allowed[0]["caller"] == "oid-auditor"
+    assert allowed[0]["outcomes"] == ["REPROCESS_OUTCOME_NOT_FOUND"]
+    assert denied and denied[0]["decision"] == "denied" and denied[0]["caller"] == "oid-denied-caller"

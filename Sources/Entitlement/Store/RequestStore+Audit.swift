@@ -75,8 +75,9 @@ extension RequestStore {
         }
     }
 
-    /// One structured line per audited call.
+    /// One structured line per audited call, in the server's log and in `audit.log`.
     func log(_ record: AuditRecord) {
+        auditFile.append(record)
         var metadata: Logger.Metadata = [
             "audit.decision": .string(record.decision.rawValue),
             "audit.caller": .string(record.callerObjectId ?? "-"),

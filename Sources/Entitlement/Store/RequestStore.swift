@@ -29,6 +29,8 @@ public actor RequestStore {
     var state: StoreState
     /// Ids accepted by a Reprocess call whose commit is still in flight.
     var pendingAcceptances: Set<String> = []
+    /// `audit.log` in the data dir, the readable copy of the audit table.
+    let auditFile: AuditLogFile
 
     /// Opens (creating if needed) `directory/entitlement.sqlite3` and loads everything into memory.
     /// - Parameters:
@@ -51,6 +53,10 @@ public actor RequestStore {
         self.directory = directory
         self.pageTokens = PageTokenCodec(key: try PageTokenKeyFile.loadOrCreate(path: directory + "/page-token.key"))
         self.writer = SQLiteWriter(database: database)
+        guard let auditFile = AuditLogFile(path: directory + "/audit.log") else {
+            throw StoreError.io("cannot open \(directory)/audit.log for appending")
+        }
+        self.auditFile = auditFile
         self.clock = clock
         self.logger = logger
         // Loaded here, before the writer thread first touches the connection.

@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `audit.log` in the data dir: one JSON object per audited Reprocess call, appended, for operators
+/// to read and ship. The `audit` table in the store is the durable record; this file is its
+/// readable copy, written right after the record is committed (or when committing it failed).
+final class AuditLogFile {
+    private let descriptor: Int32
+
+    /// Opens (creating, 0600) `path` for appending; nil if it cannot be opened.
+    init?(path: String) {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return nil }
+        descriptor = fd
+    }
+
+    deinit {
+        close(descriptor)
+    }
+
+    func append(_ record: AuditRecord) {
+        var line = "{\"time\":\"\(RFC3339.format(record.time))\",\"decision\":\"\(record.decision.rawValue)\""
+        line += ",\"caller\":" + (record.callerObjectId.map(Self.quoted) ?? "null")
+        line += ",\"access_package_id\":" + Self.quoted(record.accessPackageId)
+        line += ",\"request_ids\":[" + record.requestIds.map(Self.quoted).joined(separator: ",") + "]"
+        if !record.outcomes.isEmpty {
+            line += ",\"outcomes\":[" + record.outcomes.map { Self.quoted($0.protoName) }.joined(separator: ",") + "]"
+        }
+        if !record.reason.isEmpty { line += ",\"reason\":" + Self.quoted(record.reason) }
+        line += "}\n"
+        // One write per line with O_APPEND, so concurrent writers never interleave within a line.
+        var bytes = Array(line.utf8)
+        _ = bytes.withUnsafeMutableBytes { write(descriptor, $0.baseAddress, $0.count) }
+    }
+
+    /// A JSON string literal. Control characters are already escaped by `LogText`; quotes and
+    /// backslashes are escaped here.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
