@@ -9,8 +9,8 @@ import Foundation
 import Logging
 import RPCCore
 
-let calls = Int(ProcessInfo.processInfo.environment["BENCH_CALLS"] ?? "") ?? 20_000
-let rounds = 9
+let calls = Int(ProcessInfo.processInfo.environment["BENCH_CALLS"] ?? "") ?? 4_000
+let rounds = Int(ProcessInfo.processInfo.environment["BENCH_ROUNDS"] ?? "") ?? 21
 let directory = NSTemporaryDirectory() + "auth-bench-" + UUID().uuidString
 defer { try? FileManager.default.removeItem(atPath: directory) }
 
@@ -63,11 +63,16 @@ _ = try await measure(token: owner, interceptors: [interceptor])
 
 // Each round measures the three back to back; the overhead is taken per round and the median
 // reported, so drift in machine speed between rounds cancels out.
+// The order within a round rotates, so running first (or last) favours none of them.
 var bare: [Double] = [], viaAdmin: [Double] = [], viaOwner: [Double] = []
-for _ in 0..<rounds {
-    bare.append(try await measure(token: nil, interceptors: []))
-    viaAdmin.append(try await measure(token: admin, interceptors: [interceptor]))
-    viaOwner.append(try await measure(token: owner, interceptors: [interceptor]))
+for round in 0..<rounds {
+    for slot in 0..<3 {
+        switch (round + slot) % 3 {
+        case 0: bare.append(try await measure(token: nil, interceptors: []))
+        case 1: viaAdmin.append(try await measure(token: admin, interceptors: [interceptor]))
+        default: viaOwner.append(try await measure(token: owner, interceptors: [interceptor]))
+        }
+    }
 }
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 func overhead(_ with: [Double], baseline: [Double]) -> Double {
