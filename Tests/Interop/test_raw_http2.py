@@ -527,3 +527,19 @@ def test_stalled_request_body_is_ended(launcher, token):
         assert c.call(LIST_PATH, list_body(page_size=1), token=token).status == 0
     finally:
         c.close()
+
+
+def test_streams_past_256_are_refused(server, token):
+    # 300 calls opened at once (headers only, before any SETTINGS ack round trip): the server keeps
+    # 256 and refuses the rest with REFUSED_STREAM, and the connection stays usable.
+    c = H2Client(server.port)
+    try:
+        ids = [c.open(c.base_headers(LIST_PATH, token)) for _ in range(300)]
+        c.pump(lambda: sum(c.calls[i].reset is not None for i in ids) >= 44, timeout=5)
+        refused = [i for i in ids if c.calls[i].reset is not None]
+        assert len(refused) == 44, len(refused)
+        assert {int(c.calls[i].reset) for i in refused} == {7}  # REFUSED_STREAM
+        assert c.remote_settings.get(3) == 256
+    finally:
+        c.close()
+    assert normal_call_works(server.port)
