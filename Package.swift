@@ -101,7 +101,7 @@ let targets: [Target] = [
     .executableTarget(
         name: "entitlement",
         dependencies: [
-            "EntitlementAPI", "H2Transport", "RPCCore",
+            "EntitlementAPI", "H2Transport", "RPCCore", "ProtoWire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ] + nio,
         swiftSettings: settings

@@ -45,12 +45,12 @@ enum ProtoJSON {
             fields.append(("requestor", .object(subject)))
         }
         if request.state != .unspecified { fields.append(("state", enumValue(request.state.protoName, request.state.rawValue))) }
-        if let t = request.createdAt { fields.append(("createdAt", .string(Formatting.rfc3339(seconds: t.seconds, nanos: t.nanos)))) }
-        if let t = request.completedAt { fields.append(("completedAt", .string(Formatting.rfc3339(seconds: t.seconds, nanos: t.nanos)))) }
+        if let t = request.createdAt { fields.append(("createdAt", .string(Formatting.rfc3339(t)))) }
+        if let t = request.completedAt { fields.append(("completedAt", .string(Formatting.rfc3339(t)))) }
         if !request.resources.isEmpty { fields.append(("resources", .array(request.resources.map(value)))) }
         if request.reprocessCount != 0 { fields.append(("reprocessCount", .number(Int64(request.reprocessCount)))) }
         if let t = request.lastReprocessedAt {
-            fields.append(("lastReprocessedAt", .string(Formatting.rfc3339(seconds: t.seconds, nanos: t.nanos))))
+            fields.append(("lastReprocessedAt", .string(Formatting.rfc3339(t))))
         }
         return .object(fields)
     }

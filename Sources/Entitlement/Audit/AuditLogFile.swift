@@ -1,3 +1,5 @@
+import ProtoWire
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -112,12 +112,8 @@ public actor RequestStore {
     func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteDatabase) throws -> T) async throws(StoreError) -> T {
         do {
             return try await writer.perform(body)
-        } catch let error as SQLiteError {
-            throw .database(error)
-        } catch let error as StoreError {
-            throw error
         } catch {
-            throw .io("\(error)")
+            throw StoreError(wrapping: error)
         }
     }
 
@@ -162,12 +158,8 @@ public actor RequestStore {
                 }
                 state.put(request)
             }
-        } catch let error as SQLiteError {
-            throw .database(error)
-        } catch let error as StoreError {
-            throw error
         } catch {
-            throw .io("\(error)")
+            throw StoreError(wrapping: error)
         }
         return state
     }

@@ -23,3 +23,15 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
             message: "the request store could not commit the change; nothing was changed, retry later")
     }
 }
+
+extension StoreError {
+    /// What a store operation threw, as a `StoreError`: SQLite errors keep their code and message,
+    /// store errors pass through, anything else is an I/O failure.
+    init(wrapping error: any Error) {
+        switch error {
+        case let error as StoreError: self = error
+        case let error as SQLiteError: self = .database(error)
+        default: self = .io("\(error)")
+        }
+    }
+}

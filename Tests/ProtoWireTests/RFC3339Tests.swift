@@ -1,4 +1,3 @@
-import Entitlement
 import ProtoWire
 import Testing
 

@@ -1,4 +1,3 @@
-public import ProtoWire
 
 /// RFC 3339 timestamps as the proto3 JSON mapping writes them: `2026-11-20T10:00:00Z`,
 /// optional fractional seconds (up to 9 digits), `Z` or a `±hh:mm` offset.
@@ -70,8 +69,9 @@ public enum RFC3339 {
         var text =
             "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
             + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))"
-        if timestamp.nanos != 0 {
-            var fraction = pad(Int(timestamp.nanos), 9)
+        let nanos = Int(min(max(timestamp.nanos, 0), 999_999_999))
+        if nanos != 0 {
+            var fraction = pad(nanos, 9)
             while fraction.count > 3, fraction.hasSuffix("000") { fraction.removeLast(3) }
             text += "." + fraction
         }
