@@ -13,7 +13,10 @@ public final class GRPCClient: ClientTransport {
     private let state = Mutex<State>(State())
 
     private struct State {
-        var channel: EventLoopFuture<any Channel>?
+        /// The connected channel and its usability flag, once connected.
+        var ready: (channel: any Channel, usable: ConnectionUsability)?
+        /// A connection being made; callers that arrive meanwhile wait for the same one.
+        var connecting: (future: EventLoopFuture<any Channel>, usable: ConnectionUsability)?
     }
 
     public init(host: String, port: Int, eventLoopGroup: (any EventLoopGroup)? = nil) {
@@ -53,47 +56,66 @@ public final class GRPCClient: ClientTransport {
         }
     }
 
-    /// The current connection, or a new one if there is none or it can no longer start calls.
+    /// The current connection, or a new one if there is none or it can no longer start calls. A
+    /// healthy connection costs a lock and an atomic load: no hop to its event loop.
     private func connection() async throws -> any Channel {
-        let existing = state.withLock { $0.channel }
-        if let existing, let channel = try? await existing.get(), channel.isActive, await isUsable(channel) {
-            return channel
+        enum Next {
+            case ready(any Channel)
+            case pending(future: EventLoopFuture<any Channel>, usable: ConnectionUsability)
         }
-        let future: EventLoopFuture<any Channel> = state.withLock { state in
-            if let current = state.channel, current !== existing { return current }
+        let next = state.withLock { state -> Next in
+            if let ready = state.ready, ready.channel.isActive, ready.usable.isUsable { return .ready(ready.channel) }
+            state.ready = nil
+            if let connecting = state.connecting { return .pending(future: connecting.future, usable: connecting.usable) }
+            let usable = ConnectionUsability()
             let authority = "\(host):\(port)"
-            let connecting = ClientBootstrap(group: group)
+            let future = ClientBootstrap(group: group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(GRPCClientConnection(authority: authority))
+                        try channel.pipeline.syncOperations.addHandler(
+                            GRPCClientConnection(authority: authority, usability: usable))
                     }
                 }
                 .connect(host: host, port: port)
-            state.channel = connecting
-            return connecting
+            state.connecting = (future, usable)
+            return .pending(future: future, usable: usable)
+        }
+        let future: EventLoopFuture<any Channel>
+        let usable: ConnectionUsability
+        switch next {
+        case .ready(let channel):
+            return channel
+        case .pending(let connecting, let flag):
+            future = connecting
+            usable = flag
         }
         do {
-            return try await future.get()
+            let channel = try await future.get()
+            state.withLock { state in
+                if state.connecting?.future === future {
+                    state.connecting = nil
+                    state.ready = (channel, usable)
+                }
+            }
+            return channel
         } catch {
-            state.withLock { if $0.channel === future { $0.channel = nil } }
+            state.withLock { if $0.connecting?.future === future { $0.connecting = nil } }
             throw RPCError(code: .unavailable, message: "cannot connect to \(host):\(port): \(error)")
         }
     }
 
-    private func isUsable(_ channel: any Channel) async -> Bool {
-        (try? await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.handler(type: GRPCClientConnection.self).isUsable
-        }.get()) ?? false
-    }
-
     /// Closes the connection; calls in flight fail with UNAVAILABLE.
     public func close() async {
-        let future = state.withLock { state -> EventLoopFuture<any Channel>? in
-            defer { state.channel = nil }
-            return state.channel
+        let (ready, connecting) = state.withLock { state in
+            defer {
+                state.ready = nil
+                state.connecting = nil
+            }
+            return (state.ready?.channel, state.connecting?.future)
         }
-        if let channel = try? await future?.get() { try? await channel.close() }
+        if let ready { try? await ready.close() }
+        if let channel = try? await connecting?.get() { try? await channel.close() }
         if ownsGroup { try? await group.shutdownGracefully() }
     }
 }

@@ -14,10 +14,16 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     private var reading = false
     private var output = OutputBuffer()
     private var flushScheduled = false
-    private(set) var isUsable = true
+    /// Shared with `GRPCClient`, which reads it without hopping to this connection's event loop.
+    private let usability: ConnectionUsability
+    private var isUsable: Bool {
+        get { usability.isUsable }
+        set { if !newValue { usability.markUnusable() } }
+    }
 
-    init(authority: String) {
+    init(authority: String, usability: ConnectionUsability) {
         self.authority = authority
+        self.usability = usability
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
