@@ -114,7 +114,11 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         var body: [UInt8]
         var compressed = false
         if options.compression != .identity {
-            let deflated = request.withUnsafeBytes { Zlib.deflate($0, format: options.compression) }
+            let deflated = request.withUnsafeBytes { try? Zlib.deflate($0, format: options.compression) }
+            guard let deflated else {
+                promise.fail(RPCError(code: .resourceExhausted, message: "cannot set up \(options.compression.rawValue) compression"))
+                return
+            }
             body = [UInt8](repeating: 0, count: GRPCFraming.headerSize) + deflated
             compressed = true
         } else {

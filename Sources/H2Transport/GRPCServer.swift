@@ -17,6 +17,26 @@ public struct GRPCServerConfiguration: Sendable {
     public var requestBodyTimeout: TimeAmount = .seconds(30)
     /// Request bytes one connection may hold for calls whose body is not complete yet.
     public var maxBufferedRequestBytes = 64 * 1024 * 1024
+    /// Request bytes all connections together may hold for unfinished calls.
+    public var maxBufferedRequestBytesTotal = 256 * 1024 * 1024
+    /// Connections past this many are closed as they are accepted.
+    public var maxConnections = 10_000
+    /// Handler tasks running at once; a call past it is shed at once with RESOURCE_EXHAUSTED
+    /// instead of queueing behind the others (admission control).
+    public var maxConcurrentCalls = 2_048
+    /// With calls open, a PING after this long without a frame from the peer; nil: never.
+    public var keepaliveInterval: TimeAmount? = .seconds(60)
+    /// A peer that answers nothing for this long after a keepalive PING is dead: the connection
+    /// closes and its calls are cancelled.
+    public var keepaliveTimeout: TimeAmount = .seconds(20)
+    /// Connections older than this get a graceful GOAWAY (clients reconnect, spreading load over
+    /// replicas); nil: no limit.
+    public var maxConnectionAge: TimeAmount?
+    /// How long calls of a connection past its age may still finish before it is closed.
+    public var maxConnectionAgeGrace: TimeAmount = .seconds(30)
+    /// After the shutdown grace, how long handlers still running (waiting on the store, say) may
+    /// take before the event loops stop anyway.
+    public var handlerStopGrace: Duration = .seconds(5)
     /// Responses smaller than this are not compressed: it would not pay off.
     public var compressionThreshold = 1024
     public var eventLoopThreads = CPUAffinity.usableCores
@@ -35,6 +55,8 @@ public final class GRPCServer: Sendable {
         let router: MethodRouter
         let interceptors: [any ServerInterceptor]
         let logger: Logger
+        let budget: ServerBudget
+        let loops: LoopLifetime
     }
 
     private let shared: Shared
@@ -52,7 +74,13 @@ public final class GRPCServer: Sendable {
         interceptors: [any ServerInterceptor] = [],
         logger: Logger = Logger(label: "grpc.server")
     ) {
-        self.shared = Shared(configuration: configuration, router: router, interceptors: interceptors, logger: logger)
+        self.shared = Shared(
+            configuration: configuration, router: router, interceptors: interceptors, logger: logger,
+            budget: ServerBudget(
+                maxConnections: configuration.maxConnections,
+                maxBufferedRequestBytes: configuration.maxBufferedRequestBytesTotal,
+                maxConcurrentCalls: configuration.maxConcurrentCalls),
+            loops: LoopLifetime())
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
     }
 
@@ -66,6 +94,14 @@ public final class GRPCServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [weak self] channel in
+                guard shared.budget.admitConnection() else {
+                    // Past --max-connections: closed at accept, before any HTTP/2 state exists.
+                    shared.logger.debug("connection refused: at the connection limit", metadata: [
+                        "limit": "\(shared.budget.maxConnections)",
+                    ])
+                    return channel.close()
+                }
+                channel.closeFuture.whenComplete { _ in shared.budget.releaseConnection() }
                 self?.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(GRPCServerConnection(shared: shared))
@@ -78,6 +114,12 @@ public final class GRPCServer: Sendable {
     }
 
     public var localAddress: SocketAddress? { state.withLock { $0.serverChannel?.localAddress } }
+
+    /// Handler tasks running now (admitted calls that have not completed).
+    public var callsInFlight: Int { shared.budget.callsInFlight }
+
+    /// Connections open now.
+    public var openConnections: Int { shared.budget.openConnections }
 
     private func track(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
@@ -102,6 +144,19 @@ public final class GRPCServer: Sendable {
         for connection in state.withLock({ Array($0.connections.values) }) {
             try? await connection.close()
         }
+        // Closing cancelled the calls that were left, but their handler tasks run until they next
+        // look (an awaited store commit is not interrupted) and then resume on their connection's
+        // event loop: the loops must outlive every handler.
+        let handlerDeadline = ContinuousClock.now.advanced(by: shared.configuration.handlerStopGrace)
+        while shared.budget.callsInFlight > 0, ContinuousClock.now < handlerDeadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        if shared.budget.callsInFlight > 0 {
+            shared.logger.warning(
+                "handlers still running at shutdown; they finish off the event loops",
+                metadata: ["calls": "\(shared.budget.callsInFlight)"])
+        }
+        shared.loops.stop()
         try? await group.shutdownGracefully()
     }
 }

@@ -109,6 +109,16 @@ extension GRPCServerConnection {
             return
         }
 
+        guard shared.budget.admitCall() else {
+            // Admission control: past the bound, shed at once (the caller retries with backoff)
+            // rather than queue work that would only answer after the caller gave up.
+            let error = RPCError(
+                code: .resourceExhausted,
+                message: "the server is at its limit of \(shared.budget.maxConcurrentCalls) concurrent calls; retry with backoff")
+            respond(stream, with: .grpc(error, acceptEncoding: false))
+            return
+        }
+
         let callContext = ServerContext(
             method: handler.method,
             metadata: stream.metadata,
@@ -120,8 +130,13 @@ extension GRPCServerConnection {
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let id = stream.id
         let loop = context.eventLoop
+        let budget = shared.budget
+        let lifetime = shared.loops
         // Starts inline: a handler that never suspends (health) completes without a job hop.
         stream.task = Task.immediate(executorPreference: executor) {
+            // Every admitted call gives its slot back exactly once, however the handler ends;
+            // shutdown waits for these before it stops the loops.
+            defer { budget.finishCall() }
             let result: Result<any ProtoMessage, any Error>
             do {
                 result = .success(try await handler.handle(request: request, context: callContext, interceptors: interceptors))
@@ -131,9 +146,10 @@ extension GRPCServerConnection {
             // The task prefers the loop's executor, so it usually ends on the loop already.
             if loop.inEventLoop {
                 bound.value.complete(streamID: id, result: result, response: callContext.response)
-            } else {
+            } else if !lifetime.isStopped {
                 loop.execute { bound.value.complete(streamID: id, result: result, response: callContext.response) }
             }
+            // Otherwise the loops are gone, and with them the connection this call answered on.
         }
     }
 
@@ -156,7 +172,7 @@ extension GRPCServerConnection {
             throw RPCError(code: .internalError, message: "message is flagged compressed but the call has no grpc-encoding")
         }
         do {
-            return try Zlib.inflate(message.bytes, format: algorithm, limit: shared.configuration.maxMessageSize)
+            return try compressors.inflater(for: algorithm).inflate(message.bytes, limit: shared.configuration.maxMessageSize)
         } catch {
             throw error.rpcError
         }

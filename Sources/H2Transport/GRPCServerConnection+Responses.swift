@@ -16,11 +16,16 @@ extension GRPCServerConnection {
         var algorithm = stream.responseCompression
         if size < shared.configuration.compressionThreshold { algorithm = .identity }
         if algorithm != .identity {
-            let compressed = body.withUnsafeBytes {
-                deflater(for: algorithm).compress(UnsafeRawBufferPointer(rebasing: $0[headroom...]), headroom: headroom)
+            // Compression is an offer, not a duty: without a compressor the response goes out plain.
+            if let deflater = try? compressors.deflater(for: algorithm) {
+                let compressed = body.withUnsafeBytes {
+                    deflater.compress(UnsafeRawBufferPointer(rebasing: $0[headroom...]), headroom: headroom)
+                }
+                // Only when it pays off: a response that does not shrink goes out as it is.
+                if compressed.count < body.count { body = compressed } else { algorithm = .identity }
+            } else {
+                algorithm = .identity
             }
-            // Only when it pays off: a response that does not shrink goes out as it is.
-            if compressed.count < body.count { body = compressed } else { algorithm = .identity }
         }
         let length = body.count - headroom
         body.withUnsafeMutableBytes {
@@ -51,23 +56,16 @@ extension GRPCServerConnection {
             // gRPC clients map the HTTP status themselves (415 → INTERNAL, 405 → UNIMPLEMENTED);
             // the matching grpc-status and a message help clients that read them, and humans.
             headers.add("grpc-status", String(status == 415 ? RPCError.Code.internalError.rawValue : RPCError.Code.unimplemented.rawValue))
-            headers.add("grpc-message", PercentEncoding.encode(message))
+            headers.add("grpc-message", Self.grpcMessage(message))
         case .grpc(let error, let acceptEncoding):
             headers.add(":status", "200")
             headers.add("content-type", "application/grpc")
             headers.add("grpc-status", String(error.code.rawValue))
-            headers.add("grpc-message", PercentEncoding.encode(error.message))
+            headers.add("grpc-message", Self.grpcMessage(error.message))
             if acceptEncoding { headers.add("grpc-accept-encoding", CompressionAlgorithm.acceptEncodingHeader) }
             Self.add(error.metadata, to: &headers)
         }
         session?.submitResponse(streamID: stream.id, headers: headers, hasBody: false)
-    }
-
-    func deflater(for algorithm: CompressionAlgorithm) -> Deflater {
-        if let existing = deflaters.first(where: { $0.format == algorithm }) { return existing }
-        let made = Deflater(format: algorithm)
-        deflaters.append(made)
-        return made
     }
 
     // MARK: Helpers
@@ -79,6 +77,13 @@ extension GRPCServerConnection {
             case .binary(let b): headers.add(entry.key, Base64.encode(b))
             }
         }
+    }
+
+    /// Every `grpc-message` goes through here: messages may quote what the caller sent (a path, a
+    /// header, an id of megabytes), and a header past the peer's limit gets the stream reset
+    /// instead of the status delivered.
+    static func grpcMessage(_ message: String) -> String {
+        PercentEncoding.encode(CallerText.clean(message, maxBytes: CallerText.maxMessageBytes))
     }
 
     static let deadlineExceeded = RPCError(code: .deadlineExceeded, message: "deadline exceeded")

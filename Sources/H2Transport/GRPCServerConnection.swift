@@ -30,11 +30,12 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     var idleTimer: Scheduled<Void>?
     var controlFrames = ControlFrameBudget()
     var acceptEncodings = AcceptEncodingCache()
-    /// One compressor per algorithm, made on first use and reset between responses.
-    var deflaters: [Deflater] = []
+    var compressors = ConnectionCompressors()
     var bodySweep: Scheduled<Void>?
     /// Request bytes held by calls not yet dispatched, across the connection's streams.
     var bufferedRequestBytes = 0
+    var keepalive = KeepaliveState()
+    var maxAgeTimer: Scheduled<Void>?
 
     init(shared: GRPCServer.Shared) {
         self.shared = shared
@@ -44,7 +45,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.executor = EventLoopTaskExecutor(loop: context.eventLoop)
+        self.executor = EventLoopTaskExecutor(loop: context.eventLoop, lifetime: shared.loops)
         self.peer = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
         let limits = NGHTTP2Session.Limits(
             maxConcurrentStreams: UInt32(shared.configuration.maxConcurrentStreams),
@@ -57,25 +58,38 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     func channelActive(context: ChannelHandlerContext) {
         flush()
         armIdleTimer()
+        armMaxAgeTimer()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        for stream in streams.values { stream.cancelWork() }
-        streams.removeAll()
+        abandonStreams()
         idleTimer?.cancel()
         bodySweep?.cancel()
+        keepalive.cancel()
+        maxAgeTimer?.cancel()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        for stream in streams.values { stream.cancelWork() }
-        streams.removeAll()
+        abandonStreams()
+        keepalive.cancel()
         session = nil
         self.context = nil
     }
 
+    /// The connection is gone: its calls are cancelled and their request bytes go back to the
+    /// process-wide budget.
+    private func abandonStreams() {
+        for stream in streams.values {
+            stream.cancelWork()
+            releaseBuffer(of: stream)
+        }
+        streams.removeAll()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let session else { return }
+        keepalive.peerWasHeard()
         let buffer = unwrapInboundIn(data)
         reading = true
         let ok = buffer.withUnsafeReadableBytes { session.receive($0) }
@@ -150,6 +164,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
             streams[streamID] = ServerStream(id: streamID, maxMessageSize: shared.configuration.maxMessageSize)
             idleTimer?.cancel()
             idleTimer = nil
+            armKeepalive()
         }
         return true
     }
@@ -221,10 +236,17 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
             respond(stream, with: .grpc(error, acceptEncoding: false))
             return true
         }
+        guard shared.budget.reserveRequestBytes(bytes.count) else {
+            let error = RPCError(
+                code: .resourceExhausted,
+                message: "the server holds more than \(shared.budget.maxBufferedRequestBytes >> 20) MiB of unfinished requests; retry later")
+            respond(stream, with: .grpc(error, acceptEncoding: false))
+            return true
+        }
+        stream.bufferedBytes += bytes.count
+        bufferedRequestBytes += bytes.count
         do {
             try stream.deframer.append(bytes)
-            stream.bufferedBytes += bytes.count
-            bufferedRequestBytes += bytes.count
         } catch {
             // Answer now: nothing more of this body is worth buffering.
             respond(stream, with: .grpc(error.rpcError, acceptEncoding: false))
@@ -232,9 +254,10 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         return true
     }
 
-    /// Gives a stream's request bytes back to the connection's budget.
+    /// Gives a stream's request bytes back to the connection's and the server's budgets.
     func releaseBuffer(of stream: ServerStream) {
         bufferedRequestBytes -= stream.bufferedBytes
+        shared.budget.releaseRequestBytes(stream.bufferedBytes)
         stream.bufferedBytes = 0
         stream.deframer = GRPCDeframer(limit: 0)
     }
@@ -244,6 +267,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         stream.cancelWork()
         releaseBuffer(of: stream)
         if streams.isEmpty {
+            keepalive.cancel()
             if draining { scheduleFlush() } else { armIdleTimer() }
         }
     }

@@ -185,6 +185,11 @@ final class NGHTTP2Session {
         nghttp2_session_resume_data(session, streamID)
     }
 
+    /// A PING (not an ACK); the peer's answer, like any frame, shows the connection is alive.
+    func submitPing() {
+        nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+    }
+
     /// GOAWAY naming the last stream this side will process; streams up to it may finish.
     func submitGoAway(errorCode: UInt32 = NGHTTP2_NO_ERROR.rawValue) {
         let last = nghttp2_session_get_last_proc_stream_id(session)

@@ -60,7 +60,6 @@ extension ProtoMessage {
     /// in one allocation, with each nested message's size computed once.
     public func serializedBytes(headroom: Int) -> [UInt8] {
         var cache = ProtoSizeCache.recording()
-        defer { cache.deallocate() }
         let size = encodedSize(cache: &cache)
         return [UInt8](unsafeUninitializedCapacity: headroom + size) { buffer, count in
             let raw = UnsafeMutableRawBufferPointer(buffer)

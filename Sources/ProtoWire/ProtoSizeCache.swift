@@ -4,7 +4,10 @@
 /// The sizes live in raw memory rather than an `Array`: growing an array releases its old buffer,
 /// and a call that may release makes the optimizer copy (retain and release every field of) each
 /// message the size pass visits. Growth is out of line and declared release-free instead.
-public struct ProtoSizeCache {
+///
+/// Noncopyable: the cache owns that memory, so a copy would be a second owner and a double free.
+/// It frees the memory itself when it goes out of scope.
+public struct ProtoSizeCache: ~Copyable {
     // No default values: their initializers would be calls the optimizer cannot see through.
     @usableFromInline var storage: UnsafeMutablePointer<Int>?
     @usableFromInline var count: Int
@@ -26,21 +29,15 @@ public struct ProtoSizeCache {
     @inlinable
     public static var disabled: ProtoSizeCache { ProtoSizeCache(enabled: false) }
 
-    /// A cache that records sizes; its owner must call `deallocate()` when done with it.
+    /// A cache that records sizes.
     @inlinable
     package static func recording() -> ProtoSizeCache { ProtoSizeCache(enabled: true) }
 
-    /// Frees the recorded sizes; the cache records nothing afterwards.
-    @inlinable
-    package mutating func deallocate() {
+    deinit {
         storage?.deallocate()
-        storage = nil
-        count = 0
-        capacity = 0
-        isValid = false
     }
 
-    /// The recorded sizes, valid until `deallocate()`; empty when the cache is off.
+    /// The recorded sizes, valid while the cache lives; empty when the cache is off.
     @inlinable
     var sizes: UnsafeBufferPointer<Int> {
         isValid ? UnsafeBufferPointer(start: storage, count: count) : UnsafeBufferPointer(start: nil, count: 0)
@@ -69,7 +66,11 @@ public struct ProtoSizeCache {
 
     @inlinable
     mutating func fill(_ slot: Int, with size: Int) {
-        if slot >= 0 { storage.unsafelyUnwrapped[slot] = size }
+        guard slot >= 0 else { return }
+        // A conformance that swapped its `inout` cache between reserve and fill must trap, not
+        // write through a stale slot.
+        precondition(slot < count, "ProtoSizeCache slot out of range")
+        storage.unsafelyUnwrapped[slot] = size
     }
 
     /// Marks the cache unusable (a message did not record its sub-messages).

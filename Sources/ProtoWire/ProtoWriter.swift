@@ -1,6 +1,8 @@
 /// Writes protobuf fields into memory sized beforehand by `encodedSize()`.
 ///
-/// Bounds are checked only in debug builds: the two-pass design guarantees the room.
+/// Every write checks its bounds, in release builds too: the two-pass design should guarantee the
+/// room, but a size pass that disagrees with the write pass (a hand-written conformance, say) must
+/// stop with a clear trap rather than write past the buffer. The check is one compare per write.
 ///
 /// The field writers are declared `@_effects(releasenone)` (they only store bytes): where one is
 /// called rather than inlined, the optimizer would otherwise have to assume it might release an
@@ -25,7 +27,7 @@ public struct ProtoWriter {
     /// A writer that takes sub-message sizes from `sizes` (filled by `encodedSize(cache:)`), which
     /// must stay allocated while the writer is in use.
     @inlinable
-    package init(_ buffer: UnsafeMutableRawBufferPointer, sizes: ProtoSizeCache) {
+    package init(_ buffer: UnsafeMutableRawBufferPointer, sizes: borrowing ProtoSizeCache) {
         self.base = buffer.baseAddress
         self.capacity = buffer.count
         self.offset = 0
@@ -36,9 +38,15 @@ public struct ProtoWriter {
     @inlinable
     public var bytesWritten: Int { offset }
 
+    /// Traps unless `count` more bytes fit.
+    @inlinable @inline(__always)
+    func ensureRoom(_ count: Int) {
+        precondition(count <= capacity &- offset, "ProtoWriter overflow: encode(to:) writes more than encodedSize() said")
+    }
+
     @inlinable
     mutating func writeByte(_ byte: UInt8) {
-        assert(offset < capacity, "ProtoWriter overflow")
+        ensureRoom(1)
         base.unsafelyUnwrapped.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self)
         offset += 1
     }
@@ -65,14 +73,14 @@ public struct ProtoWriter {
 
     @inlinable
     public mutating func writeFixed32(_ value: UInt32) {
-        assert(offset + 4 <= capacity, "ProtoWriter overflow")
+        ensureRoom(4)
         base.unsafelyUnwrapped.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self)
         offset += 4
     }
 
     @inlinable
     public mutating func writeFixed64(_ value: UInt64) {
-        assert(offset + 8 <= capacity, "ProtoWriter overflow")
+        ensureRoom(8)
         base.unsafelyUnwrapped.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self)
         offset += 8
     }
@@ -80,7 +88,7 @@ public struct ProtoWriter {
     @inlinable @_effects(releasenone)
     public mutating func writeRawBytes(_ bytes: UnsafeRawBufferPointer) {
         guard let src = bytes.baseAddress, bytes.count > 0 else { return }
-        assert(offset + bytes.count <= capacity, "ProtoWriter overflow")
+        ensureRoom(bytes.count)
         (base.unsafelyUnwrapped + offset).copyMemory(from: src, byteCount: bytes.count)
         offset += bytes.count
     }
@@ -203,12 +211,14 @@ public struct ProtoWriter {
         if nextCachedSize < cachedSizes.count {
             size = cachedSizes[nextCachedSize]
             nextCachedSize += 1
-            assert(size == message.encodedSize(), "size cache out of step with encode(to:)")
         } else {
             size = message.encodedSize()
         }
         writeVarint(UInt64(size))
+        let start = offset
         message.encode(to: &self)
+        // A length prefix that disagrees with the bytes after it would corrupt the whole message.
+        precondition(offset - start == size, "size cache out of step with encode(to:)")
     }
 
     /// Writes a length-delimited field whose payload (of `payloadSize` bytes) `body` writes; used for
@@ -219,7 +229,7 @@ public struct ProtoWriter {
         writeVarint(UInt64(payloadSize))
         let start = offset
         body(&self)
-        assert(offset - start == payloadSize, "length-delimited payload size mismatch")
+        precondition(offset - start == payloadSize, "length-delimited payload size mismatch")
     }
 
     @inlinable @_effects(releasenone)

@@ -22,6 +22,8 @@ extension CompressionError: RPCErrorConvertible {
             RPCError(code: .resourceExhausted, message: "decompressed request message exceeds the limit of \(limit) bytes")
         case .corrupt(let why):
             RPCError(code: .internalError, message: why)
+        case .unavailable(let status):
+            RPCError(code: .resourceExhausted, message: "the server cannot set up decompression now (zlib status \(status)); retry later")
         }
     }
 }

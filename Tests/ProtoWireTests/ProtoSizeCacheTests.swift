@@ -29,6 +29,48 @@ private struct HandWritten: ProtoMessage {
     }
 }
 
+/// A broken conformance: `encode(to:)` writes more than `encodedSize()` promises.
+private struct Overrunning: ProtoMessage {
+    var unknownFields = UnknownFields()
+    func encodedSize() -> Int { 2 }
+    func encode(to writer: inout ProtoWriter) { writer.writeString(String(repeating: "x", count: 4096), field: 1) }
+    mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
+        try reader.skipField(tag, into: &unknownFields)
+    }
+}
+
+/// A broken conformance whose size pass records a wrong sub-message size.
+private struct LyingSizes: ProtoMessage {
+    var unknownFields = UnknownFields()
+    func encodedSize() -> Int { 2 + Timestamp(seconds: 1).encodedSize() }
+    func encodedSize(cache: inout ProtoSizeCache) -> Int {
+        // Records room for a sub-message of 0 bytes; the write pass then writes 2.
+        _ = ProtoSize.message(Timestamp(), field: 1, cache: &cache)
+        return encodedSize()
+    }
+    func encode(to writer: inout ProtoWriter) { writer.writeMessage(Timestamp(seconds: 1), field: 1) }
+    mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
+        try reader.skipField(tag, into: &unknownFields)
+    }
+}
+
+@Suite("ProtoWriter bounds")
+struct ProtoWriterBoundsTests {
+    @Test("an encode that writes past encodedSize() traps before it writes past the buffer")
+    func overrunTraps() async {
+        await #expect(processExitsWith: .failure) {
+            _ = Overrunning().serializedBytes()
+        }
+    }
+
+    @Test("a size cache out of step with the write pass traps instead of writing a wrong length")
+    func lyingCacheTraps() async {
+        await #expect(processExitsWith: .failure) {
+            _ = LyingSizes().serializedBytes()
+        }
+    }
+}
+
 @Suite("ProtoSizeCache")
 struct ProtoSizeCacheTests {
     /// Encodes without the cache, through `encode(into:)`.
@@ -59,7 +101,6 @@ struct ProtoSizeCacheTests {
         m.first = Timestamp(seconds: 5, nanos: 6)
         m.rest = [Samples.subject(1), Subject(), Samples.subject(2)]
         var cache = ProtoSizeCache.recording()
-        defer { cache.deallocate() }
         #expect(m.encodedSize(cache: &cache) == m.encodedSize())
         let bytes = m.serializedBytes()
         #expect(bytes == Self.uncached(m))

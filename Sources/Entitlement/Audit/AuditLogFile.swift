@@ -36,7 +36,7 @@ final class AuditLogFile {
         _ = bytes.withUnsafeMutableBytes { write(descriptor, $0.baseAddress, $0.count) }
     }
 
-    /// A JSON string literal. Control characters are already escaped by `LogText`; quotes and
+    /// A JSON string literal. Control characters are already escaped by `CallerText`; quotes and
     /// backslashes are escaped here.
     static func quoted(_ text: String) -> String {
         var out = "\""

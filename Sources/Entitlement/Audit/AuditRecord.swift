@@ -1,3 +1,4 @@
+import RPCCore
 public import EntitlementAPI
 public import ProtoWire
 
@@ -37,12 +38,12 @@ public struct AuditRecord: Sendable, Hashable {
     ) {
         // Caller-supplied text is bounded and escaped: a refused call from anyone must not be able
         // to write megabytes or forge log lines.
-        self.callerObjectId = callerObjectId.map { LogText.clean($0) }
+        self.callerObjectId = callerObjectId.map { CallerText.clean($0) }
         self.time = time
-        self.accessPackageId = LogText.clean(accessPackageId)
-        self.requestIds = requestIds.prefix(Self.maxRequestIds).map { LogText.clean($0) }
+        self.accessPackageId = CallerText.clean(accessPackageId)
+        self.requestIds = requestIds.prefix(Self.maxRequestIds).map { CallerText.clean($0) }
         self.outcomes = Array(outcomes.prefix(Self.maxRequestIds))
         self.decision = decision
-        self.reason = LogText.clean(reason, maxBytes: 1024)
+        self.reason = CallerText.clean(reason, maxBytes: CallerText.maxMessageBytes)
     }
 }

@@ -99,12 +99,23 @@ public final class DeliveryWorker: Sendable {
         } catch is CancellationError {
             await store.releaseDeliveryClaim(requestId: id)
         } catch {
+            // The store could not commit an attempt or the outcome (disk full, overloaded): what
+            // was committed stands, and the request goes back in the queue after a backoff, so
+            // it is not stuck in DELIVERING until the next start.
+            let retries = await store.deliveryRetryCount(requestId: id) + 1
+            let delay = configuration.delay(afterAttempt: retries)
             logger.error(
-                "delivery stopped; the request stays DELIVERING until the next start",
+                "delivery stopped on a store failure; retrying",
                 metadata: [
                     "request_id": .string(id), "error": .string(String(describing: error)),
+                    "retry_in": .stringConvertible(delay),
                 ])
-            await store.releaseDeliveryClaim(requestId: id)
+            do {
+                try await Task.sleep(for: delay)
+                await store.requeueDelivery(requestId: id)
+            } catch {
+                await store.releaseDeliveryClaim(requestId: id)
+            }
         }
     }
 

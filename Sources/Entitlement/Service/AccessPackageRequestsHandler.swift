@@ -95,7 +95,7 @@ public struct AccessPackageRequestsHandler: AccessPackageRequestsService {
     }
 
     static func unknownPackage(_ id: String) -> RPCError {
-        RPCError(code: .notFound, message: "access package \"\(LogText.clean(id))\" does not exist")
+        RPCError(code: .notFound, message: "access package \"\(CallerText.clean(id))\" does not exist")
     }
 
     /// The argument rules of Reprocess: a package id, 1 to 100 ids, none empty, no duplicates.
@@ -109,7 +109,7 @@ public struct AccessPackageRequestsHandler: AccessPackageRequestsService {
         for (i, id) in ids.enumerated() {
             guard !id.isEmpty else { throw invalid("request_ids[\(i)] is empty") }
             if let earlier = firstIndex[id] {
-                throw invalid("request_ids[\(i)] \"\(id)\" duplicates request_ids[\(earlier)]; name each request once")
+                throw invalid("request_ids[\(i)] \"\(CallerText.clean(id))\" duplicates request_ids[\(earlier)]; name each request once")
             }
             firstIndex[id] = i
         }

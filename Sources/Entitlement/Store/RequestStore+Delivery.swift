@@ -20,8 +20,10 @@ extension RequestStore {
     }
 
     /// Records one provisioning attempt of one resource: `attempts` + 1, state DELIVERED or FAILED
-    /// (with `error`). Committed before returning.
-    /// - Returns: the request as it stands now, or nil if it is not a DELIVERING request with that resource.
+    /// (with `error`). Visible to readers only once committed; a failed commit throws and leaves
+    /// the request as it was durably.
+    /// - Returns: the request as it stands now (committed), or nil if it is not a DELIVERING
+    ///   request with that resource.
     @discardableResult
     public func recordDeliveryAttempt(
         requestId: String,
@@ -29,40 +31,102 @@ extension RequestStore {
         delivered: Bool,
         error: String = ""
     ) async throws(StoreError) -> AccessPackageRequest? {
-        guard var request = state.requests[requestId], request.state == .delivering,
-            request.resources.indices.contains(resourceIndex)
-        else { return nil }
+        guard var request = deliveryBase(requestId), request.resources.indices.contains(resourceIndex) else { return nil }
         if request.resources[resourceIndex].attempts < .max { request.resources[resourceIndex].attempts += 1 }
         request.resources[resourceIndex].state = delivered ? .delivered : .failed
         request.resources[resourceIndex].error = delivered ? "" : error
-        // Memory first: attempts on other resources of this request, recorded while this one
-        // commits, must build on it. Writes are whole-request snapshots committed in order, and the
-        // request was durably DELIVERING before the worker could claim it.
-        state.put(request)
-        try await write { [request] database in try Self.store(request, in: database) }
+        try await commitDeliveryChange(request)
         return state.requests[requestId]
     }
 
     /// Settles a DELIVERING request from its resources: all delivered → DELIVERED, some →
     /// PARTIALLY_DELIVERED, none → DELIVERY_FAILED; releases the claim. `completed_at` keeps the
     /// original completion time; it is set (to now) only for a request that never completed.
+    /// Visible only once committed; on a failed commit the request stays DELIVERING (durably and
+    /// in memory) and the claim is kept for the worker to retry.
     @discardableResult
     public func finishDelivery(requestId: String) async throws(StoreError) -> AccessPackageRequest? {
-        defer { state.claimed.remove(requestId) }
-        guard var request = state.requests[requestId], request.state == .delivering else { return nil }
+        guard var request = deliveryBase(requestId) else {
+            state.claimed.remove(requestId)
+            return nil
+        }
         let delivered = request.resources.filter { $0.state == .delivered }.count
         request.state =
             delivered == request.resources.count ? .delivered : delivered > 0 ? .partiallyDelivered : .deliveryFailed
         if request.completedAt == nil { request.completedAt = clock.now() }
-        state.put(request)
-        try await write { [request] database in try Self.store(request, in: database) }
-        return request
+        try await commitDeliveryChange(request)
+        state.claimed.remove(requestId)
+        state.deliveryRetries[requestId] = nil
+        return state.requests[requestId]
     }
 
     /// Gives up a claim without settling (the worker stopped); the request stays DELIVERING and is
     /// delivered by the next worker start.
     public func releaseDeliveryClaim(requestId: String) {
         state.claimed.remove(requestId)
+    }
+
+    /// Gives up a claim after a delivery stopped on a store failure and puts the request back in
+    /// the delivery queue, so it is retried now rather than at the next start.
+    /// - Returns: how many times in a row this request's delivery has stopped so (for the backoff).
+    @discardableResult
+    public func requeueDelivery(requestId: String) -> Int {
+        state.claimed.remove(requestId)
+        let retries = (state.deliveryRetries[requestId] ?? 0) + 1
+        state.deliveryRetries[requestId] = retries
+        if let request = state.requests[requestId], request.state == .delivering,
+            state.queued.insert(requestId).inserted
+        {
+            state.deliveryQueue.append(requestId)
+            wakeDeliveryWorker()
+        }
+        return retries
+    }
+
+    /// How many times in a row a request's delivery stopped on a store failure.
+    public func deliveryRetryCount(requestId: String) -> Int { state.deliveryRetries[requestId] ?? 0 }
+
+    /// What the next delivery change of a request builds on: its newest snapshot, committed or
+    /// not (the resources of one request are attempted side by side, and each write is a
+    /// whole-request snapshot, so each must include the ones before it).
+    private func deliveryBase(_ requestId: String) -> AccessPackageRequest? {
+        let request = state.deliveryDrafts[requestId]?.request ?? state.requests[requestId]
+        guard let request, request.state == .delivering else { return nil }
+        return request
+    }
+
+    /// Writes a delivery snapshot and makes it visible once it has committed: memory never shows
+    /// a change a crash could undo.
+    private func commitDeliveryChange(_ request: AccessPackageRequest) async throws(StoreError) {
+        let id = request.id
+        var draft = state.deliveryDrafts[id] ?? DeliveryDraft(request: request, version: 0, writesInFlight: 0, appliedVersion: 0)
+        draft.request = request
+        draft.version += 1
+        draft.writesInFlight += 1
+        let version = draft.version
+        state.deliveryDrafts[id] = draft
+        let result: Result<Void, StoreError>
+        do throws(StoreError) {
+            try await write { [request] database in try Self.store(request, in: database) }
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        guard var current = state.deliveryDrafts[id] else { return try result.get() }
+        current.writesInFlight -= 1
+        if case .success = result, version > current.appliedVersion {
+            // Commits finish in submission order, but their continuations may run out of order.
+            current.appliedVersion = version
+            state.put(request)
+        }
+        if current.writesInFlight == 0 {
+            // Nothing in flight: memory is the newest committed snapshot again. A failed write's
+            // change is dropped with the draft, as the database dropped it.
+            state.deliveryDrafts[id] = nil
+        } else {
+            state.deliveryDrafts[id] = current
+        }
+        try result.get()
     }
 
     /// Records a grant made by the built-in provisioner.

@@ -126,6 +126,9 @@ public actor RequestStore {
 
     func wakeDeliveryWorker() { deliveryWakeups.signal() }
 
+    /// Makes the next `count` commits fail (tests of what a failed write leaves behind).
+    func injectCommitFailures(_ count: Int) { writer.injectCommitFailures(count) }
+
     // MARK: Loading
 
     private static func load(_ database: SQLiteDatabase) throws(StoreError) -> StoreState {

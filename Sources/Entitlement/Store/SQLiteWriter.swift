@@ -10,6 +10,10 @@ import Synchronization
 final class SQLiteWriter: Sendable {
     /// The most operations one transaction carries.
     static let maxBatch = 256
+    /// The most operations waiting for a transaction. Past it new work fails at once with
+    /// `StoreError.overloaded` (UNAVAILABLE, which callers retry) instead of queueing without bound
+    /// behind a slow disk.
+    let maxPending: Int
 
     private struct Operation: Sendable {
         /// Runs the work in the open transaction; returns how to resume the caller once the
@@ -22,6 +26,8 @@ final class SQLiteWriter: Sendable {
         var pending: [Operation] = []
         var draining = false
         var closed = false
+        /// Transactions still to fail on purpose (tests of what a failed commit leaves behind).
+        var injectedCommitFailures = 0
     }
 
     // Used only on `queue`.
@@ -29,9 +35,13 @@ final class SQLiteWriter: Sendable {
     private let queue = DispatchQueue(label: "entitlement.sqlite-writer", qos: .userInitiated)
     private let state = Mutex(State())
 
-    init(database: SQLiteDatabase) {
+    init(database: SQLiteDatabase, maxPending: Int = 4_096) {
         self.database = database
+        self.maxPending = maxPending
     }
+
+    /// Operations waiting for their transaction now.
+    var pendingCount: Int { state.withLock { $0.pending.count } }
 
     /// Runs `work` on the writer thread inside a transaction and returns its result once that
     /// transaction has committed.
@@ -64,6 +74,12 @@ final class SQLiteWriter: Sendable {
         }
     }
 
+    /// Makes the next `count` transactions fail at COMMIT (and roll back), as a full disk would.
+    /// For tests only.
+    func injectCommitFailures(_ count: Int) {
+        state.withLock { $0.injectedCommitFailures += count }
+    }
+
     /// Finishes what was submitted, then closes the database; later work fails.
     func close() async {
         state.withLock { $0.closed = true }
@@ -77,29 +93,33 @@ final class SQLiteWriter: Sendable {
     }
 
     private func enqueue(_ operation: Operation) {
-        let (accepted, schedule) = state.withLock { state -> (Bool, Bool) in
-            if state.closed { return (false, false) }
+        enum Admission { case queued(schedule: Bool), closed, full }
+        let admission = state.withLock { state -> Admission in
+            if state.closed { return .closed }
+            if state.pending.count >= maxPending { return .full }
             state.pending.append(operation)
-            if state.draining { return (true, false) }
+            if state.draining { return .queued(schedule: false) }
             state.draining = true
-            return (true, true)
+            return .queued(schedule: true)
         }
-        if !accepted {
-            operation.fail(StoreError.io("the store is closed"))
-        } else if schedule {
-            queue.async { self.drain() }
+        switch admission {
+        case .closed: operation.fail(StoreError.io("the store is closed"))
+        case .full: operation.fail(StoreError.overloaded(pending: maxPending))
+        case .queued(let schedule): if schedule { queue.async { self.drain() } }
         }
     }
 
     /// Commits batches until nothing is pending. Runs on `queue` only.
     private func drain() {
         while true {
-            let batch = state.withLock { state -> [Operation] in
+            let (batch, failOnPurpose) = state.withLock { state -> ([Operation], Bool) in
                 let count = min(state.pending.count, Self.maxBatch)
                 let batch = Array(state.pending.prefix(count))
                 state.pending.removeFirst(count)
                 if batch.isEmpty { state.draining = false }
-                return batch
+                let fail = !batch.isEmpty && state.injectedCommitFailures > 0
+                if fail { state.injectedCommitFailures -= 1 }
+                return (batch, fail)
             }
             if batch.isEmpty { return }
             do {
@@ -111,6 +131,7 @@ final class SQLiteWriter: Sendable {
             let resumes = batch.map { $0.apply(database) }
             var commitError: (any Error)?
             do {
+                if failOnPurpose { throw StoreError.io("commit failed on purpose (injected)") }
                 try database.execute("COMMIT")
             } catch {
                 try? database.execute("ROLLBACK")

@@ -8,19 +8,29 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
     case database(SQLiteError)
     /// A stored row could not be decoded.
     case corrupt(String)
+    /// Too many writes are waiting for the disk; this one was not queued.
+    case overloaded(pending: Int)
 
     public var description: String {
         switch self {
         case .io(let message): message
         case .database(let error): error.description
         case .corrupt(let message): "corrupt store: \(message)"
+        case .overloaded(let pending): "\(pending) writes are already waiting for the disk"
         }
     }
 
     public var rpcError: RPCError {
-        RPCError(
-            code: .unavailable,
-            message: "the request store could not commit the change; nothing was changed, retry later")
+        switch self {
+        case .overloaded:
+            RPCError(
+                code: .unavailable,
+                message: "the request store is overloaded (too many writes waiting); nothing was changed, retry with backoff")
+        default:
+            RPCError(
+                code: .unavailable,
+                message: "the request store could not commit the change; nothing was changed, retry later")
+        }
     }
 }
 

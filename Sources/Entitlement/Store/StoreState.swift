@@ -15,6 +15,11 @@ struct StoreState: Sendable {
     var queued: Set<String> = []
     /// Requests the delivery worker is working on.
     var claimed: Set<String> = []
+    /// Delivery changes written but not yet committed, by request: what the next attempt on the
+    /// same request builds on. Readers never see these (`requests` changes only after a commit).
+    var deliveryDrafts: [String: DeliveryDraft] = [:]
+    /// Consecutive deliveries of a request that stopped on a store failure (for the backoff).
+    var deliveryRetries: [String: Int] = [:]
 
     mutating func add(_ assignment: RoleAssignment) {
         roles[assignment.principalId, default: [:]][assignment.catalogId, default: []].insert(assignment.role)
@@ -33,4 +38,14 @@ struct StoreState: Sendable {
             deliveryQueue.append(request.id)
         }
     }
+}
+
+/// The newest uncommitted snapshot of a request under delivery, and how many of its writes are
+/// still in flight. Versions order the snapshots, so a commit never replaces a newer one.
+struct DeliveryDraft: Sendable {
+    var request: AccessPackageRequest
+    var version: Int
+    var writesInFlight: Int
+    /// The newest version whose commit has been applied to `StoreState.requests`.
+    var appliedVersion: Int
 }

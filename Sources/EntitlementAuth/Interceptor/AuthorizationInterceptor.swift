@@ -130,7 +130,7 @@ public struct AuthorizationInterceptor: ServerInterceptor {
             "method": "\(context.method)",
             "peer": "\(context.peer)",
             "code": "\(refusal.error.code)",
-            "reason": "\(LogText.clean(reason, maxBytes: 1024))",
+            "reason": "\(CallerText.clean(reason, maxBytes: CallerText.maxMessageBytes))",
         ]
         if let caller { metadata["caller"] = "\(caller.objectId)" }
 
@@ -160,7 +160,7 @@ public struct AuthorizationInterceptor: ServerInterceptor {
 
     /// Caller-supplied text shortened and escaped for messages and logs.
     private static func clipped(_ text: String) -> String {
-        LogText.clean(text, maxBytes: 128)
+        CallerText.clean(text, maxBytes: 128)
     }
 }
 

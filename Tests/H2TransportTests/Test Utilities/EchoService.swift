@@ -1,11 +1,14 @@
 import EntitlementAPI
 import RPCCore
+import Dispatch
 import Synchronization
 
 /// A fake service that turns requests into observable behaviour, for transport tests:
 /// `ListRequests` echoes and sizes its response, `Reprocess` fails, sleeps or echoes on demand.
 final class EchoService: AccessPackageRequestsService {
     let cancelledCalls = Atomic<Int>(0)
+    /// Calls of `stubborn-MS` whose handler has finished.
+    let stubbornFinished = Atomic<Int>(0)
 
     func listRequests(_ request: ListRequestsRequest, context: ServerContext) async throws -> ListRequestsResponse {
         var response = ListRequestsResponse()
@@ -43,6 +46,14 @@ final class EchoService: AccessPackageRequestsService {
             result.requestId = "slow-done"
             response.results = [result]
             return response
+        case let name where name.hasPrefix("stubborn-"):
+            // Like a handler awaiting a store commit: cancellation does not interrupt the wait.
+            let milliseconds = Int(name.dropFirst(9)) ?? 500
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(milliseconds)) { continuation.resume() }
+            }
+            stubbornFinished.add(1, ordering: .relaxed)
+            return ReprocessResponse()
         case let code where code.hasPrefix("fail-"):
             let raw = Int(code.dropFirst(5)) ?? 2
             throw RPCError(code: RPCError.Code(rawValue: raw), message: "failed on purpose: ünïcödé 100%")

@@ -1,27 +1,28 @@
+import RPCCore
 import Entitlement
 import ProtoWire
 import Testing
 
 @Suite("Caller text in logs and audit records")
-struct LogTextTests {
+struct CallerTextTests {
     @Test("control characters are escaped, so a caller cannot forge a log line")
     func escapes() {
         let forged = "ap-1\n2026-11-29T00:00:00+0000 notice audit.decision=allowed"
-        let clean = LogText.clean(forged)
+        let clean = CallerText.clean(forged)
         #expect(!clean.contains("\n"))
         #expect(clean.hasPrefix("ap-1\\n2026"))
     }
 
     @Test("long values are cut at a byte budget, on a character boundary")
     func clips() {
-        let clean = LogText.clean(String(repeating: "é", count: 1000), maxBytes: 64)
+        let clean = CallerText.clean(String(repeating: "é", count: 1000), maxBytes: 64)
         #expect(clean.utf8.count <= 64 + "…".utf8.count)
         #expect(clean.hasSuffix("…"))
     }
 
     @Test("ordinary text is kept as it is")
     func keeps() {
-        #expect(LogText.clean("req-1-0005 ünïcödé") == "req-1-0005 ünïcödé")
+        #expect(CallerText.clean("req-1-0005 ünïcödé") == "req-1-0005 ünïcödé")
     }
 
     @Test("audit records bound what any caller can make the store keep")
@@ -30,8 +31,8 @@ struct LogTextTests {
             callerObjectId: nil, time: Timestamp(seconds: 1), accessPackageId: String(repeating: "p", count: 100_000),
             requestIds: Array(repeating: String(repeating: "i", count: 100_000), count: 500), decision: .denied,
             reason: "x")
-        #expect(record.accessPackageId.utf8.count <= LogText.maxBytes + 3)
+        #expect(record.accessPackageId.utf8.count <= CallerText.maxBytes + 3)
         #expect(record.requestIds.count == AuditRecord.maxRequestIds)
-        #expect(record.requestIds.allSatisfy { $0.utf8.count <= LogText.maxBytes + 3 })
+        #expect(record.requestIds.allSatisfy { $0.utf8.count <= CallerText.maxBytes + 3 })
     }
 }

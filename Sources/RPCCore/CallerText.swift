@@ -1,0 +1,25 @@
+/// Caller-supplied text made safe for `grpc-message`, logs and the audit table, in one place:
+/// control characters (a newline could forge a log line) are escaped, and the length is bounded
+/// (a 4 MiB request id must not become a 4 MiB header, which HTTP/2 peers reset, or log line).
+public enum CallerText {
+    /// The most UTF-8 bytes of one caller-supplied value kept in an id-like field.
+    public static let maxBytes = 256
+    /// The most UTF-8 bytes of a whole message (an error's text, a log line's reason).
+    public static let maxMessageBytes = 1024
+
+    public static func clean(_ text: String, maxBytes: Int = CallerText.maxBytes) -> String {
+        let needsEscaping = text.utf8.contains { $0 < 0x20 || $0 == 0x7F }
+        if !needsEscaping && text.utf8.count <= maxBytes { return text }
+        var out = ""
+        out.reserveCapacity(min(text.utf8.count, maxBytes) + 8)
+        for scalar in text.unicodeScalars {
+            let piece = scalar.value < 0x20 || scalar.value == 0x7F ? scalar.escaped(asASCII: true) : String(scalar)
+            if out.utf8.count + piece.utf8.count > maxBytes {
+                out += "…"
+                break
+            }
+            out += piece
+        }
+        return out
+    }
+}

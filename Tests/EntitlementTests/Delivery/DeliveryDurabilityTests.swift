@@ -1,0 +1,122 @@
+import Dispatch
+import Foundation
+import EntitlementAPI
+import ProtoWire
+import RPCCore
+import Testing
+
+@testable import Entitlement
+
+@Suite("Delivery is durable before it is visible")
+struct DeliveryDurabilityTests {
+    @Test("an attempt whose commit fails is not visible, and the request can be attempted again")
+    func failedAttemptInvisible() async throws {
+        try await withStore(requests: [makeRequest("r1", state: .delivering, completedAgo: nil, resources: 2)]) { store, _ in
+            let before = try #require(await store.request(id: "r1"))
+            #expect(await store.claimDeliveringRequests().map(\.id) == ["r1"])
+            await store.injectCommitFailures(1)
+            await #expect(throws: StoreError.self) {
+                try await store.recordDeliveryAttempt(requestId: "r1", resourceIndex: 0, delivered: true)
+            }
+            #expect(await store.request(id: "r1") == before)
+            let after = try #require(try await store.recordDeliveryAttempt(requestId: "r1", resourceIndex: 0, delivered: true))
+            #expect(after.resources[0].attempts == before.resources[0].attempts + 1)
+            #expect(after.resources[0].state == .delivered)
+        }
+    }
+
+    @Test("a settlement whose commit fails leaves the request DELIVERING, in memory and on disk")
+    func failedFinishStaysDelivering() async throws {
+        try await withTemporaryDirectory { path in
+            do {
+                let store = try RequestStore(directory: path, clock: ManualWallClock(testNow))
+                try await store.importFixture(
+                    baseFixture(requests: [makeRequest("r1", state: .delivering, completedAgo: nil, resources: 1)]))
+                _ = await store.claimDeliveringRequests()
+                try await store.recordDeliveryAttempt(requestId: "r1", resourceIndex: 0, delivered: true)
+                await store.injectCommitFailures(1)
+                await #expect(throws: StoreError.self) { try await store.finishDelivery(requestId: "r1") }
+                #expect(await store.request(id: "r1")?.state == .delivering)
+                await store.close()
+            }
+            let reopened = try RequestStore(directory: path, clock: ManualWallClock(testNow))
+            let request = try #require(await reopened.request(id: "r1"))
+            #expect(request.state == .delivering)
+            #expect(request.resources[0].state == .delivered)
+            await reopened.close()
+        }
+    }
+
+    @Test("concurrent attempts on one request's resources all land, even when one commit fails")
+    func concurrentAttempts() async throws {
+        try await withStore(requests: [makeRequest("r1", state: .delivering, completedAgo: nil, resources: 6)]) { store, _ in
+            _ = await store.claimDeliveringRequests()
+            await store.injectCommitFailures(1)
+            let failures = await withTaskGroup(of: Bool.self) { group in
+                for index in 0..<6 {
+                    group.addTask {
+                        (try? await store.recordDeliveryAttempt(requestId: "r1", resourceIndex: index, delivered: true)) == nil
+                    }
+                }
+                return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            // Whatever failed is retried; then every resource is delivered exactly as attempted.
+            let request = try #require(await store.request(id: "r1"))
+            for index in request.resources.indices where request.resources[index].state != .delivered {
+                try await store.recordDeliveryAttempt(requestId: "r1", resourceIndex: index, delivered: true)
+            }
+            let settled = try #require(try await store.finishDelivery(requestId: "r1"))
+            #expect(failures >= 1)
+            #expect(settled.state == .delivered)
+            #expect(settled.resources.allSatisfy { $0.state == .delivered })
+        }
+    }
+
+    @Test("the worker re-queues a delivery stopped by a failed commit; it settles without a restart")
+    func workerRetriesAfterStoreFailure() async throws {
+        try await withStore(requests: [makeRequest("r1", resources: 2)]) { store, _ in
+            let accepted = try await AccessPackageRequestsHandler(store: store)
+                .reprocess(reprocessRequest(ids: ["r1"]), context: makeContext())
+            #expect(accepted.results.map(\.outcome) == [.accepted])
+            await store.injectCommitFailures(3)
+            let worker = DeliveryWorker(
+                store: store, provisioner: BuiltInProvisioner(store: store),
+                configuration: DeliveryConfiguration(maxAttempts: 3, baseDelay: .milliseconds(5), maxDelay: .milliseconds(20)))
+            let running = Task { await worker.run() }
+            defer { running.cancel() }
+            let settled = try await waitFor("r1", in: store, limit: .seconds(10)) { $0.state != .delivering }
+            #expect(settled.state == .delivered)
+            #expect(await store.deliveryRetryCount(requestId: "r1") == 0)
+        }
+    }
+}
+
+@Suite("SQLite writer queue")
+struct SQLiteWriterQueueTests {
+    @Test("past its bound the writer refuses new work at once with overloaded (UNAVAILABLE)")
+    func boundedQueue() async throws {
+        try await withTemporaryDirectory { path in
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            let database = try SQLiteDatabase(path: path + "/q.sqlite3")
+            let writer = SQLiteWriter(database: database, maxPending: 4)
+            let started = DispatchSemaphore(value: 0)
+            let release = DispatchSemaphore(value: 0)
+            // One transaction holds the writer thread; the queue behind it fills up.
+            let blocker = Task { try await writer.perform { _ in started.signal(); release.wait() } }
+            started.wait()
+            let queued = (0..<4).map { _ in Task { try await writer.perform { _ in 1 } } }
+            while writer.pendingCount < 4 { try await Task.sleep(for: .milliseconds(1)) }
+            await #expect {
+                try await writer.perform { _ in 1 }
+            } throws: { error in
+                guard case StoreError.overloaded = error else { return false }
+                return (error as? StoreError)?.rpcError.code == .unavailable
+            }
+            release.signal()
+            try await blocker.value
+            for task in queued { #expect(try await task.value == 1) }
+            #expect(try await writer.perform { _ in 2 } == 2)
+            await writer.close()
+        }
+    }
+}

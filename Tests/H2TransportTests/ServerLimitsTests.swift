@@ -1,0 +1,100 @@
+import EntitlementAPI
+import H2Transport
+import RPCCore
+import Synchronization
+import Testing
+
+@Suite("Server-wide limits and shutdown")
+struct ServerLimitsTests {
+    static func stubborn(_ milliseconds: Int) -> ReprocessRequest {
+        var request = ReprocessRequest()
+        request.accessPackageId = "stubborn-\(milliseconds)"
+        return request
+    }
+
+    @Test("shutdown waits for every handler still running before it stops the event loops")
+    func shutdownWaitsForHandlers() async throws {
+        var configuration = GRPCServerConfiguration(host: "127.0.0.1", port: 0)
+        configuration.eventLoopThreads = 2
+        let service = EchoService()
+        var router = MethodRouter()
+        service.register(into: &router)
+        let server = GRPCServer(configuration: configuration, router: router)
+        let port = try await server.start().port ?? 0
+        let client = GRPCClient(host: "127.0.0.1", port: port)
+        let api = AccessPackageRequestsClient(transport: client)
+        let calls = (0..<100).map { _ in Task { try? await api.reprocess(Self.stubborn(400)) } }
+        while server.callsInFlight < 100 { try await Task.sleep(for: .milliseconds(5)) }
+        // A grace far shorter than the handlers: connections close while all 100 still wait.
+        await server.shutdown(grace: .milliseconds(20))
+        #expect(service.stubbornFinished.load(ordering: .relaxed) == 100)
+        #expect(server.callsInFlight == 0)
+        for call in calls { _ = await call.value }
+        await client.close()
+    }
+
+    @Test("past maxConcurrentCalls a call is shed at once with RESOURCE_EXHAUSTED; later calls work")
+    func admissionControl() async throws {
+        try await withEchoServer(configure: { $0.maxConcurrentCalls = 4 }) { server, port, _ in
+            try await withClient(port: port) { client in
+                let api = AccessPackageRequestsClient(transport: client)
+                let holders = (0..<4).map { _ in Task { try await api.reprocess(Self.stubborn(600)) } }
+                while server.callsInFlight < 4 { try await Task.sleep(for: .milliseconds(2)) }
+                let started = ContinuousClock.now
+                let error = await #expect(throws: RPCError.self) { try await api.reprocess(Self.stubborn(1)) }
+                #expect(error?.code == .resourceExhausted)
+                #expect(error?.message.contains("limit of 4 concurrent calls") == true)
+                #expect(ContinuousClock.now - started < .milliseconds(300))
+                for holder in holders { _ = try await holder.value }
+                #expect(server.callsInFlight == 0)
+                _ = try await api.reprocess(Self.stubborn(1))
+            }
+        }
+    }
+
+    @Test("connections past maxConnections are closed at accept; the admitted ones keep working")
+    func connectionCap() async throws {
+        try await withEchoServer(configure: { $0.maxConnections = 2 }) { server, port, _ in
+            let first = GRPCClient(host: "127.0.0.1", port: port)
+            let second = GRPCClient(host: "127.0.0.1", port: port)
+            _ = try await AccessPackageRequestsClient(transport: first).listRequests(ListRequestsRequest())
+            _ = try await AccessPackageRequestsClient(transport: second).listRequests(ListRequestsRequest())
+            #expect(server.openConnections == 2)
+            let third = GRPCClient(host: "127.0.0.1", port: port)
+            let error = await #expect(throws: RPCError.self) {
+                try await AccessPackageRequestsClient(transport: third).listRequests(ListRequestsRequest())
+            }
+            #expect(error?.code == .unavailable)
+            _ = try await AccessPackageRequestsClient(transport: first).listRequests(ListRequestsRequest())
+            await third.close()
+            await second.close()
+            // A slot freed by a closed connection is available again.
+            while server.openConnections > 1 { try await Task.sleep(for: .milliseconds(5)) }
+            let fourth = GRPCClient(host: "127.0.0.1", port: port)
+            _ = try await AccessPackageRequestsClient(transport: fourth).listRequests(ListRequestsRequest())
+            await fourth.close()
+            await first.close()
+        }
+    }
+
+    @Test("request bytes held across all connections are bounded; the excess is RESOURCE_EXHAUSTED")
+    func processWideRequestBytes() async throws {
+        try await withEchoServer(configure: {
+            $0.maxBufferedRequestBytesTotal = 1 << 20
+            $0.maxBufferedRequestBytes = 64 << 20
+        }) { _, port, _ in
+            var big = ReprocessRequest()
+            big.accessPackageId = "ap"
+            big.requestIds = [String(repeating: "x", count: 2 << 20)]
+            try await withClient(port: port) { client in
+                let error = await #expect(throws: RPCError.self) {
+                    try await AccessPackageRequestsClient(transport: client).reprocess(big)
+                }
+                #expect(error?.code == .resourceExhausted)
+                #expect(error?.message.contains("unfinished requests") == true)
+                // The bytes went back to the budget: a small call still works.
+                _ = try await AccessPackageRequestsClient(transport: client).reprocess(Self.stubborn(1))
+            }
+        }
+    }
+}
