@@ -78,7 +78,13 @@ public final class EntitlementServer: Sendable {
 
             var serverConfiguration = GRPCServerConfiguration(host: configuration.host, port: configuration.port)
             if let threads = configuration.eventLoopThreads { serverConfiguration.eventLoopThreads = threads }
-            serverConfiguration.requestBodyTimeout = TimeAmount.seconds(configuration.requestBodyTimeout.components.seconds)
+            serverConfiguration.requestBodyTimeout = TimeAmount(clamping: configuration.requestBodyTimeout)
+            serverConfiguration.maxConnections = configuration.maxConnections
+            serverConfiguration.maxConcurrentCalls = configuration.maxConcurrentCalls
+            serverConfiguration.keepaliveInterval = configuration.keepaliveInterval.map(TimeAmount.init(clamping:))
+            serverConfiguration.keepaliveTimeout = TimeAmount(clamping: configuration.keepaliveTimeout)
+            serverConfiguration.maxConnectionAge = configuration.maxConnectionAge.map(TimeAmount.init(clamping:))
+            serverConfiguration.maxConnectionAgeGrace = TimeAmount(clamping: configuration.maxConnectionAgeGrace)
             let server = GRPCServer(
                 configuration: serverConfiguration, router: router, interceptors: [authorization], logger: logger)
             let address: SocketAddressDescription

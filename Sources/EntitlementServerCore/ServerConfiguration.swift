@@ -19,6 +19,18 @@ public struct ServerConfiguration: Sendable {
     public var requestBodyTimeout: Duration = .seconds(30)
     /// Worker threads for connections; defaults to the machine's cores.
     public var eventLoopThreads: Int?
+    /// Open connections past this many are closed at accept.
+    public var maxConnections = 10_000
+    /// Calls handled at once; past it calls are shed with RESOURCE_EXHAUSTED.
+    public var maxConcurrentCalls = 2_048
+    /// With calls open, a keepalive PING after this much silence from the peer; nil: never.
+    public var keepaliveInterval: Duration? = .seconds(60)
+    /// A peer silent this long after a keepalive PING is dead (connection closed, calls cancelled).
+    public var keepaliveTimeout: Duration = .seconds(20)
+    /// Connections older than this get a graceful GOAWAY; nil: no limit.
+    public var maxConnectionAge: Duration?
+    /// How long calls of a connection past its maximum age may still finish.
+    public var maxConnectionAgeGrace: Duration = .seconds(30)
 
     public init(dataDirectory: String, jwksPath: String, issuer: String, audience: String, tenantId: String) {
         self.dataDirectory = dataDirectory

@@ -34,7 +34,10 @@ public struct StoreDeniedAuditor: DeniedReprocessAuditor {
         self.store = store
     }
 
-    public func recordDeniedReprocess(callerId: String?, accessPackageId: String, requestIds: [String], reason: String) async {
-        await store.recordDeniedReprocess(caller: callerId, packageId: accessPackageId, requestIds: requestIds, reason: reason)
+    public func recordDeniedReprocess(
+        callerId: String?, accessPackageId: String, requestIds: [String], reason: String, peer: String
+    ) async {
+        await store.recordDeniedReprocess(
+            caller: callerId, packageId: accessPackageId, requestIds: requestIds, reason: reason, peer: peer)
     }
 }

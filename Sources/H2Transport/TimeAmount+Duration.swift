@@ -1,9 +1,9 @@
-import NIOCore
+public import NIOCore
 
 extension TimeAmount {
     /// Converts a `Duration`, capping it at 30 days: `grpc-timeout` allows up to 99,999,999 hours,
     /// which does not fit in NIO's nanosecond count, and no call waits that long anyway.
-    init(clamping duration: Duration) {
+    public init(clamping duration: Duration) {
         let cap: Int64 = 30 * 24 * 3600
         let (seconds, attoseconds) = duration.components
         if seconds >= cap {

@@ -32,6 +32,28 @@ struct EntitlementServerCommand: AsyncParsableCommand {
     var provisioningLatencyMilliseconds = 500
     @Option(name: .customLong("request-body-timeout-seconds"), help: "How long a call may take to send its request body.")
     var requestBodyTimeoutSeconds = 30
+    @Option(name: .customLong("max-connections"), help: "Open connections past this many are closed at accept.")
+    var maxConnections = 10_000
+    @Option(
+        name: .customLong("max-concurrent-calls"),
+        help: "Calls handled at once; past it calls are shed at once with RESOURCE_EXHAUSTED.")
+    var maxConcurrentCalls = 2_048
+    @Option(
+        name: .customLong("keepalive-seconds"),
+        help: "With calls open, PING a peer silent this long (0: never). No PINGs on idle connections.")
+    var keepaliveSeconds = 60
+    @Option(
+        name: .customLong("keepalive-timeout-seconds"),
+        help: "A peer that answers nothing this long after a keepalive PING is closed and its calls cancelled.")
+    var keepaliveTimeoutSeconds = 20
+    @Option(
+        name: .customLong("max-connection-age-seconds"),
+        help: "Send a graceful GOAWAY to connections older than this (±10%); off when not given.")
+    var maxConnectionAgeSeconds: Int?
+    @Option(
+        name: .customLong("max-connection-age-grace-seconds"),
+        help: "How long calls of a connection past its maximum age may still finish.")
+    var maxConnectionAgeGraceSeconds = 30
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
     @Flag(help: "Run on the embedded default: demo data, a dev key, and a printed token.") var demo = false
@@ -48,6 +70,20 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         }
         guard (1...3600).contains(requestBodyTimeoutSeconds) else {
             throw ValidationError("--request-body-timeout-seconds must be 1...3600")
+        }
+        guard (1...1_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be 1...1000000") }
+        guard (1...1_000_000).contains(maxConcurrentCalls) else {
+            throw ValidationError("--max-concurrent-calls must be 1...1000000")
+        }
+        guard (0...86_400).contains(keepaliveSeconds) else { throw ValidationError("--keepalive-seconds must be 0...86400") }
+        guard (1...3600).contains(keepaliveTimeoutSeconds) else {
+            throw ValidationError("--keepalive-timeout-seconds must be 1...3600")
+        }
+        if let age = maxConnectionAgeSeconds, !(1...2_592_000).contains(age) {
+            throw ValidationError("--max-connection-age-seconds must be 1...2592000 (30 days)")
+        }
+        guard (0...86_400).contains(maxConnectionAgeGraceSeconds) else {
+            throw ValidationError("--max-connection-age-grace-seconds must be 0...86400")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if !demo {
@@ -91,6 +127,12 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         configuration.simulateFailureSeed = simulateFailureSeed
         configuration.provisioningLatency = .milliseconds(provisioningLatencyMilliseconds)
         configuration.requestBodyTimeout = .seconds(requestBodyTimeoutSeconds)
+        configuration.maxConnections = maxConnections
+        configuration.maxConcurrentCalls = maxConcurrentCalls
+        configuration.keepaliveInterval = keepaliveSeconds > 0 ? .seconds(keepaliveSeconds) : nil
+        configuration.keepaliveTimeout = .seconds(keepaliveTimeoutSeconds)
+        configuration.maxConnectionAge = maxConnectionAgeSeconds.map { .seconds($0) }
+        configuration.maxConnectionAgeGrace = .seconds(maxConnectionAgeGraceSeconds)
 
         let isDemo = demoEnvironment != nil
         let server: EntitlementServer

@@ -30,6 +30,8 @@ final class AuditLogFile {
             line += ",\"outcomes\":[" + record.outcomes.map { Self.quoted($0.protoName) }.joined(separator: ",") + "]"
         }
         if !record.reason.isEmpty { line += ",\"reason\":" + Self.quoted(record.reason) }
+        if let peer = record.peer { line += ",\"peer\":" + Self.quoted(peer) }
+        if record.count != 1 { line += ",\"count\":\(record.count)" }
         line += "}\n"
         // One write per line with O_APPEND, so concurrent writers never interleave within a line.
         var bytes = Array(line.utf8)

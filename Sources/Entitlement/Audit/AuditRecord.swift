@@ -23,6 +23,11 @@ public struct AuditRecord: Sendable, Hashable {
     public var outcomes: [ReprocessOutcome]
     public var decision: Decision
     public var reason: String
+    /// Where the call came from (host:port), when known.
+    public var peer: String?
+    /// How many calls this record stands for: 1, or more for refused calls aggregated per peer,
+    /// caller and reason within a second (`RefusalAuditThrottle`).
+    public var count: Int
 
     /// The most ids an audit record keeps; a longer (invalid) list is cut here.
     public static let maxRequestIds = 100
@@ -34,7 +39,9 @@ public struct AuditRecord: Sendable, Hashable {
         requestIds: [String],
         outcomes: [ReprocessOutcome] = [],
         decision: Decision,
-        reason: String = ""
+        reason: String = "",
+        peer: String? = nil,
+        count: Int = 1
     ) {
         // Caller-supplied text is bounded and escaped: a refused call from anyone must not be able
         // to write megabytes or forge log lines.
@@ -45,5 +52,7 @@ public struct AuditRecord: Sendable, Hashable {
         self.outcomes = Array(outcomes.prefix(Self.maxRequestIds))
         self.decision = decision
         self.reason = CallerText.clean(reason, maxBytes: CallerText.maxMessageBytes)
+        self.peer = peer.map { CallerText.clean($0, maxBytes: 64) }
+        self.count = count
     }
 }

@@ -11,9 +11,54 @@ extension RequestStore {
 
     /// Records a Reprocess call that authorization refused (for the auth interceptor). A failure to
     /// write is logged, not thrown, so the caller still gets its PERMISSION_DENIED.
-    public func recordDeniedReprocess(caller: String?, packageId: String, requestIds: [String], reason: String) async {
-        await recordRefusedReprocess(
-            caller: caller, packageId: packageId, requestIds: requestIds, decision: .denied, reason: reason)
+    ///
+    /// Refused calls cost the caller nothing, so they are aggregated: at most one row per peer
+    /// host, caller and status per second; calls held back in that second are counted in a
+    /// summary row written once the second has passed.
+    public func recordDeniedReprocess(
+        caller: String?, packageId: String, requestIds: [String], reason: String, peer: String? = nil
+    ) async {
+        var record = AuditRecord(
+            callerObjectId: caller, time: clock.now(), accessPackageId: packageId, requestIds: requestIds,
+            decision: .denied, reason: reason, peer: peer)
+        let key = RefusalAuditThrottle.Key(
+            peerHost: Self.host(of: peer), caller: record.callerObjectId,
+            code: String(reason.prefix { $0 != ":" }.prefix(32)))
+        switch refusalThrottle.admit(key, record: record, now: Self.nanoseconds(record.time)) {
+        case .held:
+            scheduleRefusalFlush()
+        case .write(let count):
+            record.count = count
+            await appendAuditOrLog(record)
+        }
+    }
+
+    /// Writes the summary rows of refused calls held back in seconds that have ended.
+    func flushRefusalAudit() async {
+        refusalFlushScheduled = false
+        for row in refusalThrottle.flush(now: Self.nanoseconds(clock.now())) {
+            await appendAuditOrLog(row)
+        }
+        if refusalThrottle.hasHeld { scheduleRefusalFlush() }
+    }
+
+    private func scheduleRefusalFlush() {
+        guard !refusalFlushScheduled else { return }
+        refusalFlushScheduled = true
+        Task {
+            try? await Task.sleep(for: .milliseconds(1_100))
+            await self.flushRefusalAudit()
+        }
+    }
+
+    private static func nanoseconds(_ time: Timestamp) -> Int64 {
+        time.seconds &* 1_000_000_000 &+ Int64(time.nanos)
+    }
+
+    /// "10.0.0.7" of "10.0.0.7:53412" (and "::1" of "[::1]:80"): one client's connections share a key.
+    private static func host(of peer: String?) -> String {
+        guard let peer, let colon = peer.lastIndex(of: ":") else { return peer ?? "" }
+        return String(peer[..<colon])
     }
 
     /// Records a Reprocess call that was authorized but invalid (bad arguments, unknown package).
@@ -30,7 +75,7 @@ extension RequestStore {
     private static func readAudit(limit: Int, in database: SQLiteDatabase) throws(SQLiteError) -> [AuditRecord] {
         let rows = try database.statement(
             """
-            SELECT seq, time_seconds, time_nanos, caller, access_package_id, decision, reason
+            SELECT seq, time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count
             FROM audit ORDER BY seq DESC LIMIT ?
             """)
         try rows.bind(Int64(max(0, limit)))
@@ -41,7 +86,7 @@ extension RequestStore {
                 time: Timestamp(seconds: rows.int64(at: 1), nanos: Int32(truncatingIfNeeded: rows.int64(at: 2))),
                 accessPackageId: rows.string(at: 4), requestIds: [],
                 decision: AuditRecord.Decision(rawValue: rows.string(at: 5)) ?? .rejected,
-                reason: rows.string(at: 6))
+                reason: rows.string(at: 6), peer: rows.optionalString(at: 7), count: Int(rows.int64(at: 8)))
             records.append((rows.int64(at: 0), record))
         }
         let items = try database.statement(
@@ -63,7 +108,7 @@ extension RequestStore {
         let audit = try database.statement(StoreSchema.insertAudit)
         try audit.bind(
             record.time.seconds, Int64(record.time.nanos), record.callerObjectId, record.accessPackageId,
-            record.decision.rawValue, record.reason)
+            record.decision.rawValue, record.reason, record.peer, Int64(record.count))
         try audit.run()
         let seq = database.lastInsertRowID
         let item = try database.statement(StoreSchema.insertAuditItem)
@@ -88,6 +133,8 @@ extension RequestStore {
             metadata["audit.outcomes"] = .array(record.outcomes.map { .string($0.protoName) })
         }
         if !record.reason.isEmpty { metadata["audit.reason"] = .string(record.reason) }
+        if let peer = record.peer { metadata["audit.peer"] = .string(peer) }
+        if record.count != 1 { metadata["audit.count"] = .stringConvertible(record.count) }
         switch record.decision {
         case .allowed: logger.notice("reprocess", metadata: metadata)
         case .denied, .rejected: logger.warning("reprocess refused", metadata: metadata)
@@ -97,9 +144,13 @@ extension RequestStore {
     private func recordRefusedReprocess(
         caller: String?, packageId: String, requestIds: [String], decision: AuditRecord.Decision, reason: String
     ) async {
-        let record = AuditRecord(
-            callerObjectId: caller, time: clock.now(), accessPackageId: packageId, requestIds: requestIds,
-            decision: decision, reason: reason)
+        await appendAuditOrLog(
+            AuditRecord(
+                callerObjectId: caller, time: clock.now(), accessPackageId: packageId, requestIds: requestIds,
+                decision: decision, reason: reason))
+    }
+
+    func appendAuditOrLog(_ record: AuditRecord) async {
         do {
             try await appendAudit(record)
         } catch {

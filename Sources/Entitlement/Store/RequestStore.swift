@@ -31,6 +31,9 @@ public actor RequestStore {
     var pendingAcceptances: Set<String> = []
     /// `audit.log` in the data dir, the readable copy of the audit table.
     let auditFile: AuditLogFile
+    /// Rows of refused calls held back for aggregation, and whether a flush is scheduled.
+    var refusalThrottle = RefusalAuditThrottle()
+    var refusalFlushScheduled = false
 
     /// Opens (creating if needed) `directory/entitlement.sqlite3` and loads everything into memory.
     /// - Parameters:
@@ -47,6 +50,7 @@ public actor RequestStore {
         do throws(SQLiteError) {
             database = try SQLiteDatabase(path: directory + "/entitlement.sqlite3")
             try database.execute(StoreSchema.create)
+            try StoreSchema.migrate(database)
         } catch {
             throw StoreError.database(error)
         }
@@ -66,6 +70,8 @@ public actor RequestStore {
 
     /// Closes the database. The store must not be used afterwards; a `DeliveryWorker` on it stops.
     public func close() async {
+        // Refused calls still held back for aggregation get their summary rows before the end.
+        for row in refusalThrottle.flush(now: .max) { await appendAuditOrLog(row) }
         deliveryWakeups.close()
         await writer.close()
     }

@@ -58,9 +58,28 @@ enum StoreSchema {
     static let insertPackage = "INSERT INTO access_packages (id, catalog_id, display_name) VALUES (?, ?, ?)"
     static let insertRole = "INSERT INTO role_assignments (principal_id, catalog_id, role) VALUES (?, ?, ?)"
     static let insertAudit = """
-        INSERT INTO audit (time_seconds, time_nanos, caller, access_package_id, decision, reason)
-        VALUES (?, ?, ?, ?, ?, ?)
+        INSERT INTO audit (time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         """
+
+    /// Columns added after version 1, as (table, column, definition); added when missing, so a
+    /// data dir written by an older server opens unchanged.
+    static let addedColumns = [
+        ("audit", "peer", "TEXT"),
+        ("audit", "count", "INTEGER NOT NULL DEFAULT 1"),
+    ]
+
+    /// Brings an existing database up to this schema.
+    static func migrate(_ database: SQLiteDatabase) throws(SQLiteError) {
+        for (table, column, definition) in addedColumns {
+            let info = try database.statement("SELECT COUNT(*) FROM pragma_table_info('\(table)') WHERE name = ?")
+            try info.bind(column)
+            _ = try info.step()
+            let present = info.int64(at: 0) > 0
+            info.reset()
+            if !present { try database.execute("ALTER TABLE \(table) ADD COLUMN \(column) \(definition)") }
+        }
+    }
     static let insertAuditItem =
         "INSERT INTO audit_items (audit_seq, position, request_id, outcome) VALUES (?, ?, ?, ?)"
     static let insertGrant = """

@@ -146,7 +146,8 @@ public struct AuthorizationInterceptor: ServerInterceptor {
             callerId: caller?.objectId,
             accessPackageId: message?.accessPackageId ?? "",
             requestIds: message?.requestIds ?? [],
-            reason: "\(refusal.error.code): \(reason)"
+            reason: "\(refusal.error.code): \(reason)",
+            peer: context.peer
         )
     }
 

@@ -29,5 +29,7 @@ public protocol DeniedReprocessAuditor: Sendable {
     ///   - callerId: the caller's `oid`, nil when the call was not authenticated.
     ///   - accessPackageId, requestIds: from the request message when it decodes, else empty.
     ///   - reason: why the call was stopped, as sent to the caller (plus server-side detail).
-    func recordDeniedReprocess(callerId: String?, accessPackageId: String, requestIds: [String], reason: String) async
+    ///   - peer: where the call came from (host:port).
+    func recordDeniedReprocess(
+        callerId: String?, accessPackageId: String, requestIds: [String], reason: String, peer: String) async
 }

@@ -26,7 +26,9 @@ final class RecordingAuditor: DeniedReprocessAuditor {
 
     var entries: [Entry] { recorded.withLock { $0 } }
 
-    func recordDeniedReprocess(callerId: String?, accessPackageId: String, requestIds: [String], reason: String) async {
+    func recordDeniedReprocess(
+        callerId: String?, accessPackageId: String, requestIds: [String], reason: String, peer: String
+    ) async {
         recorded.withLock {
             $0.append(Entry(callerId: callerId, accessPackageId: accessPackageId, requestIds: requestIds, reason: reason))
         }

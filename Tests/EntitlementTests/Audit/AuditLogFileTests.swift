@@ -1,4 +1,4 @@
-import Entitlement
+@testable import Entitlement
 import EntitlementAPI
 import Foundation
 import Testing
@@ -30,6 +30,62 @@ struct AuditLogFileTests {
             #expect(objects[1]["caller"] is NSNull)
             // The caller's newline stays escaped text inside one line.
             #expect(objects[1]["access_package_id"] as? String == "ap-1\\n\"forged\"")
+        }
+    }
+}
+
+@Suite("Refused calls cannot fill the audit log")
+struct RefusalAuditThrottleTests {
+    @Test("a flood of refused calls from one peer writes about one row per second, with the count")
+    func floodIsAggregated() async throws {
+        try await withStore(requests: [makeRequest("r1")]) { store, clock in
+            for _ in 0..<1_000 {
+                await store.recordDeniedReprocess(
+                    caller: nil, packageId: "ap-1", requestIds: ["r1"], reason: "UNAUTHENTICATED: no token",
+                    peer: "10.0.0.9:\(Int.random(in: 1024...65535))")
+            }
+            // Another peer and another caller are told apart.
+            await store.recordDeniedReprocess(
+                caller: "oid-5", packageId: "ap-1", requestIds: ["r1"], reason: "PERMISSION_DENIED: no role",
+                peer: "10.0.0.9:1")
+            #expect(try await store.auditRecords(limit: 100).count == 2)
+            clock.advance(seconds: 2)
+            await store.flushRefusalAudit()
+            let records = try await store.auditRecords(limit: 100)
+            #expect(records.count == 3)
+            #expect(records.map(\.count).reduce(0, +) == 1_001)
+            #expect(records.allSatisfy { $0.decision == .denied && $0.peer?.hasPrefix("10.0.0.9:") == true })
+        }
+    }
+
+    @Test("authorized Reprocess calls each keep their own row")
+    func authorizedCallsKeepRows() async throws {
+        try await withStore(requests: [makeRequest("r1")]) { store, _ in
+            let handler = AccessPackageRequestsHandler(store: store)
+            for _ in 0..<20 {
+                _ = try? await handler.reprocess(reprocessRequest(ids: ["nope"]), context: makeContext())
+            }
+            let records = try await store.auditRecords(limit: 100)
+            #expect(records.count == 20)
+            #expect(records.allSatisfy { $0.count == 1 })
+        }
+    }
+
+    @Test("held-back refusals are written as a summary when the store closes")
+    func flushOnClose() async throws {
+        try await withTemporaryDirectory { path in
+            do {
+                let store = try RequestStore(directory: path, clock: ManualWallClock(testNow))
+                for _ in 0..<10 {
+                    await store.recordDeniedReprocess(
+                        caller: nil, packageId: "ap-1", requestIds: [], reason: "UNAUTHENTICATED: x", peer: "1.2.3.4:5")
+                }
+                await store.close()
+            }
+            let reopened = try RequestStore(directory: path, clock: ManualWallClock(testNow))
+            let records = try await reopened.auditRecords(limit: 10)
+            #expect(records.map(\.count) == [1, 9])
+            await reopened.close()
         }
     }
 }

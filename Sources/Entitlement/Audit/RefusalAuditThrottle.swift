@@ -1,0 +1,65 @@
+/// Aggregates audit rows of refused (unauthenticated or denied) Reprocess calls, so a flood of
+/// them cannot fill the disk: at most one row per peer, caller and reason per second, carrying
+/// how many calls it stands for. Authorized calls never pass through here: each keeps its row.
+///
+/// Bounded: it tracks at most `maxKeys` keys; past that, new keys share one overflow key.
+struct RefusalAuditThrottle: Sendable {
+    struct Key: Hashable, Sendable {
+        var peerHost: String
+        var caller: String?
+        /// The status name the reason starts with ("UNAUTHENTICATED", "PERMISSION_DENIED").
+        var code: String
+    }
+
+    /// What to do with one refused call.
+    enum Admission: Equatable {
+        /// Write a row standing for `count` calls (this one and any held back before it).
+        case write(count: Int)
+        /// Held back: a row for this key was written less than a window ago.
+        case held
+    }
+
+    static let window: Int64 = 1_000_000_000
+    static let maxKeys = 4_096
+    static let overflowKey = Key(peerHost: "*", caller: nil, code: "*")
+
+    private struct Entry {
+        var windowStart: Int64
+        var held: Int
+        /// A record of the newest held call, for the summary row.
+        var last: AuditRecord?
+    }
+
+    private var entries: [Key: Entry] = [:]
+
+    /// Whether any call is held back (a flush is then due once its window has passed).
+    var hasHeld: Bool { entries.values.contains { $0.held > 0 } }
+
+    mutating func admit(_ key: Key, record: AuditRecord, now: Int64) -> Admission {
+        var key = key
+        if entries[key] == nil, entries.count >= Self.maxKeys { key = Self.overflowKey }
+        guard var entry = entries[key], now - entry.windowStart < Self.window else {
+            let carried = entries[key]?.held ?? 0
+            entries[key] = Entry(windowStart: now, held: 0, last: nil)
+            return .write(count: carried + 1)
+        }
+        entry.held += 1
+        entry.last = record
+        entries[key] = entry
+        return .held
+    }
+
+    /// Summary rows for calls held back in windows that have ended, one per key; forgets keys
+    /// with nothing left to report.
+    mutating func flush(now: Int64) -> [AuditRecord] {
+        var rows: [AuditRecord] = []
+        for (key, entry) in entries where now - entry.windowStart >= Self.window {
+            if entry.held > 0, var last = entry.last {
+                last.count = entry.held
+                rows.append(last)
+            }
+            entries[key] = nil
+        }
+        return rows
+    }
+}
