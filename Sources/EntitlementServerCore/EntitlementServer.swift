@@ -58,11 +58,14 @@ public final class EntitlementServer: Sendable {
             )
             let reloader = installReloadOnSIGHUP(verifier: verifier, logger: logger)
 
-            let health = HealthProvider()
+            let health = HealthProvider(storeIsCommitting: { store.isCommitting })
             var router = MethodRouter()
             AccessPackageRequestsHandler(store: store, policy: ReprocessPolicy(windowDays: configuration.reprocessWindowDays))
                 .register(into: &router)
             health.register(into: &router)
+            let reflected = router.services + [ServerReflectionMethods.serverReflectionInfo.service,
+                V1AlphaServerReflectionMethods.serverReflectionInfo.service]
+            ReflectionProvider(services: reflected.sorted()).registerBoth(into: &router)
             let authorization = AuthorizationInterceptor(
                 verifier: verifier,
                 directory: StoreRoleDirectory(store: store),
@@ -111,6 +114,8 @@ public final class EntitlementServer: Sendable {
     public func shutdown() async {
         logger.info("shutting down (grace \(configuration.shutdownGraceSeconds) s)")
         health.markDraining()
+        // Open watches end now (the caller resumes on another replica) rather than hold the drain.
+        store.changes.close(with: RPCError(code: .unavailable, message: "the server is shutting down; watch again on another replica"))
         await server.shutdown(grace: .seconds(configuration.shutdownGraceSeconds))
         deliveryTask.cancel()
         await deliveryTask.value

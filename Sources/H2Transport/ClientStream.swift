@@ -1,10 +1,16 @@
 import NIOCore
 import RPCCore
 
-/// One outstanding unary call on a client connection. Lives on the connection's event loop.
+/// One outstanding call on a client connection: unary (a promise for the one response) or
+/// streaming (message queues both ways). Lives on the connection's event loop.
 final class ClientStream {
-    let promise: EventLoopPromise<ClientResponse<[UInt8]>>
+    /// The unary call's response; nil for a streaming call.
+    let promise: EventLoopPromise<ClientResponse<[UInt8]>>?
     var requestBody: OutgoingBody
+    /// A streaming call's queues; nil for a unary call.
+    let buffers: StreamBuffers?
+    /// A streaming call is closed (the handle may outlive the connection's record of it).
+    var closed = false
 
     var httpStatus: Int?
     var responseEncoding: String?
@@ -20,6 +26,44 @@ final class ClientStream {
     init(promise: EventLoopPromise<ClientResponse<[UInt8]>>, requestBody: OutgoingBody) {
         self.promise = promise
         self.requestBody = requestBody
+        self.buffers = nil
+    }
+
+    init(streaming kind: RPCKind) {
+        self.promise = nil
+        self.requestBody = OutgoingBody()
+        self.buffers = StreamBuffers(kind: kind, maxMessageSize: GRPCFraming.maxMessageSize)
+    }
+
+    /// A streaming response message's bytes, inflated if it is flagged compressed.
+    func decodeMessage(_ message: FramedMessage) throws(RPCError) -> [UInt8] {
+        guard message.compressed else { return message.bytes }
+        guard let name = responseEncoding, let algorithm = CompressionAlgorithm(rawValue: name), algorithm != .identity else {
+            throw RPCError(code: .internalError, message: "compressed response without a usable grpc-encoding")
+        }
+        do {
+            return try Zlib.inflate(message.bytes, format: algorithm, limit: GRPCFraming.maxMessageSize)
+        } catch {
+            throw RPCError(code: .resourceExhausted, message: "response could not be decompressed: \(error)")
+        }
+    }
+
+    /// How the call ended, from its status (nil: OK).
+    func statusError(streamErrorCode: UInt32) -> RPCError? {
+        if let failure { return failure }
+        guard let grpcStatus else {
+            if let httpStatus, httpStatus != 200 {
+                return RPCError(code: Self.code(forHTTPStatus: httpStatus), message: "HTTP status \(httpStatus)")
+            }
+            if streamErrorCode != 0 {
+                return RPCError(
+                    code: streamErrorCode == 7 ? .unavailable : .internalError,  // 7 = REFUSED_STREAM
+                    message: "stream reset by server (HTTP/2 error \(streamErrorCode))")
+            }
+            return RPCError(code: .internalError, message: "response ended without grpc-status")
+        }
+        let code = RPCError.Code(rawValue: grpcStatus)
+        return code == .ok ? nil : RPCError(code: code, message: grpcMessage ?? "", metadata: trailers)
     }
 
     /// Records one response header; the first block is headers, a later one trailers.
@@ -44,22 +88,7 @@ final class ClientStream {
 
     /// The call's outcome once the stream has closed.
     func result(streamErrorCode: UInt32) -> Result<ClientResponse<[UInt8]>, RPCError> {
-        if let failure { return .failure(failure) }
-        guard let grpcStatus else {
-            if let httpStatus, httpStatus != 200 {
-                return .failure(RPCError(code: Self.code(forHTTPStatus: httpStatus), message: "HTTP status \(httpStatus)"))
-            }
-            if streamErrorCode != 0 {
-                return .failure(RPCError(
-                    code: streamErrorCode == 7 ? .unavailable : .internalError,  // 7 = REFUSED_STREAM
-                    message: "stream reset by server (HTTP/2 error \(streamErrorCode))"))
-            }
-            return .failure(RPCError(code: .internalError, message: "response ended without grpc-status"))
-        }
-        let code = RPCError.Code(rawValue: grpcStatus)
-        guard code == .ok else {
-            return .failure(RPCError(code: code, message: grpcMessage ?? "", metadata: trailers))
-        }
+        if let error = statusError(streamErrorCode: streamErrorCode) { return .failure(error) }
         let messages: [FramedMessage]
         do {
             messages = try deframer.finish()

@@ -56,6 +56,22 @@ public final class GRPCClient: ClientTransport {
         }
     }
 
+    public func openStream(method: MethodDescriptor, options: CallOptions) async throws -> any ClientCallStream {
+        let channel = try await connection()
+        let loop = channel.eventLoop
+        let promise = loop.makePromise(of: ClientStreamHandle.self)
+        let path = method.path
+        loop.execute {
+            do {
+                let handler = try channel.pipeline.syncOperations.handler(type: GRPCClientConnection.self)
+                handler.startStream(path: path, kind: .bidirectionalStreaming, options: options, promise: promise)
+            } catch {
+                promise.fail(RPCError(code: .unavailable, message: "connection is closed"))
+            }
+        }
+        return try await promise.futureResult.get()
+    }
+
     /// The current connection, or a new one if there is none or it can no longer start calls. A
     /// healthy connection costs a lock and an atomic load: no hop to its event loop.
     private func connection() async throws -> any Channel {

@@ -26,9 +26,14 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         self.usability = usability
     }
 
+    /// The loop this connection lives on (set once the handler is added).
+    private(set) var eventLoop: (any EventLoop)?
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        session = NGHTTP2Session(role: .client, limits: NGHTTP2Session.Limits(maxConcurrentStreams: 100), delegate: self)
+        self.eventLoop = context.eventLoop
+        session = NGHTTP2Session(
+            role: .client, limits: NGHTTP2Session.Limits(maxConcurrentStreams: 100, manualFlowControl: true), delegate: self)
         if context.channel.isActive { flush() }
     }
 
@@ -74,10 +79,15 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     private func failAll(_ error: RPCError) {
         let pending = streams
         streams.removeAll()
-        for stream in pending.values {
-            stream.timer?.cancel()
-            stream.promise.fail(error)
-        }
+        for stream in pending.values { end(stream, with: error) }
+    }
+
+    /// Ends a call that is over: the unary promise fails, or the streaming queues do.
+    private func end(_ stream: ClientStream, with error: RPCError) {
+        stream.timer?.cancel()
+        stream.closed = true
+        stream.promise?.fail(error)
+        stream.buffers?.fail(error)
     }
 
     private func flush() {
@@ -107,7 +117,7 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         options: CallOptions,
         promise: EventLoopPromise<ClientResponse<[UInt8]>>
     ) {
-        guard isUsable, let session, let context else {
+        guard isUsable, session != nil, context != nil else {
             promise.fail(RPCError(code: .unavailable, message: "connection is not usable"))
             return
         }
@@ -127,6 +137,30 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         let payloadCount = body.count - GRPCFraming.headerSize
         body.withUnsafeMutableBytes { GRPCFraming.writeHeader(compressed: compressed, length: payloadCount, to: $0.baseAddress!) }
 
+        let stream = ClientStream(promise: promise, requestBody: OutgoingBody(body))
+        switch submit(stream, path: path, options: options, compressed: compressed) {
+        case .success: break
+        case .failure(let error): promise.fail(error)
+        }
+    }
+
+    /// Starts a streaming call; the promise completes with its stream id once submitted.
+    func startStream(path: String, kind: RPCKind, options: CallOptions, promise: EventLoopPromise<ClientStreamHandle>) {
+        guard isUsable, context != nil else {
+            promise.fail(RPCError(code: .unavailable, message: "connection is not usable"))
+            return
+        }
+        let stream = ClientStream(streaming: kind)
+        switch submit(stream, path: path, options: options, compressed: false) {
+        case .success(let id): promise.succeed(ClientStreamHandle(connection: self, stream: stream, streamID: id))
+        case .failure(let error): promise.fail(error)
+        }
+    }
+
+    private func submit(
+        _ stream: ClientStream, path: String, options: CallOptions, compressed: Bool
+    ) -> Result<Int32, RPCError> {
+        guard let session, let context else { return .failure(RPCError(code: .unavailable, message: "connection is closed")) }
         var headers = HeaderList()
         headers.add(":method", "POST")
         headers.add(":scheme", "http")
@@ -144,13 +178,10 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
             case .binary(let b): headers.add(entry.key, Base64.encode(b))
             }
         }
-
-        let stream = ClientStream(promise: promise, requestBody: OutgoingBody(body))
         let id = session.submitRequest(headers: headers, hasBody: true)
         guard id > 0 else {
             isUsable = false
-            promise.fail(RPCError(code: .unavailable, message: "could not start a stream (nghttp2 error \(id))"))
-            return
+            return .failure(RPCError(code: .unavailable, message: "could not start a stream (nghttp2 error \(id))"))
         }
         streams[id] = stream
         if let timeout = options.timeout {
@@ -160,20 +191,51 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
             }
         }
         scheduleFlush()
+        return .success(id)
     }
 
-    /// Abandons a call (deadline or task cancellation): RST_STREAM CANCEL and fail the promise.
+    /// Abandons a call (deadline or task cancellation): RST_STREAM CANCEL and fail the call.
     func cancel(streamID: Int32, error: RPCError) {
         guard let stream = streams.removeValue(forKey: streamID) else { return }
-        stream.timer?.cancel()
         session?.resetStream(streamID, errorCode: NGHTTP2_CANCEL.rawValue)
-        stream.promise.fail(error)
+        end(stream, with: error)
         scheduleFlush()
     }
 
     /// Finds the stream a promise belongs to (for cancellation by the caller's task).
     func streamID(for promise: EventLoopPromise<ClientResponse<[UInt8]>>) -> Int32? {
-        streams.first { $0.value.promise.futureResult === promise.futureResult }?.key
+        streams.first { $0.value.promise?.futureResult === promise.futureResult }?.key
+    }
+
+    // MARK: Streaming calls (on the loop, from ClientStreamHandle)
+
+    func enqueueSend(_ stream: ClientStream, streamID: Int32, framed: [UInt8], writer: CheckedContinuation<Void, any Error>) {
+        guard let buffers = stream.buffers, !stream.closed, !buffers.finished else {
+            writer.resume(throwing: RPCError(code: .cancelled, message: "the call has ended or was half-closed"))
+            return
+        }
+        buffers.enqueue(framed, writer: writer)
+        session?.resumeData(streamID: streamID)
+        scheduleFlush()
+    }
+
+    func closeSend(_ stream: ClientStream, streamID: Int32) {
+        guard let buffers = stream.buffers, !stream.closed, !buffers.finished else { return }
+        buffers.finished = true
+        session?.resumeData(streamID: streamID)
+        scheduleFlush()
+    }
+
+    func take(_ stream: ClientStream, streamID: Int32, reader: CheckedContinuation<[UInt8]?, any Error>) {
+        guard let buffers = stream.buffers else {
+            reader.resume(returning: nil)
+            return
+        }
+        let credit = buffers.take(reader: reader)
+        if credit > 0, !stream.closed {
+            session?.consume(streamID: streamID, count: credit)
+            scheduleFlush()
+        }
     }
 
     // MARK: nghttp2 callbacks
@@ -193,7 +255,23 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     func sessionControlFrame(type: UInt8) -> Bool { true }
 
     func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) -> Bool {
-        guard let stream = streams[streamID], stream.failure == nil else { return true }
+        guard let stream = streams[streamID], stream.failure == nil else {
+            session?.consume(streamID: streamID, count: bytes.count)
+            return true
+        }
+        if let buffers = stream.buffers {
+            // Credit goes back as the caller takes messages: an unread stream stops the server.
+            do throws(RPCError) {
+                let credit = try buffers.receive(bytes) { message throws(RPCError) in try stream.decodeMessage(message) }
+                session?.consume(streamID: streamID, count: credit)
+            } catch {
+                stream.failure = error
+                session?.consume(streamID: streamID, count: buffers.unconsumedBytes)
+                cancel(streamID: streamID, error: error)
+            }
+            return true
+        }
+        session?.consume(streamID: streamID, count: bytes.count)
         do {
             try stream.deframer.append(bytes)
         } catch {
@@ -205,14 +283,24 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     func sessionStreamClosed(streamID: Int32, errorCode: UInt32) {
         guard let stream = streams.removeValue(forKey: streamID) else { return }
         stream.timer?.cancel()
+        stream.closed = true
+        if let buffers = stream.buffers {
+            // Messages already received are still read; then the status.
+            let error = stream.statusError(streamErrorCode: errorCode)
+            buffers.stopSending(error ?? RPCError(code: .cancelled, message: "the call has ended"))
+            buffers.endIncoming(error: error)
+            return
+        }
         switch stream.result(streamErrorCode: errorCode) {
-        case .success(let response): stream.promise.succeed(response)
-        case .failure(let error): stream.promise.fail(error)
+        case .success(let response): stream.promise?.succeed(response)
+        case .failure(let error): stream.promise?.fail(error)
         }
     }
 
     func sessionReadBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> (count: Int, eof: Bool)? {
-        streams[streamID]?.requestBody.read(into: buffer) ?? (0, true)
+        guard let stream = streams[streamID] else { return (0, true) }
+        if let buffers = stream.buffers { return buffers.read(into: buffer) }
+        return stream.requestBody.read(into: buffer)
     }
 
     func sessionBodyEnded(streamID: Int32) {}

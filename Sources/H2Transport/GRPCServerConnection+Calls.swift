@@ -26,8 +26,15 @@ extension GRPCServerConnection {
         case .other(let value):
             return .http(status: 415, message: "content-type must be application/grpc or application/grpc+proto, got \(value)")
         }
-        guard let path = stream.path, shared.router.handler(forPath: path) != nil else {
+        guard let path = stream.path else {
             return .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false)
+        }
+        if shared.router.handler(forPath: path) == nil {
+            // Not unary: a streaming method, or nothing at all.
+            guard let streaming = shared.router.streamingHandler(forPath: path) else {
+                return .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false)
+            }
+            stream.streamingHandler = streaming
         }
         if let encoding = stream.encoding, CompressionAlgorithm(rawValue: encoding) == nil {
             let error = RPCError(
@@ -88,6 +95,10 @@ extension GRPCServerConnection {
 
     func dispatch(_ stream: ServerStream) {
         guard !stream.responded, let context, let executor else { return }
+        if let streaming = stream.streamingHandler {
+            dispatchStreaming(stream, handler: streaming)
+            return
+        }
         guard let path = stream.path, let handler = shared.router.handler(forPath: path) else {
             respond(stream, with: .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false))
             return
@@ -100,24 +111,7 @@ extension GRPCServerConnection {
             respond(stream, with: .grpc(error, acceptEncoding: false))
             return
         }
-
-        if let deadline = stream.deadline, ContinuousClock.now.advanced(by: Self.minimumUsefulBudget) > deadline {
-            // Too late to be of use: clients round tiny deadlines up to the header's unit
-            // (grpcio sends `1m` for 1 µs), so a call with under a millisecond left would answer
-            // a caller that has already given up. Do not start the work.
-            respond(stream, with: .grpc(Self.deadlineExceeded, acceptEncoding: false))
-            return
-        }
-
-        guard shared.budget.admitCall() else {
-            // Admission control: past the bound, shed at once (the caller retries with backoff)
-            // rather than queue work that would only answer after the caller gave up.
-            let error = RPCError(
-                code: .resourceExhausted,
-                message: "the server is at its limit of \(shared.budget.maxConcurrentCalls) concurrent calls; retry with backoff")
-            respond(stream, with: .grpc(error, acceptEncoding: false))
-            return
-        }
+        guard admit(stream) else { return }
 
         let callContext = ServerContext(
             method: handler.method,
@@ -153,6 +147,29 @@ extension GRPCServerConnection {
         }
     }
 
+    /// The checks every call passes before its handler starts: time left, and a slot under the
+    /// server's concurrency bound. False when the call has been answered instead.
+    func admit(_ stream: ServerStream) -> Bool {
+        if let deadline = stream.deadline, ContinuousClock.now.advanced(by: Self.minimumUsefulBudget) > deadline {
+            // Too late to be of use: clients round tiny deadlines up to the header's unit
+            // (grpcio sends `1m` for 1 µs), so a call with under a millisecond left would answer
+            // a caller that has already given up. Do not start the work.
+            respond(stream, with: .grpc(Self.deadlineExceeded, acceptEncoding: false))
+            return false
+        }
+
+        guard shared.budget.admitCall() else {
+            // Admission control: past the bound, shed at once (the caller retries with backoff)
+            // rather than queue work that would only answer after the caller gave up.
+            let error = RPCError(
+                code: .resourceExhausted,
+                message: "the server is at its limit of \(shared.budget.maxConcurrentCalls) concurrent calls; retry with backoff")
+            respond(stream, with: .grpc(error, acceptEncoding: false))
+            return false
+        }
+        return true
+    }
+
     /// Splits the body into exactly one message and inflates it if needed (bounded by the limit).
     func decodeRequest(_ stream: ServerStream) throws(RPCError) -> [UInt8] {
         let messages: [FramedMessage]
@@ -167,6 +184,11 @@ extension GRPCServerConnection {
                 message: "a unary call carries exactly one request message, got \(messages.count == 0 ? "none" : "more than one")"
             )
         }
+        return try decodeMessage(message, of: stream)
+    }
+
+    /// A request message's bytes, inflated if it is flagged compressed (bounded by the limit).
+    func decodeMessage(_ message: FramedMessage, of stream: ServerStream) throws(RPCError) -> [UInt8] {
         guard message.compressed else { return message.bytes }
         guard let name = stream.encoding, let algorithm = CompressionAlgorithm(rawValue: name), algorithm != .identity else {
             throw RPCError(code: .internalError, message: "message is flagged compressed but the call has no grpc-encoding")

@@ -45,6 +45,13 @@ extension GRPCServerConnection {
 
     /// Answers without a body: an HTTP error, or gRPC Trailers-Only (one HEADERS frame with END_STREAM).
     func respond(_ stream: ServerStream, with early: EarlyResponse) {
+        if let call = stream.streaming, call.headersSent, case .grpc(let error, _) = early {
+            // Messages have gone out: the status can only come in the trailers now.
+            call.fail(error)
+            stream.cancelWork()
+            endStreamingBody(stream, call: call, trailers: Self.trailers(for: error))
+            return
+        }
         stream.responded = true
         stream.cancelWork()
         releaseBuffer(of: stream)
@@ -69,6 +76,15 @@ extension GRPCServerConnection {
     }
 
     // MARK: Helpers
+
+    /// The trailers of a call that ends with `error` after its response headers went out.
+    static func trailers(for error: RPCError) -> HeaderList {
+        var trailers = HeaderList()
+        trailers.add("grpc-status", String(error.code.rawValue))
+        trailers.add("grpc-message", grpcMessage(error.message))
+        add(error.metadata, to: &trailers)
+        return trailers
+    }
 
     static func add(_ metadata: Metadata, to headers: inout HeaderList) {
         for entry in metadata where !Metadata.isReserved(entry.key) {

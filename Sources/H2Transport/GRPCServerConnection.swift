@@ -49,7 +49,8 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         self.peer = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
         let limits = NGHTTP2Session.Limits(
             maxConcurrentStreams: UInt32(shared.configuration.maxConcurrentStreams),
-            maxHeaderListSize: UInt32(shared.configuration.maxHeaderListSize)
+            maxHeaderListSize: UInt32(shared.configuration.maxHeaderListSize),
+            manualFlowControl: true
         )
         session = NGHTTP2Session(role: .server, limits: limits, delegate: self)
         if context.channel.isActive { channelActive(context: context) }
@@ -212,11 +213,20 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
                 respond(stream, with: early)
                 return true
             }
-            if !endStream { awaitBody(of: stream) }
+            if let handler = stream.streamingHandler, handler.kind.streamsRequests {
+                // Client and bidirectional streams start now and read their messages as they come.
+                dispatchStreaming(stream, handler: handler)
+            } else if !endStream {
+                awaitBody(of: stream)
+            }
         }
         if endStream {
             stream.bodyDeadline = nil
-            dispatch(stream)
+            if let call = stream.streaming, call.kind.streamsRequests {
+                if !stream.responded { endStreamingRequests(stream, call: call) }
+            } else {
+                dispatch(stream)
+            }
         }
         return true
     }
@@ -228,7 +238,17 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     }
 
     func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) -> Bool {
-        guard let stream = streams[streamID], !stream.responded else { return true }
+        guard let stream = streams[streamID], !stream.responded else {
+            session?.consume(streamID: streamID, count: bytes.count)
+            return true
+        }
+        if let call = stream.streaming, call.kind.streamsRequests {
+            // Credit goes back as the handler takes messages: an unread stream stops its sender.
+            receiveStreamingData(stream, call: call, bytes: bytes)
+            return true
+        }
+        // A unary body is bounded by the budgets below, so its credit goes back at once.
+        session?.consume(streamID: streamID, count: bytes.count)
         if bufferedRequestBytes + bytes.count > shared.configuration.maxBufferedRequestBytes {
             let error = RPCError(
                 code: .resourceExhausted,
@@ -273,7 +293,9 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     }
 
     func sessionReadBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> (count: Int, eof: Bool)? {
-        streams[streamID]?.body.read(into: buffer) ?? (0, true)
+        guard let stream = streams[streamID] else { return (0, true) }
+        if let call = stream.streaming { return call.read(into: buffer) }
+        return stream.body.read(into: buffer)
     }
 
     func sessionBodyEnded(streamID: Int32) {

@@ -30,11 +30,15 @@ final class NGHTTP2Session {
         var initialStreamWindow: UInt32 = 1 << 20
         var connectionWindow: Int32 = 16 << 20
         var maxFrameSize: UInt32 = 16 * 1024
+        /// Received DATA is given back to the peer's window only through `consume`, so a
+        /// stream nobody reads stops its sender (HTTP/2 flow control as backpressure).
+        var manualFlowControl = false
     }
 
     private var session: OpaquePointer?
     unowned(unsafe) let delegate: any NGHTTP2SessionDelegate
     let role: Role
+    let manualFlowControl: Bool
 
     init(role: Role, limits: Limits, delegate: any NGHTTP2SessionDelegate) {
         self.delegate = delegate
@@ -102,6 +106,8 @@ final class NGHTTP2Session {
         nghttp2_option_set_max_outbound_ack(option, 1000)
         nghttp2_option_set_max_settings(option, 32)
         nghttp2_option_set_max_send_header_block_length(option, 64 * 1024)
+        if limits.manualFlowControl { nghttp2_option_set_no_auto_window_update(option, 1) }
+        self.manualFlowControl = limits.manualFlowControl
 
         let userData = Unmanaged.passUnretained(self).toOpaque()
         switch role {
@@ -179,6 +185,14 @@ final class NGHTTP2Session {
 
     func resetStream(_ streamID: Int32, errorCode: UInt32) {
         nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, errorCode)
+    }
+
+    /// Gives `count` received bytes of `streamID` back to the peer's stream and connection
+    /// windows (with `manualFlowControl`; nghttp2 then sends WINDOW_UPDATE as it sees fit).
+    func consume(streamID: Int32, count: Int) {
+        guard manualFlowControl, count > 0 else { return }
+        // Connection credit first, then the stream's if it still exists (nghttp2 does both).
+        _ = nghttp2_session_consume(session, streamID, count)
     }
 
     func resumeData(streamID: Int32) {

@@ -35,6 +35,13 @@ final class ServerStream {
     var body = OutgoingBody()
     var trailers = HeaderList()
 
+    /// Set at the headers when `:path` names a streaming method.
+    var streamingHandler: StreamingMethodHandler?
+    /// The running streaming call, once dispatched.
+    var streaming: StreamBuffers?
+    /// Response metadata of a streaming call's handler (headers go out with the first message).
+    var responseMetadata = ResponseMetadata()
+
     init(id: Int32, maxMessageSize: Int) {
         self.id = id
         self.deframer = GRPCDeframer(limit: maxMessageSize, maxMessages: 1)
@@ -43,6 +50,7 @@ final class ServerStream {
     func cancelWork() {
         task?.cancel()
         task = nil
+        streaming?.fail(CancellationError())
         deadlineTimer?.cancelTimer()
         deadlineTimer = nil
     }

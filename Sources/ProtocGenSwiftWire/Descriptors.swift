@@ -65,6 +65,9 @@ struct FileDescriptor: DecodableMessage {
     var hasExtensions = false
     var syntax = ""
     var sourceCodeInfo = SourceCodeInfo()
+    /// `option swift_prefix`: put before the Swift names of the file's top-level types (two
+    /// versions of one API, such as grpc.reflection v1 and v1alpha, can then share a module).
+    var swiftPrefix = ""
 
     mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
@@ -77,6 +80,9 @@ struct FileDescriptor: DecodableMessage {
         case 7:
             hasExtensions = true
             try reader.skip(tag)
+        case 8:
+            let options: FileOptions = try reader.readDescriptor(tag)
+            swiftPrefix = options.swiftPrefix
         case 9: sourceCodeInfo = try reader.readDescriptor(tag)
         case 12: syntax = try reader.readString(tag)
         default: try reader.skip(tag)
@@ -189,6 +195,18 @@ struct FieldDescriptor: DecodableMessage {
             packed = options.packed
         case 9: oneofIndex = try reader.readInt32(tag)
         case 17: proto3Optional = try reader.readBool(tag)
+        default: try reader.skip(tag)
+        }
+    }
+}
+
+/// `google.protobuf.FileOptions`: only what the generator uses.
+struct FileOptions: DecodableMessage {
+    var swiftPrefix = ""
+
+    mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
+        switch tag.fieldNumber {
+        case 39: swiftPrefix = try reader.readString(tag)
         default: try reader.skip(tag)
         }
     }

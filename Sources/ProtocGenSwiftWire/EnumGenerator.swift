@@ -3,6 +3,8 @@ struct EnumGenerator {
     let descriptor: EnumDescriptor
     let comments: [[Int32]: String]
     let path: [Int32]
+    /// Put before the Swift name (a top-level enum of a file with `swift_prefix`).
+    var namePrefix = ""
 
     private struct Case {
         let name: String
@@ -23,7 +25,7 @@ struct EnumGenerator {
                 cases.append(Case(name: name, protoName: value.name, number: value.number, comment: comment))
             }
         }
-        let typeName = descriptor.name
+        let typeName = namePrefix + descriptor.name
 
         p.docComment(comments[path])
         p.block("public enum \(typeName): Sendable, Hashable, CaseIterable") { p in

@@ -43,13 +43,18 @@ struct MessageGenerator {
     var fields: [FieldModel] = []
     var oneofs: [OneofModel] = []
 
+    /// The Swift name of the struct (the proto name, behind the file's `swift_prefix` at top level).
+    let typeName: String
+
     init(
         descriptor: MessageDescriptor,
         protoName: String,
         registry: TypeRegistry,
         comments: [[Int32]: String],
-        path: [Int32]
+        path: [Int32],
+        typeName: String? = nil
     ) throws(GeneratorError) {
+        self.typeName = typeName ?? descriptor.name
         self.descriptor = descriptor
         self.protoName = protoName
         self.registry = registry
@@ -127,7 +132,7 @@ struct MessageGenerator {
     func emit(into p: inout CodePrinter) throws(GeneratorError) {
         p.docComment(comments[path])
         var thrown: GeneratorError?
-        p.block("public struct \(descriptor.name): ProtoMessage") { p in
+        p.block("public struct \(typeName): ProtoMessage") { p in
             emitProperties(into: &p)
             p.line("public var unknownFields = UnknownFields()")
             p.line()

@@ -41,16 +41,20 @@ struct TypeRegistry {
         entries[".google.protobuf.Timestamp"] = .timestamp
         for file in files where !file.name.hasPrefix("google/protobuf/") {
             let prefix = file.package.isEmpty ? "" : "." + file.package
-            for message in file.messages { register(message, protoPrefix: prefix, swiftPrefix: "") }
+            for message in file.messages {
+                register(message, protoPrefix: prefix, swiftPrefix: "", topLevelPrefix: file.swiftPrefix)
+            }
             for e in file.enums {
-                entries[prefix + "." + e.name] = .enumeration(swiftName: e.name, descriptor: e)
+                entries[prefix + "." + e.name] = .enumeration(swiftName: file.swiftPrefix + e.name, descriptor: e)
             }
         }
     }
 
-    private mutating func register(_ message: MessageDescriptor, protoPrefix: String, swiftPrefix: String) {
+    private mutating func register(
+        _ message: MessageDescriptor, protoPrefix: String, swiftPrefix: String, topLevelPrefix: String = ""
+    ) {
         let protoName = protoPrefix + "." + message.name
-        let swiftName = swiftPrefix.isEmpty ? message.name : swiftPrefix + "." + message.name
+        let swiftName = swiftPrefix.isEmpty ? topLevelPrefix + message.name : swiftPrefix + "." + message.name
         entries[protoName] = .message(swiftName: swiftName, descriptor: message)
         for nested in message.nestedMessages {
             register(nested, protoPrefix: protoName, swiftPrefix: swiftName)

@@ -49,6 +49,17 @@ func run(_ request: CodeGeneratorRequest) -> CodeGeneratorResponse {
             )
             response.files.append(try generator.generate())
         }
+        // Well-known files the generated ones import have their types in ProtoWire, but server
+        // reflection must still serve their descriptors: emit those alone.
+        let imported = Set(
+            request.protoFiles.filter { request.filesToGenerate.contains($0.name) }.flatMap(\.dependencies))
+        for (index, file) in request.protoFiles.enumerated()
+        where imported.contains(file.name) && file.name.hasPrefix("google/protobuf/")
+            && !request.filesToGenerate.contains(file.name)
+        {
+            let generator = FileGenerator(file: file, rawDescriptor: request.protoFileBytes[index], registry: registry)
+            response.files.append(generator.generateDescriptorOnly())
+        }
     } catch {
         response.error = error.message
         response.files = []

@@ -37,6 +37,10 @@ public protocol ClientTransport: Sendable {
         request: [UInt8],
         options: CallOptions
     ) async throws -> ClientResponse<[UInt8]>
+
+    /// Opens a streaming call (any kind: the generated client decides how many messages go
+    /// each way).
+    func openStream(method: MethodDescriptor, options: CallOptions) async throws -> any ClientCallStream
 }
 
 extension ClientTransport {

@@ -97,4 +97,12 @@ public struct GRPCDeframer: Sendable {
         if buffer.count > readIndex { throw .truncated }
         return messages
     }
+
+    /// Hands over the complete messages so far (for streams, which take them as they arrive).
+    /// Only for a deframer without a message limit: taken messages no longer count against it.
+    public mutating func takeMessages() -> [FramedMessage] {
+        precondition(maxMessages == .max, "takeMessages() is for streams without a message limit")
+        defer { messages.removeAll(keepingCapacity: true) }
+        return messages
+    }
 }

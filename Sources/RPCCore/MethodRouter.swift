@@ -27,13 +27,23 @@ public struct UnaryMethodHandler: Sendable {
 
 /// Maps `:path` to handlers. Services register into it; the transport looks calls up here.
 public struct MethodRouter: Sendable {
+    // Two tables, so the unary lookup on the hot path stays one dictionary probe of one type.
     @usableFromInline var handlers: [String: UnaryMethodHandler] = [:]
+    @usableFromInline var streamingHandlers: [String: StreamingMethodHandler] = [:]
 
     public init() {}
 
-    public var methods: [MethodDescriptor] { handlers.values.map(\.method) }
+    public var methods: [MethodDescriptor] { handlers.values.map(\.method) + streamingHandlers.values.map(\.method) }
+
+    /// Every registered service name, sorted (for server reflection's `list_services`).
+    public var services: [String] { Array(Set(methods.map(\.service))).sorted() }
 
     public func handler(forPath path: String) -> UnaryMethodHandler? { handlers[path] }
+
+    public func streamingHandler(forPath path: String) -> StreamingMethodHandler? { streamingHandlers[path] }
+
+    /// Whether any method serves `path`.
+    public func serves(path: String) -> Bool { handlers[path] != nil || streamingHandlers[path] != nil }
 
     /// Registers a unary method; a later registration of the same path replaces the earlier one.
     /// Inlinable so the generated code that calls it gets a version specialized for its messages.

@@ -19,7 +19,10 @@ struct GeneratedCodeTests {
     }
 
     static let targets: [(directory: String, includes: [String], files: [String])] = [
-        ("Sources/EntitlementAPI", ["proto", "/usr/include"], ["entitlement/v1/access_requests.proto", "grpc/health/v1/health.proto"]),
+        ("Sources/EntitlementAPI", ["proto", "/usr/include"], [
+            "entitlement/v1/access_requests.proto", "grpc/health/v1/health.proto",
+            "grpc/reflection/v1/reflection.proto", "grpc/reflection/v1alpha/reflection.proto",
+        ]),
         ("Tests/ProtoWireTests/Generated", ["Tests/ProtoWireTests/Fixtures", "/usr/include"], ["scalars.proto", "unknown_fields.proto"]),
     ]
 

@@ -22,6 +22,17 @@ private struct EchoService: AccessPackageRequestsService {
         return response
     }
 
+    func watchRequests(
+        _ request: WatchRequestsRequest, responses: ResponseStreamWriter<WatchRequestsResponse>, context: ServerContext
+    ) async throws {
+        for id in request.requestIds {
+            var message = WatchRequestsResponse()
+            var item = AccessPackageRequest()
+            item.id = id
+            message.request = item
+            try await responses.write(message)
+        }
+    }
 }
 
 private struct EchoHealthService: HealthService {
@@ -29,6 +40,12 @@ private struct EchoHealthService: HealthService {
         var response = HealthCheckResponse()
         response.status = request.service.isEmpty ? .serving : .serviceUnknown
         return response
+    }
+
+    func watch(
+        _ request: HealthCheckRequest, responses: ResponseStreamWriter<HealthCheckResponse>, context: ServerContext
+    ) async throws {
+        try await responses.write(try await check(request, context: context))
     }
 }
 
@@ -48,6 +65,11 @@ private struct RouterTransport: ClientTransport {
         )
         return ClientResponse(message: response.serializedBytes(), headers: Metadata(), trailers: Metadata())
     }
+
+    /// Streams run over the network in H2TransportTests; this in-process transport is unary only.
+    func openStream(method: MethodDescriptor, options: CallOptions) async throws -> any ClientCallStream {
+        throw RPCError(code: .unimplemented, message: "RouterTransport carries unary calls only")
+    }
 }
 
 @Suite("Generated services and clients")
@@ -64,7 +86,9 @@ struct GeneratedServiceTests {
         var router = MethodRouter()
         EchoService().register(into: &router)
         EchoHealthService().register(into: &router)
-        #expect(Set(router.methods.map(\.path)).count == 3)
+        #expect(Set(router.methods.map(\.path)).count == 5)
+        #expect(router.streamingHandler(forPath: AccessPackageRequestsMethods.watchRequests.path)?.kind == .serverStreaming)
+        #expect(router.streamingHandler(forPath: HealthMethods.watch.path)?.kind == .serverStreaming)
 
         let transport = RouterTransport(router: router)
         let client = AccessPackageRequestsClient(transport: transport)

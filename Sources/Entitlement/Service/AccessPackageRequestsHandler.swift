@@ -94,6 +94,50 @@ public struct AccessPackageRequestsHandler: AccessPackageRequestsService {
         return response
     }
 
+    /// WatchRequests (CONTRACT §2): the watched requests as they stand, then every committed
+    /// change, until the caller cancels, its deadline passes, or (with `until_settled`) no watched
+    /// request is DELIVERING. Ends UNAVAILABLE at shutdown and RESOURCE_EXHAUSTED for a reader
+    /// that falls too far behind.
+    public func watchRequests(
+        _ request: WatchRequestsRequest, responses: ResponseStreamWriter<WatchRequestsResponse>, context: ServerContext
+    ) async throws {
+        try Self.validate(request)
+        let packageId = request.accessPackageId
+        guard let start = try await store.watch(accessPackageId: packageId, ids: request.requestIds) else {
+            throw Self.unknownPackage(packageId)
+        }
+        // Cancelling the call ends the iteration below (the stream's termination unsubscribes).
+        var delivering = Set(start.snapshot.filter { $0.state == .delivering }.map(\.id))
+        for current in start.snapshot {
+            try await responses.write(Self.watchMessage(current))
+        }
+        if request.untilSettled, delivering.isEmpty { return }
+        for await change in start.subscription.changes {
+            try await responses.write(Self.watchMessage(change))
+            if change.state == .delivering { delivering.insert(change.id) } else { delivering.remove(change.id) }
+            if request.untilSettled, delivering.isEmpty { return }
+        }
+        if let reason = start.subscription.endReason { throw reason }
+        // The changes ended without a reason: the call was cancelled.
+        throw CancellationError()
+    }
+
+    private static func watchMessage(_ request: AccessPackageRequest) -> WatchRequestsResponse {
+        var message = WatchRequestsResponse()
+        message.request = request
+        return message
+    }
+
+    /// The argument rules of WatchRequests: a package id, 0 to 100 distinct non-empty ids, and
+    /// ids when `until_settled` is set.
+    static func validate(_ request: WatchRequestsRequest) throws(RPCError) {
+        guard !request.accessPackageId.isEmpty else { throw invalid("access_package_id is required") }
+        try validateIds(request.requestIds, allowEmpty: true)
+        if request.untilSettled, request.requestIds.isEmpty {
+            throw invalid("until_settled needs request_ids: name the requests to wait for")
+        }
+    }
+
     static func unknownPackage(_ id: String) -> RPCError {
         RPCError(code: .notFound, message: "access package \"\(CallerText.clean(id))\" does not exist")
     }
@@ -101,9 +145,14 @@ public struct AccessPackageRequestsHandler: AccessPackageRequestsService {
     /// The argument rules of Reprocess: a package id, 1 to 100 ids, none empty, no duplicates.
     static func validate(_ request: ReprocessRequest) throws(RPCError) {
         guard !request.accessPackageId.isEmpty else { throw invalid("access_package_id is required") }
-        let ids = request.requestIds
-        guard (1...RequestStore.maxReprocessBatch).contains(ids.count) else {
-            throw invalid("request_ids must name 1 to \(RequestStore.maxReprocessBatch) requests; got \(ids.count)")
+        try validateIds(request.requestIds, allowEmpty: false)
+    }
+
+    /// 1 (or 0 when `allowEmpty`) to 100 ids, none empty, no duplicates.
+    static func validateIds(_ ids: [String], allowEmpty: Bool) throws(RPCError) {
+        let low = allowEmpty ? 0 : 1
+        guard (low...RequestStore.maxReprocessBatch).contains(ids.count) else {
+            throw invalid("request_ids must name \(low) to \(RequestStore.maxReprocessBatch) requests; got \(ids.count)")
         }
         var firstIndex: [String: Int] = [:]
         for (i, id) in ids.enumerated() {

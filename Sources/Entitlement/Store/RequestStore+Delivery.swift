@@ -118,6 +118,7 @@ extension RequestStore {
             // Commits finish in submission order, but their continuations may run out of order.
             current.appliedVersion = version
             state.put(request)
+            changes.publish(CollectionOfOne(request))
         }
         if current.writesInFlight == 0 {
             // Nothing in flight: memory is the newest committed snapshot again. A failed write's

@@ -72,6 +72,7 @@ extension RequestStore {
             throw error
         }
         for request in accepted { state.put(request) }
+        changes.publish(accepted)
         if !accepted.isEmpty { wakeDeliveryWorker() }
         log(record)
         return results

@@ -20,6 +20,8 @@ public actor RequestStore {
     public nonisolated let pageTokens: PageTokenCodec
     /// Role assignments and package catalogs for authorization, readable without awaiting the actor.
     public nonisolated let accessDirectory = AccessDirectory()
+    /// Committed request changes, for WatchRequests.
+    public nonisolated let changes: RequestChangeFeed
     /// Signals (coalesced) that requests entered DELIVERING; waited on by one `DeliveryWorker`.
     nonisolated let deliveryWakeups = WakeSignal()
 
@@ -43,8 +45,10 @@ public actor RequestStore {
     public init(
         directory: String,
         clock: any WallClock = SystemWallClock(),
-        logger: Logger = Logger(label: "entitlement.store")
+        logger: Logger = Logger(label: "entitlement.store"),
+        changes: RequestChangeFeed = RequestChangeFeed()
     ) throws {
+        self.changes = changes
         try FileSystem.makeDirectory(directory)
         let database: SQLiteDatabase
         do throws(SQLiteError) {
@@ -131,6 +135,9 @@ public actor RequestStore {
     }
 
     func wakeDeliveryWorker() { deliveryWakeups.signal() }
+
+    /// False while the store's most recent commit failed (the disk is full, say).
+    public nonisolated var isCommitting: Bool { writer.isCommitting }
 
     /// Makes the next `count` commits fail (tests of what a failed write leaves behind).
     func injectCommitFailures(_ count: Int) { writer.injectCommitFailures(count) }

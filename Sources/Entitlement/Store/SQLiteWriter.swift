@@ -34,6 +34,10 @@ final class SQLiteWriter: Sendable {
     nonisolated(unsafe) private let database: SQLiteDatabase
     private let queue = DispatchQueue(label: "entitlement.sqlite-writer", qos: .userInitiated)
     private let state = Mutex(State())
+    private let lastCommitFailed = Atomic<Bool>(false)
+
+    /// False while the most recent transaction failed to commit (health reports NOT_SERVING).
+    var isCommitting: Bool { !lastCommitFailed.load(ordering: .relaxed) }
 
     init(database: SQLiteDatabase, maxPending: Int = 4_096) {
         self.database = database
@@ -137,6 +141,7 @@ final class SQLiteWriter: Sendable {
                 try? database.execute("ROLLBACK")
                 commitError = error
             }
+            lastCommitFailed.store(commitError != nil, ordering: .relaxed)
             for resume in resumes { resume(commitError) }
         }
     }

@@ -15,10 +15,19 @@ public import RPCCore
 public struct AuthorizationInterceptor: ServerInterceptor {
     /// The service whose calls need no token.
     public static let healthService = HealthMethods.check.service
+    /// Services anyone may call: health checks and server reflection (it describes the API, and
+    /// holds no data).
+    public static let openServices: Set<String> = [
+        healthService,
+        ServerReflectionMethods.serverReflectionInfo.service,
+        V1AlphaServerReflectionMethods.serverReflectionInfo.service,
+    ]
 
     private static let actions: [MethodDescriptor: Action] = [
         AccessPackageRequestsMethods.listRequests: .listRequests,
         AccessPackageRequestsMethods.reprocess: .reprocess,
+        // Watching a package's requests shows what listing them does.
+        AccessPackageRequestsMethods.watchRequests: .listRequests,
     ]
 
     private let verifier: TokenVerifier
@@ -43,7 +52,7 @@ public struct AuthorizationInterceptor: ServerInterceptor {
         context: ServerContext,
         next: @Sendable (ServerRequest<Input>, ServerContext) async throws -> Output
     ) async throws -> Output {
-        if context.method.service == Self.healthService {
+        if Self.openServices.contains(context.method.service) {
             return try await next(request, context)
         }
         let action = Self.actions[context.method]

@@ -7,3 +7,4 @@ public protocol AccessPackageScoped {
 
 extension ListRequestsRequest: AccessPackageScoped {}
 extension ReprocessRequest: AccessPackageScoped {}
+extension WatchRequestsRequest: AccessPackageScoped {}

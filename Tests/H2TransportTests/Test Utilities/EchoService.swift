@@ -29,6 +29,48 @@ final class EchoService: AccessPackageRequestsService {
         return response
     }
 
+    /// Streams one message per request id; an id `big-N` is N KiB long. `requestIds` empty and
+    /// `untilSettled`: streams until cancelled, counting cancellations.
+    func watchRequests(
+        _ request: WatchRequestsRequest, responses: ResponseStreamWriter<WatchRequestsResponse>, context: ServerContext
+    ) async throws {
+        if request.requestIds.isEmpty && request.untilSettled {
+            do {
+                var n = 0
+                while true {
+                    try await responses.write(Self.watchMessage("tick-\(n)"))
+                    n += 1
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+            } catch {
+                cancelledCalls.add(1, ordering: .relaxed)
+                throw error
+            }
+        }
+        for id in request.requestIds {
+            if id.hasPrefix("big-"), let kib = Int(id.dropFirst(4)) {
+                try await responses.write(Self.watchMessage(String(repeating: "b", count: kib * 1024)))
+                writtenMessages.add(1, ordering: .relaxed)
+            } else if id.hasPrefix("fail-"), let code = Int(id.dropFirst(5)) {
+                throw RPCError(code: RPCError.Code(rawValue: code), message: "failed mid-stream")
+            } else {
+                try await responses.write(Self.watchMessage(id))
+                writtenMessages.add(1, ordering: .relaxed)
+            }
+        }
+    }
+
+    /// Messages `watchRequests` has handed to the transport.
+    let writtenMessages = Atomic<Int>(0)
+
+    static func watchMessage(_ id: String) -> WatchRequestsResponse {
+        var message = WatchRequestsResponse()
+        var item = AccessPackageRequest()
+        item.id = id
+        message.request = item
+        return message
+    }
+
     func reprocess(_ request: ReprocessRequest, context: ServerContext) async throws -> ReprocessResponse {
         switch request.accessPackageId {
         case "sleep":

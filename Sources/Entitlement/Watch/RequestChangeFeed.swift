@@ -1,0 +1,120 @@
+public import EntitlementAPI
+public import RPCCore
+import Synchronization
+
+/// Committed request changes, fanned out to watchers (WatchRequests). The store publishes a
+/// change only after its commit, so a watcher never sees one a crash could undo. A replicated
+/// store publishes here what other replicas committed too (the feed does not care where a
+/// change came from).
+///
+/// Bounded everywhere: at most `maxSubscribers` watchers, each with a buffer of
+/// `bufferCapacity` changes; a watcher whose buffer is full is ended (it fell behind), and
+/// nobody else waits for it.
+public final class RequestChangeFeed: Sendable {
+    public let maxSubscribers: Int
+    public let bufferCapacity: Int
+
+    private struct Subscriber {
+        let packageId: String
+        /// Only these requests; nil: every request of the package.
+        let ids: Set<String>?
+        let continuation: AsyncStream<AccessPackageRequest>.Continuation
+        let subscription: RequestSubscription
+    }
+
+    private struct State {
+        var subscribers: [UInt64: Subscriber] = [:]
+        var nextID: UInt64 = 0
+        /// Set when the server is shutting down: every watcher ends with it, new ones too.
+        var closedWith: RPCError?
+    }
+
+    private let state = Mutex(State())
+
+    public init(maxSubscribers: Int = 10_000, bufferCapacity: Int = 256) {
+        self.maxSubscribers = maxSubscribers
+        self.bufferCapacity = bufferCapacity
+    }
+
+    /// Watchers now.
+    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+
+    /// Starts watching `packageId` (only `ids` when given). Call it where no change can be
+    /// published between reading the snapshot and subscribing (on the store actor).
+    public func subscribe(packageId: String, ids: Set<String>?) throws(RPCError) -> RequestSubscription {
+        let capacity = bufferCapacity
+        let (stream, continuation) = AsyncStream<AccessPackageRequest>.makeStream(
+            bufferingPolicy: .bufferingOldest(capacity))
+        let result = state.withLock { state -> Result<RequestSubscription, RPCError> in
+            if let closed = state.closedWith { return .failure(closed) }
+            guard state.subscribers.count < maxSubscribers else {
+                return .failure(
+                    RPCError(
+                        code: .resourceExhausted,
+                        message: "the server is at its limit of \(maxSubscribers) watch streams; retry later"))
+            }
+            let id = state.nextID
+            state.nextID += 1
+            let subscription = RequestSubscription(changes: stream)
+            state.subscribers[id] = Subscriber(
+                packageId: packageId, ids: ids, continuation: continuation, subscription: subscription)
+            continuation.onTermination = { [weak self] _ in self?.unsubscribe(id) }
+            return .success(subscription)
+        }
+        return try result.get()
+    }
+
+    /// Hands committed changes to the watchers they concern.
+    public func publish(_ requests: some Sequence<AccessPackageRequest>) {
+        var fellBehind: [AsyncStream<AccessPackageRequest>.Continuation] = []
+        state.withLock { state in
+            guard !state.subscribers.isEmpty else { return }
+            for request in requests {
+                for subscriber in state.subscribers.values where subscriber.packageId == request.accessPackageId {
+                    if let ids = subscriber.ids, !ids.contains(request.id) { continue }
+                    if case .dropped = subscriber.continuation.yield(request) {
+                        subscriber.subscription.end(
+                            RPCError(
+                                code: .resourceExhausted,
+                                message: "the watcher fell more than \(bufferCapacity) changes behind; read faster or watch fewer requests"))
+                        fellBehind.append(subscriber.continuation)
+                    }
+                }
+            }
+        }
+        // Finished outside the lock: termination handlers take it again.
+        for continuation in fellBehind { continuation.finish() }
+    }
+
+    /// Ends every watcher (and refuses new ones) with `error`: UNAVAILABLE at shutdown.
+    public func close(with error: RPCError) {
+        let continuations = state.withLock { state -> [AsyncStream<AccessPackageRequest>.Continuation] in
+            state.closedWith = state.closedWith ?? error
+            for subscriber in state.subscribers.values { subscriber.subscription.end(error) }
+            return state.subscribers.values.map(\.continuation)
+        }
+        for continuation in continuations { continuation.finish() }
+    }
+
+    private func unsubscribe(_ id: UInt64) {
+        _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
+    }
+}
+
+/// One watcher's committed changes, in commit order. When the sequence ends, `endReason` says
+/// why (nil: the watcher stopped it).
+public final class RequestSubscription: Sendable {
+    public let changes: AsyncStream<AccessPackageRequest>
+    private let reason = Mutex<RPCError?>(nil)
+
+    init(changes: AsyncStream<AccessPackageRequest>) {
+        self.changes = changes
+    }
+
+    /// Why the changes ended, if the feed ended them (fell behind, shutdown).
+    public var endReason: RPCError? { reason.withLock { $0 } }
+
+    func end(_ error: RPCError) {
+        reason.withLock { if $0 == nil { $0 = error } }
+    }
+}
