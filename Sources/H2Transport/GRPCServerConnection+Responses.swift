@@ -46,9 +46,13 @@ extension GRPCServerConnection {
     /// Answers without a body: an HTTP error, or gRPC Trailers-Only (one HEADERS frame with END_STREAM).
     func respond(_ stream: ServerStream, with early: EarlyResponse) {
         if let call = stream.streaming, call.headersSent, case .grpc(let error, _) = early {
-            // Messages have gone out: the status can only come in the trailers now.
-            call.fail(error)
-            stream.cancelWork()
+            // Messages have gone out: the status can only come in the trailers now, after the
+            // messages already queued.
+            call.close(with: error)
+            stream.task?.cancel()
+            stream.task = nil
+            stream.deadlineTimer?.cancelTimer()
+            stream.deadlineTimer = nil
             endStreamingBody(stream, call: call, trailers: Self.trailers(for: error))
             return
         }

@@ -187,6 +187,19 @@ final class StreamBuffers {
 
     // MARK: End
 
+    /// The call ends with `error` after what is queued (its status goes in the trailers): later
+    /// and waiting writers and readers fail, but queued messages still go out, before the status.
+    func close(with error: any Error) {
+        if failure == nil { failure = error }
+        let waiting = writers
+        writers.removeAll()
+        for writer in waiting { writer.resume(throwing: error) }
+        if let reader {
+            self.reader = nil
+            reader.resume(throwing: error)
+        }
+    }
+
     /// Nothing more goes out (the call closed): waiting writers fail with `error`.
     func stopSending(_ error: any Error) {
         let waiting = writers

@@ -76,4 +76,35 @@ struct GRPCioPeerTests {
             }
         }
     }
+
+    @Test("server-streaming calls against grpcio: messages in order, OK or the error after them")
+    func streamingAgainstGRPCio() async throws {
+        try await withGRPCioPeer { port in
+            try await withClient(port: port) { client in
+                let api = AccessPackageRequestsClient(transport: client)
+                var watch = WatchRequestsRequest()
+                watch.accessPackageId = "ap-1"
+                watch.requestIds = (0..<300).map { "w\($0)" }
+                var ids: [String] = []
+                for try await message in try await api.watchRequests(watch) { ids.append(message.request?.id ?? "") }
+                #expect(ids == watch.requestIds)
+
+                watch.accessPackageId = "fail"
+                watch.requestIds = ["a", "b"]
+                var before: [String] = []
+                let error = await #expect(throws: RPCError.self) {
+                    for try await message in try await api.watchRequests(watch) { before.append(message.request?.id ?? "") }
+                }
+                #expect(before == ["a", "b"])
+                #expect(error?.code == .failedPrecondition)
+                #expect(error?.message == "stream failed on purpose")
+
+                var statuses: [HealthCheckResponse.ServingStatus] = []
+                for try await status in try await HealthClient(transport: client).watch(HealthCheckRequest()) {
+                    statuses.append(status.status)
+                }
+                #expect(statuses == [.serving, .notServing])
+            }
+        }
+    }
 }

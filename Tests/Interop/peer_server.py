@@ -6,7 +6,10 @@ killed. Behaviour is steered by the request:
 - ListRequests echoes `page_token` into `next_page_token`, returns `page_size` requests, and
   echoes `x-echo` request metadata as response header and trailer;
 - Reprocess with access_package_id `fail-<code>` aborts with that status and a non-ASCII message,
-  `slow` sleeps 2 s (for deadlines), anything else returns one ACCEPTED result per id.
+  `slow` sleeps 2 s (for deadlines), anything else returns one ACCEPTED result per id;
+- WatchRequests streams one message per request id, then aborts with FAILED_PRECONDITION if
+  `until_settled` is false and the package is `fail`, else ends OK;
+- Health/Watch sends SERVING, then NOT_SERVING, then ends.
 """
 
 import sys
@@ -41,10 +44,21 @@ class Requests(pb_grpc.AccessPackageRequestsServicer):
         return pb.ReprocessResponse(results=[
             pb.ReprocessResult(request_id=i, outcome=pb.REPROCESS_OUTCOME_ACCEPTED) for i in request.request_ids])
 
+    def WatchRequests(self, request, context):
+        for i in request.request_ids:
+            yield pb.WatchRequestsResponse(request=pb.AccessPackageRequest(
+                id=i, access_package_id=request.access_package_id, state=pb.REQUEST_STATE_DELIVERING))
+        if request.access_package_id == "fail" and not request.until_settled:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "stream failed on purpose")
+
 
 class Health(health_grpc.HealthServicer):
     def Check(self, request, context):
         return health_pb.HealthCheckResponse(status=health_pb.HealthCheckResponse.SERVING)
+
+    def Watch(self, request, context):
+        yield health_pb.HealthCheckResponse(status=health_pb.HealthCheckResponse.SERVING)
+        yield health_pb.HealthCheckResponse(status=health_pb.HealthCheckResponse.NOT_SERVING)
 
 
 def _code(value: int):
