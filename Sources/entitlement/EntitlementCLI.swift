@@ -11,6 +11,6 @@ struct EntitlementCLI: AsyncParsableCommand {
             `authorization: Bearer <token>` from --token or $ENTITLEMENT_TOKEN. A failed call prints \
             `error: <CODE>: <message>` on stderr and exits with status 1.
             """,
-        subcommands: [HealthCommand.self, ListCommand.self, ReprocessCommand.self, LoadCommand.self]
+        subcommands: [HealthCommand.self, ListCommand.self, ReprocessCommand.self, WatchCommand.self, LoadCommand.self]
     )
 }

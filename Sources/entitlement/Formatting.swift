@@ -30,6 +30,22 @@ enum Formatting {
     }
 
     /// One reprocess result: id, outcome, resulting state and reprocess count, detail.
+    /// One line per watched change: id, state, each resource's state and attempts, count.
+    static func changeLine(for request: AccessPackageRequest) -> String {
+        var out = "\(request.id)  \(request.state.protoName)"
+        let resources = request.resources.map { "\($0.resourceId)=\(shortState($0.state))/\($0.attempts)" }
+        if !resources.isEmpty { out += "  resources " + resources.joined(separator: " ") }
+        out += "  reprocessed \(request.reprocessCount)x"
+        return out
+    }
+
+    /// `DELIVERED` of `RESOURCE_DELIVERY_STATE_DELIVERED`.
+    static func shortState(_ state: ResourceDeliveryState) -> String {
+        let name = state.protoName
+        let prefix = "RESOURCE_DELIVERY_STATE_"
+        return name.hasPrefix(prefix) ? String(name.dropFirst(prefix.count)) : name
+    }
+
     static func line(for result: ReprocessResult) -> String {
         var out = "\(result.requestId)  \(result.outcome.protoName)"
         if let request = result.request {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EntitlementAPI
+import RPCCore
 
 /// `entitlement reprocess`: retries delivery of requests whose access was not fully provisioned.
 struct ReprocessCommand: AsyncParsableCommand {
@@ -20,6 +21,9 @@ struct ReprocessCommand: AsyncParsableCommand {
     @Flag(help: "Print the response as proto3 JSON.")
     var json = false
 
+    @Flag(help: "After reprocessing, watch the accepted requests until they settle and print the final state of each.")
+    var wait = false
+
     @Argument(help: "Request ids to reprocess.")
     var requestIDs: [String]
 
@@ -29,17 +33,39 @@ struct ReprocessCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let response = try await client.withClient(authorized: true) { transport in
+        try await client.withClient(authorized: true) { transport in
+            let api = AccessPackageRequestsClient(transport: transport)
             var request = ReprocessRequest()
             request.accessPackageId = packageID
             request.requestIds = requestIDs
-            return try await AccessPackageRequestsClient(transport: transport)
-                .reprocess(request, options: client.callOptions(authorized: true))
+            let response = try await api.reprocess(request, options: client.callOptions(authorized: true))
+            if json {
+                print(ProtoJSON.render(ProtoJSON.value(response)))
+            } else {
+                for result in response.results { print(Formatting.line(for: result)) }
+            }
+            let accepted = response.results.filter { $0.outcome == .accepted }.map(\.requestId)
+            guard wait, !accepted.isEmpty else { return }
+            try await Self.waitUntilSettled(accepted, package: packageID, api: api, options: client.callOptions(authorized: true), json: json)
         }
-        if json {
-            print(ProtoJSON.render(ProtoJSON.value(response)))
-        } else {
-            for result in response.results { print(Formatting.line(for: result)) }
+    }
+
+    /// Watches `ids` until none is DELIVERING, then prints each one's final state.
+    static func waitUntilSettled(
+        _ ids: [String], package: String, api: AccessPackageRequestsClient, options: CallOptions, json: Bool
+    ) async throws {
+        var watch = WatchRequestsRequest()
+        watch.accessPackageId = package
+        watch.requestIds = ids
+        watch.untilSettled = true
+        var final: [String: AccessPackageRequest] = [:]
+        for try await change in try await api.watchRequests(watch, options: options) {
+            if let request = change.request { final[request.id] = request }
+        }
+        if !json { print("settled:") }
+        for id in ids {
+            guard let request = final[id] else { continue }
+            print(json ? ProtoJSON.render(ProtoJSON.value(request)) : Formatting.changeLine(for: request))
         }
     }
 }

@@ -305,3 +305,49 @@ def test_thousand_watchers_all_see_a_reprocess_within_a_second(launcher):
     print(f"\n1000 watchers: RSS {rss_before} -> {rss_with_watchers} KiB; slowest saw the change after {slowest * 1000:.0f} ms")
     assert slowest < 1.0, f"slowest watcher saw the change after {slowest:.2f} s"
     assert rss_with_watchers - rss_before < 64 * 1024, "1000 watch streams cost more than 64 MiB"
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def _cli(*args, timeout=30):
+    import os
+    import subprocess
+
+    from helpers import REPO, mint as _mint
+    binary = REPO / ".build/debug/entitlement"
+    if not binary.exists():
+        pytest.fail(f"{binary} is not built (swift build --product entitlement)")
+    env = dict(os.environ, ENTITLEMENT_TOKEN=_mint("oid-cli", [GLOBAL_ADMIN]))
+    return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_cli_reprocess_wait_prints_the_settled_state(server):
+    ids = eligible(skip=20, n=2)
+    out = _cli("reprocess", "--port", str(server.port), "--package", "ap-1", "--wait", *ids)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith(ids[0]) and "REPROCESS_OUTCOME_ACCEPTED" in lines[0]
+    settled = lines[lines.index("settled:") + 1:]
+    assert [line.split()[0] for line in settled] == ids
+    assert all("REQUEST_STATE_DELIVERED" in line for line in settled), settled
+
+
+def test_cli_watch_prints_changes_and_stops_when_settled(server):
+    ids = eligible(skip=23, n=1)
+    server.stub().Reprocess(pb.ReprocessRequest(access_package_id="ap-1", request_ids=ids), metadata=admin_md(),
+                            timeout=10)
+    out = _cli("watch", "--port", str(server.port), "--package", "ap-1", "--until-settled", *ids)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith(ids[0]) and "REQUEST_STATE_DELIVERING" in lines[0]
+    assert "REQUEST_STATE_DELIVERED" in lines[-1]
+    assert "attempts" not in lines[-1] and "/" in lines[-1]  # resource=STATE/attempts
+
+
+def test_cli_watch_errors_exit_1_with_the_status(server):
+    out = _cli("watch", "--port", str(server.port), "--package", "ap-nope", "x")
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: NOT_FOUND:"), out.stderr
+    out = _cli("watch", "--port", str(server.port), "--package", "ap-1", "--until-settled")
+    assert out.returncode != 0 and "--until-settled needs request ids" in out.stderr
