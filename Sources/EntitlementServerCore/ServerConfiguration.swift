@@ -22,7 +22,7 @@ public struct ServerConfiguration: Sendable {
     /// Open connections past this many are closed at accept.
     public var maxConnections = 10_000
     /// Calls handled at once; past it calls are shed with RESOURCE_EXHAUSTED.
-    public var maxConcurrentCalls = 2_048
+    public var maxConcurrentCalls = 256
     /// With calls open, a keepalive PING after this much silence from the peer; nil: never.
     public var keepaliveInterval: Duration? = .seconds(60)
     /// A peer silent this long after a keepalive PING is dead (connection closed, calls cancelled).

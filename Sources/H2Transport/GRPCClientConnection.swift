@@ -14,6 +14,7 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     private var reading = false
     private var output = OutputBuffer()
     private var flushScheduled = false
+    private var flushing = false
     /// Shared with `GRPCClient`, which reads it without hopping to this connection's event loop.
     private let usability: ConnectionUsability
     private var isUsable: Bool {
@@ -91,8 +92,12 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     }
 
     private func flush() {
-        guard let context, let session else { return }
-        if !output.flush(session, to: context) {
+        // A failing write can re-enter through channelReadComplete while the buffer is in use.
+        guard !flushing, let context, let session else { return }
+        flushing = true
+        let ok = output.flush(session, to: context)
+        flushing = false
+        if !ok {
             isUsable = false
             context.close(promise: nil)
         }

@@ -19,11 +19,19 @@ public struct GRPCServerConfiguration: Sendable {
     public var maxBufferedRequestBytes = 64 * 1024 * 1024
     /// Request bytes all connections together may hold for unfinished calls.
     public var maxBufferedRequestBytesTotal = 256 * 1024 * 1024
+    /// Response bytes all connections together may hold for peers that have not read them yet.
+    public var maxQueuedResponseBytesTotal = 512 * 1024 * 1024
+    /// A peer that takes none of a response's bytes for this long has stopped reading: the
+    /// stream is reset and its memory released.
+    public var responseSendTimeout: TimeAmount = .seconds(30)
     /// Connections past this many are closed as they are accepted.
     public var maxConnections = 10_000
-    /// Handler tasks running at once; a call past it is shed at once with RESOURCE_EXHAUSTED
-    /// instead of queueing behind the others (admission control).
-    public var maxConcurrentCalls = 2_048
+    /// Unary calls running at once; a call past it is shed at once with RESOURCE_EXHAUSTED
+    /// instead of queueing behind the others (admission control). Low on purpose: past a few
+    /// hundred, extra calls only wait longer, and under overload miss their deadlines.
+    public var maxConcurrentCalls = 256
+    /// Services whose calls are never shed (health checks: a probe must see a busy server alive).
+    public var unlimitedServices: Set<String> = ["grpc.health.v1.Health"]
     /// With calls open, a PING after this long without a frame from the peer; nil: never.
     public var keepaliveInterval: TimeAmount? = .seconds(60)
     /// A peer that answers nothing for this long after a keepalive PING is dead: the connection
@@ -79,7 +87,8 @@ public final class GRPCServer: Sendable {
             budget: ServerBudget(
                 maxConnections: configuration.maxConnections,
                 maxBufferedRequestBytes: configuration.maxBufferedRequestBytesTotal,
-                maxConcurrentCalls: configuration.maxConcurrentCalls),
+                maxConcurrentCalls: configuration.maxConcurrentCalls,
+                maxQueuedResponseBytes: configuration.maxQueuedResponseBytesTotal),
             loops: LoopLifetime())
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
     }

@@ -1,3 +1,4 @@
+import CNGHTTP2
 import NIOCore
 import ProtoWire
 import RPCCore
@@ -50,21 +51,50 @@ extension GRPCServerConnection {
     /// connection, which is not idle) forever; the call ends after `requestBodyTimeout`. One sweep
     /// timer per connection serves every stream, so a call costs no timer of its own.
     func awaitBody(of stream: ServerStream) {
-        stream.bodyDeadline = .now() + shared.configuration.requestBodyTimeout
-        if bodySweep == nil { scheduleBodySweep(at: stream.bodyDeadline!) }
+        let deadline = NIODeadline.now() + shared.configuration.requestBodyTimeout
+        stream.bodyDeadline = deadline
+        scheduleBodySweep(at: deadline)
     }
 
+    /// Makes sure a sweep runs by `deadline` (one timer per connection, moved earlier if needed).
     func scheduleBodySweep(at deadline: NIODeadline) {
         guard let context else { return }
+        if bodySweep != nil, let at = bodySweepAt, at <= deadline { return }
+        bodySweep?.cancel()
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        bodySweepAt = deadline
         bodySweep = context.eventLoop.scheduleTask(deadline: deadline) { bound.value.sweepStalledBodies() }
     }
 
+    /// Response bytes are waiting for the peer: it must take some before `responseSendTimeout`.
+    func awaitSend(of stream: ServerStream) {
+        guard stream.sendDeadline == nil else { return }
+        let deadline = NIODeadline.now() + shared.configuration.responseSendTimeout
+        stream.sendDeadline = deadline
+        scheduleBodySweep(at: deadline)
+    }
+
+    /// The peer took response bytes (or all of them): its send deadline moves on (or goes).
+    func sendProgressed(_ stream: ServerStream, pending: Bool) {
+        stream.sendDeadline = pending ? .now() + shared.configuration.responseSendTimeout : nil
+    }
+
+    /// Ends calls whose request body stalls and calls whose peer stopped reading the response;
+    /// one sweep per connection serves every stream.
     func sweepStalledBodies() {
         bodySweep = nil
+        bodySweepAt = nil
         let now = NIODeadline.now()
         var next: NIODeadline?
+        var stalledReaders: [ServerStream] = []
         for stream in streams.values {
+            if let deadline = stream.sendDeadline {
+                if deadline <= now {
+                    stalledReaders.append(stream)
+                } else {
+                    next = min(next ?? deadline, deadline)
+                }
+            }
             guard let deadline = stream.bodyDeadline, !stream.responded else { continue }
             if deadline <= now {
                 stream.bodyDeadline = nil
@@ -73,6 +103,14 @@ extension GRPCServerConnection {
             } else {
                 next = min(next ?? deadline, deadline)
             }
+        }
+        for stream in stalledReaders {
+            // The peer keeps its window shut: reset the stream rather than hold its response.
+            shared.logger.notice(
+                "resetting a stream whose peer stopped reading its response", metadata: ["peer": "\(peer)"])
+            stream.sendDeadline = nil
+            stream.cancelWork()
+            session?.resetStream(stream.id, errorCode: NGHTTP2_CANCEL.rawValue)
         }
         if let next { scheduleBodySweep(at: next) }
         scheduleFlush()
@@ -111,7 +149,9 @@ extension GRPCServerConnection {
             respond(stream, with: .grpc(error, acceptEncoding: false))
             return
         }
-        guard admit(stream) else { return }
+        // Health checks are never shed: a probe must see a busy server as alive.
+        let limited = !shared.configuration.unlimitedServices.contains(handler.method.service)
+        guard admit(stream, limited: limited) else { return }
 
         let callContext = ServerContext(
             method: handler.method,
@@ -130,7 +170,7 @@ extension GRPCServerConnection {
         stream.task = Task.immediate(executorPreference: executor) {
             // Every admitted call gives its slot back exactly once, however the handler ends;
             // shutdown waits for these before it stops the loops.
-            defer { budget.finishCall() }
+            defer { budget.finishCall(limited: limited) }
             let result: Result<any ProtoMessage, any Error>
             do {
                 result = .success(try await handler.handle(request: request, context: callContext, interceptors: interceptors))
@@ -149,7 +189,7 @@ extension GRPCServerConnection {
 
     /// The checks every call passes before its handler starts: time left, and a slot under the
     /// server's concurrency bound. False when the call has been answered instead.
-    func admit(_ stream: ServerStream) -> Bool {
+    func admit(_ stream: ServerStream, limited: Bool) -> Bool {
         if let deadline = stream.deadline, ContinuousClock.now.advanced(by: Self.minimumUsefulBudget) > deadline {
             // Too late to be of use: clients round tiny deadlines up to the header's unit
             // (grpcio sends `1m` for 1 µs), so a call with under a millisecond left would answer
@@ -158,7 +198,7 @@ extension GRPCServerConnection {
             return false
         }
 
-        guard shared.budget.admitCall() else {
+        guard shared.budget.admitCall(limited: limited) else {
             // Admission control: past the bound, shed at once (the caller retries with backoff)
             // rather than queue work that would only answer after the caller gave up.
             let error = RPCError(

@@ -27,6 +27,15 @@ extension GRPCServerConnection {
                 algorithm = .identity
             }
         }
+        guard shared.budget.reserveResponseBytes(body.count) else {
+            let error = RPCError(
+                code: .resourceExhausted,
+                message: "the server holds more than \(shared.budget.maxQueuedResponseBytes >> 20) MiB of responses its callers have not read; retry later")
+            respond(stream, with: .grpc(error, acceptEncoding: false))
+            return
+        }
+        stream.reservedResponseBytes = body.count
+        awaitSend(of: stream)
         let length = body.count - headroom
         body.withUnsafeMutableBytes {
             GRPCFraming.writeHeader(compressed: algorithm != .identity, length: length, to: $0.baseAddress!)

@@ -23,7 +23,8 @@ extension GRPCServerConnection {
                 return
             }
         }
-        guard admit(stream) else { return }
+        // Streams are counted, not shed here: a watch lives long, and its service caps watchers.
+        guard admit(stream, limited: false) else { return }
         stream.streaming = call
 
         let callContext = ServerContext(
@@ -42,7 +43,7 @@ extension GRPCServerConnection {
         let budget = shared.budget
         let lifetime = shared.loops
         stream.task = Task.immediate(executorPreference: executor) {
-            defer { budget.finishCall() }
+            defer { budget.finishCall(limited: false) }
             let failure: (any Error)?
             do {
                 try await handler.handle(request: request, context: callContext, interceptors: interceptors, responses: sink)
@@ -106,6 +107,7 @@ extension GRPCServerConnection {
         }
         sendHeadersIfNeeded(stream, call: call)
         call.enqueue(framed, writer: writer)
+        awaitSend(of: stream)
         session?.resumeData(streamID: streamID)
         scheduleFlush()
     }

@@ -26,12 +26,14 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     var reading = false
     var output = OutputBuffer()
     var flushScheduled = false
+    var flushing = false
     var draining = false
     var idleTimer: Scheduled<Void>?
     var controlFrames = ControlFrameBudget()
     var acceptEncodings = AcceptEncodingCache()
     var compressors = ConnectionCompressors()
     var bodySweep: Scheduled<Void>?
+    var bodySweepAt: NIODeadline?
     /// Request bytes held by calls not yet dispatched, across the connection's streams.
     var bufferedRequestBytes = 0
     var keepalive = KeepaliveState()
@@ -84,6 +86,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         for stream in streams.values {
             stream.cancelWork()
             releaseBuffer(of: stream)
+            releaseResponse(of: stream)
         }
         streams.removeAll()
     }
@@ -123,8 +126,12 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     /// Serializes everything nghttp2 has queued into one write and one flush.
     func flush() {
-        guard let context, let session else { return }
-        if !output.flush(session, to: context) { context.close(promise: nil) }
+        // A failing write can re-enter through channelReadComplete while the buffer is in use.
+        guard !flushing, let context, let session else { return }
+        flushing = true
+        let ok = output.flush(session, to: context)
+        flushing = false
+        if !ok { context.close(promise: nil) }
     }
 
     /// Coalesces flushes requested by completed calls into one per event-loop turn.
@@ -282,10 +289,18 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         stream.deframer = GRPCDeframer(limit: 0)
     }
 
+    /// A closed stream's response bytes that were never sent go back to the server's budget.
+    func releaseResponse(of stream: ServerStream) {
+        shared.budget.releaseResponseBytes(stream.reservedResponseBytes)
+        stream.reservedResponseBytes = 0
+        stream.sendDeadline = nil
+    }
+
     func sessionStreamClosed(streamID: Int32, errorCode: UInt32) {
         guard let stream = streams.removeValue(forKey: streamID) else { return }
         stream.cancelWork()
         releaseBuffer(of: stream)
+        releaseResponse(of: stream)
         if streams.isEmpty {
             keepalive.cancel()
             if draining { scheduleFlush() } else { armIdleTimer() }
@@ -294,8 +309,20 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     func sessionReadBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> (count: Int, eof: Bool)? {
         guard let stream = streams[streamID] else { return (0, true) }
-        if let call = stream.streaming { return call.read(into: buffer) }
-        return stream.body.read(into: buffer)
+        if let call = stream.streaming {
+            let result = call.read(into: buffer)
+            if let result, result.count > 0 { sendProgressed(stream, pending: call.queuedBytes > 0) }
+            return result
+        }
+        let result = stream.body.read(into: buffer)
+        if result.eof {
+            sendProgressed(stream, pending: false)
+            shared.budget.releaseResponseBytes(stream.reservedResponseBytes)
+            stream.reservedResponseBytes = 0
+        } else if result.count > 0 {
+            sendProgressed(stream, pending: true)
+        }
+        return result
     }
 
     func sessionBodyEnded(streamID: Int32) {

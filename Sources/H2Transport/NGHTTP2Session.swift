@@ -101,7 +101,8 @@ final class NGHTTP2Session {
         defer { nghttp2_option_del(option) }
         // Abuse limits from nghttp2 itself: rapid reset (CVE-2023-44487), CONTINUATION floods
         // (CVE-2024-28182), queued SETTINGS/PING acks, entries per SETTINGS frame.
-        nghttp2_option_set_stream_reset_rate_limit(option, 200, 50)
+        // Generous enough for clients that cancel many calls at their deadlines under overload.
+        nghttp2_option_set_stream_reset_rate_limit(option, 1000, 200)
         nghttp2_option_set_max_continuations(option, 8)
         nghttp2_option_set_max_outbound_ack(option, 1000)
         nghttp2_option_set_max_settings(option, 32)

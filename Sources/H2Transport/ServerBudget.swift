@@ -10,15 +10,25 @@ final class ServerBudget: Sendable {
     let maxConnections: Int
     let maxBufferedRequestBytes: Int
     let maxConcurrentCalls: Int
+    let maxQueuedResponseBytes: Int
 
     private let connections = Atomic<Int>(0)
     private let bufferedBytes = Atomic<Int>(0)
     private let calls = Atomic<Int>(0)
+    private let limitedCalls = Atomic<Int>(0)
+    private let responseBytes = Atomic<Int>(0)
 
-    init(maxConnections: Int, maxBufferedRequestBytes: Int, maxConcurrentCalls: Int) {
+    init(maxConnections: Int, maxBufferedRequestBytes: Int, maxConcurrentCalls: Int, maxQueuedResponseBytes: Int) {
         self.maxConnections = maxConnections
         self.maxBufferedRequestBytes = maxBufferedRequestBytes
         self.maxConcurrentCalls = maxConcurrentCalls
+        self.maxQueuedResponseBytes = maxQueuedResponseBytes
+    }
+
+    /// Reserves `count` bytes of a response waiting for slow readers; false past the limit.
+    func reserveResponseBytes(_ count: Int) -> Bool { take(count, from: responseBytes, limit: maxQueuedResponseBytes) }
+    func releaseResponseBytes(_ count: Int) {
+        if count > 0 { responseBytes.subtract(count, ordering: .relaxed) }
     }
 
     /// Takes a connection slot; false (and nothing taken) when every slot is in use.
@@ -31,9 +41,19 @@ final class ServerBudget: Sendable {
         if count > 0 { bufferedBytes.subtract(count, ordering: .relaxed) }
     }
 
-    /// Admits one handler task; false when `maxConcurrentCalls` are running (the call is shed).
-    func admitCall() -> Bool { take(1, from: calls, limit: maxConcurrentCalls) }
-    func finishCall() { calls.subtract(1, ordering: .releasing) }
+    /// Admits one handler task; false when `maxConcurrentCalls` limited calls are running (the
+    /// call is shed). Unlimited calls (health checks, long-lived streams with caps of their own)
+    /// are only counted, so shutdown can wait for them.
+    func admitCall(limited: Bool) -> Bool {
+        if limited, !take(1, from: limitedCalls, limit: maxConcurrentCalls) { return false }
+        calls.add(1, ordering: .relaxed)
+        return true
+    }
+
+    func finishCall(limited: Bool) {
+        if limited { limitedCalls.subtract(1, ordering: .relaxed) }
+        calls.subtract(1, ordering: .releasing)
+    }
 
     var openConnections: Int { connections.load(ordering: .relaxed) }
     var heldRequestBytes: Int { bufferedBytes.load(ordering: .relaxed) }

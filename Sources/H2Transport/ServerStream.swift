@@ -30,6 +30,11 @@ final class ServerStream {
     var bodyDeadline: NIODeadline?
     /// Request bytes received and still held for this call (counted against the connection's budget).
     var bufferedBytes = 0
+    /// When the peer must next have taken response bytes (it stops reading: the stream is reset);
+    /// nil while nothing is waiting to be sent.
+    var sendDeadline: NIODeadline?
+    /// Response bytes of this call counted against the server's budget until sent.
+    var reservedResponseBytes = 0
 
     /// The framed response body, taken by nghttp2 piece by piece.
     var body = OutgoingBody()

@@ -36,8 +36,8 @@ struct EntitlementServerCommand: AsyncParsableCommand {
     var maxConnections = 10_000
     @Option(
         name: .customLong("max-concurrent-calls"),
-        help: "Calls handled at once; past it calls are shed at once with RESOURCE_EXHAUSTED.")
-    var maxConcurrentCalls = 2_048
+        help: "Unary calls handled at once; past it calls are shed at once with RESOURCE_EXHAUSTED (health never).")
+    var maxConcurrentCalls = 256
     @Option(
         name: .customLong("keepalive-seconds"),
         help: "With calls open, PING a peer silent this long (0: never). No PINGs on idle connections.")

@@ -33,7 +33,7 @@ struct ServerLimitsTests {
         await client.close()
     }
 
-    @Test("past maxConcurrentCalls a call is shed at once with RESOURCE_EXHAUSTED; later calls work")
+    @Test("past maxConcurrentCalls a call is shed at once with RESOURCE_EXHAUSTED; health is not; later calls work")
     func admissionControl() async throws {
         try await withEchoServer(configure: { $0.maxConcurrentCalls = 4 }) { server, port, _ in
             try await withClient(port: port) { client in
@@ -45,6 +45,8 @@ struct ServerLimitsTests {
                 #expect(error?.code == .resourceExhausted)
                 #expect(error?.message.contains("limit of 4 concurrent calls") == true)
                 #expect(ContinuousClock.now - started < .milliseconds(300))
+                // Health checks are never shed: probes must see a busy server as alive.
+                #expect(try await HealthClient(transport: client).check(HealthCheckRequest()).status == .serving)
                 for holder in holders { _ = try await holder.value }
                 #expect(server.callsInFlight == 0)
                 _ = try await api.reprocess(Self.stubborn(1))
@@ -96,5 +98,20 @@ struct ServerLimitsTests {
                 _ = try await AccessPackageRequestsClient(transport: client).reprocess(Self.stubborn(1))
             }
         }
+    }
+}
+
+/// Always SERVING (for the admission test).
+struct AlwaysServing: HealthService {
+    func check(_ request: HealthCheckRequest, context: ServerContext) async throws -> HealthCheckResponse {
+        var response = HealthCheckResponse()
+        response.status = .serving
+        return response
+    }
+
+    func watch(
+        _ request: HealthCheckRequest, responses: ResponseStreamWriter<HealthCheckResponse>, context: ServerContext
+    ) async throws {
+        try await responses.write(try await check(request, context: context))
     }
 }

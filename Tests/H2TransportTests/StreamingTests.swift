@@ -51,9 +51,13 @@ private enum StreamingEcho {
     }
 }
 
-private func withStreamingServer<R>(_ body: (GRPCServer, GRPCClient, EchoService) async throws -> R) async throws -> R {
+private func withStreamingServer<R>(
+    configure: (inout GRPCServerConfiguration) -> Void = { _ in },
+    _ body: (GRPCServer, GRPCClient, EchoService) async throws -> R
+) async throws -> R {
     var configuration = GRPCServerConfiguration(host: "127.0.0.1", port: 0)
     configuration.eventLoopThreads = 1
+    configure(&configuration)
     let service = EchoService()
     var router = MethodRouter()
     service.register(into: &router)
@@ -167,6 +171,21 @@ struct StreamingTests {
             var count = 1
             while try await iterator.next() != nil { count += 1 }
             #expect(count == 400)
+        }
+    }
+
+    @Test("a peer that stops reading for responseSendTimeout gets its stream reset; the handler stops")
+    func stalledReaderIsReset() async throws {
+        try await withStreamingServer(configure: { $0.responseSendTimeout = .milliseconds(300) }) { server, client, service in
+            let ids = (0..<400).map { _ in "big-64" }
+            let stream = try await AccessPackageRequestsClient(transport: client).watchRequests(watch(ids))
+            var iterator = stream.makeAsyncIterator()
+            _ = try await iterator.next()
+            // Read nothing more: within the timeout (and a sweep) the server gives up on the stream.
+            for _ in 0..<300 where server.callsInFlight > 0 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(server.callsInFlight == 0)
+            #expect(service.writtenMessages.load(ordering: .relaxed) < 40)
+            await #expect(throws: RPCError.self) { while try await iterator.next() != nil {} }
         }
     }
 

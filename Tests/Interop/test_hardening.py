@@ -80,6 +80,33 @@ def test_sigterm_with_100_calls_in_flight_exits_0_cleanly(launcher):
     assert "fatal error" not in log.lower(), log[-3000:]
 
 
+def test_clients_resetting_tcp_right_after_sending_do_not_crash_the_server(launcher):
+    """A write failing mid-flush re-entered flush() (channelReadComplete) and aborted the process."""
+    import socket
+    import struct
+    from helpers import PREFACE
+    s = launcher()
+    burst = PREFACE + frame(4, 0, 0) + b"".join(frame(PING, 0, 0, b"12345678") for _ in range(50))
+
+    def one():
+        sock = socket.create_connection(("127.0.0.1", s.port))
+        sock.sendall(burst)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # RST while the server still has our bytes unread
+
+    for _ in range(60):
+        threads = [threading.Thread(target=one) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    time.sleep(0.5)
+    assert s.alive(), s.log()[-2000:]
+    with grpc.insecure_channel(s.addr) as ch:
+        pb_grpc.AccessPackageRequestsStub(ch).ListRequests(
+            pb.ListRequestsRequest(access_package_id="ap-1", page_size=1), metadata=admin_md(), timeout=5)
+
+
 # ------------------------------------------------------------------ keepalive
 
 

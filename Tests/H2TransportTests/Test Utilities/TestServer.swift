@@ -14,6 +14,7 @@ func withEchoServer<R>(
     let service = EchoService()
     var router = MethodRouter()
     service.register(into: &router)
+    AlwaysServing().register(into: &router)
     let server = GRPCServer(configuration: configuration, router: router)
     let address = try await server.start()
     do {
