@@ -5,8 +5,8 @@ import ProtoWire
 extension RequestStore {
     /// Appends an audit record in its own transaction and logs it.
     public func appendAudit(_ record: AuditRecord) async throws(StoreError) {
-        try await write { database in try Self.insertAudit(record, in: database) }
-        log(record)
+        let seq = try await write { database in try Self.insertAudit(record, in: database) }
+        log(record, seq: seq)
     }
 
     /// Records a Reprocess call that authorization refused (for the auth interceptor). A failure to
@@ -73,12 +73,44 @@ extension RequestStore {
     }
 
     private static func readAudit(limit: Int, in database: SQLiteDatabase) throws(SQLiteError) -> [AuditRecord] {
-        let rows = try database.statement(
+        try readAudit(
             """
             SELECT seq, time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count
             FROM audit ORDER BY seq DESC LIMIT ?
-            """)
-        try rows.bind(Int64(max(0, limit)))
+            """, binding: Int64(max(0, limit)), in: database
+        ).reversed().map(\.1)
+    }
+
+    /// Every audit row after `seq`, oldest first, with its seq.
+    static func readAudit(after seq: Int64, limit: Int, in database: SQLiteDatabase) throws(SQLiteError) -> [(Int64, AuditRecord)] {
+        let rows = try readAudit(
+            """
+            SELECT seq, time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count
+            FROM audit WHERE seq > ?1 ORDER BY seq ASC LIMIT \(max(0, limit))
+            """, binding: seq, in: database)
+        return rows
+    }
+
+    /// audit.log is written after each commit, so a crash between the two loses lines the
+    /// table has: at start-up, every row after the file's last `seq` is appended.
+    /// - Returns: how many lines were appended.
+    static func reconcileAuditFile(_ file: AuditLogFile, with database: SQLiteDatabase) throws(SQLiteError) -> Int {
+        guard var last = file.lastSeq() else { return 0 }
+        var appended = 0
+        while true {
+            let rows = try readAudit(after: last, limit: 1_000, in: database)
+            guard let newest = rows.last else { return appended }
+            for (seq, record) in rows { file.append(record, seq: seq) }
+            appended += rows.count
+            last = newest.0
+        }
+    }
+
+    private static func readAudit(
+        _ sql: String, binding value: Int64, in database: SQLiteDatabase
+    ) throws(SQLiteError) -> [(Int64, AuditRecord)] {
+        let rows = try database.statement(sql)
+        try rows.bind(value)
         var records: [(Int64, AuditRecord)] = []
         while try rows.step() {
             let record = AuditRecord(
@@ -101,10 +133,12 @@ extension RequestStore {
                 }
             }
         }
-        return records.reversed().map(\.1)
+        return records
     }
 
-    static func insertAudit(_ record: AuditRecord, in database: SQLiteDatabase) throws(SQLiteError) {
+    /// Inserts the record; returns its `seq` (the order of the audit table, kept in audit.log).
+    @discardableResult
+    static func insertAudit(_ record: AuditRecord, in database: SQLiteDatabase) throws(SQLiteError) -> Int64 {
         let audit = try database.statement(StoreSchema.insertAudit)
         try audit.bind(
             record.time.seconds, Int64(record.time.nanos), record.callerObjectId, record.accessPackageId,
@@ -118,11 +152,13 @@ extension RequestStore {
             try item.bind(seq, Int64(position), id, outcome)
             try item.run()
         }
+        return seq
     }
 
-    /// One structured line per audited call, in the server's log and in `audit.log`.
-    func log(_ record: AuditRecord) {
-        auditFile.append(record)
+    /// One structured line per audited call, in the server's log and in `audit.log` (`seq` nil
+    /// for a record the table could not take).
+    func log(_ record: AuditRecord, seq: Int64?) {
+        auditFile.append(record, seq: seq)
         var metadata: Logger.Metadata = [
             "audit.decision": .string(record.decision.rawValue),
             "audit.caller": .string(record.callerObjectId ?? "-"),
@@ -154,7 +190,7 @@ extension RequestStore {
         do {
             try await appendAudit(record)
         } catch {
-            log(record)
+            log(record, seq: nil)
             logger.error("cannot write the audit record", metadata: ["error": .string(error.description)])
         }
     }

@@ -59,10 +59,11 @@ extension RequestStore {
         let ids = accepted.map(\.id)
         pendingAcceptances.formUnion(ids)
         defer { pendingAcceptances.subtract(ids) }
+        let seq: Int64
         do {
-            try await write { [accepted] database in
+            seq = try await write { [accepted] database in
                 for request in accepted { try Self.store(request, in: database) }
-                try Self.insertAudit(record, in: database)
+                return try Self.insertAudit(record, in: database)
             }
         } catch {
             // The audit row went down with the transaction; record the failed call on its own.
@@ -74,7 +75,7 @@ extension RequestStore {
         for request in accepted { state.put(request) }
         changes.publish(accepted)
         if !accepted.isEmpty { wakeDeliveryWorker() }
-        log(record)
+        log(record, seq: seq)
         return results
     }
 }

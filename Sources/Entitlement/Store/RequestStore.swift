@@ -69,6 +69,16 @@ public actor RequestStore {
         self.logger = logger
         // Loaded here, before the writer thread first touches the connection.
         self.state = try Self.load(database)
+        do throws(SQLiteError) {
+            let appended = try Self.reconcileAuditFile(auditFile, with: database)
+            if appended > 0 {
+                logger.notice("audit.log was missing lines of committed calls (a crash); appended them", metadata: [
+                    "lines": .stringConvertible(appended),
+                ])
+            }
+        } catch {
+            throw StoreError.database(error)
+        }
         accessDirectory.replace(with: state)
     }
 

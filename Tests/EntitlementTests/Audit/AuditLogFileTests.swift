@@ -89,3 +89,36 @@ struct RefusalAuditThrottleTests {
         }
     }
 }
+
+@Suite("audit.log after a crash")
+struct AuditLogReconcileTests {
+    @Test("lines lost between a commit and its audit.log line are appended at the next start")
+    func lostLinesAreRestored() async throws {
+        try await withTemporaryDirectory { path in
+            do {
+                let store = try RequestStore(directory: path, clock: ManualWallClock(testNow))
+                try await store.importFixture(baseFixture(requests: [makeRequest("r1"), makeRequest("r2")]))
+                let handler = AccessPackageRequestsHandler(store: store)
+                _ = try await handler.reprocess(reprocessRequest(ids: ["r1"]), context: makeContext())
+                _ = try await handler.reprocess(reprocessRequest(ids: ["r2"]), context: makeContext())
+                await store.close()
+            }
+            // As if the process died after the second commit, before its line was written.
+            let file = path + "/audit.log"
+            let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == 2)
+            try (lines[0] + "\n").write(toFile: file, atomically: false, encoding: .utf8)
+
+            let reopened = try RequestStore(directory: path, clock: ManualWallClock(testNow))
+            await reopened.close()
+            let restored = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
+            #expect(restored.map(String.init) == lines.map(String.init))
+            let objects = try restored.map {
+                try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+            }
+            #expect(objects.map { $0["seq"] as? Int } == [1, 2])
+            #expect(objects[1]["request_ids"] as? [String] == ["r2"])
+            #expect(objects[1]["outcomes"] as? [String] == ["REPROCESS_OUTCOME_ACCEPTED"])
+        }
+    }
+}
