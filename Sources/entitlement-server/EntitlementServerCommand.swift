@@ -7,56 +7,78 @@ import Logging
 struct EntitlementServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "entitlement-server",
-        abstract: "Serves access-package requests over gRPC: list them and reprocess failed deliveries."
+        abstract: "Serves access-package requests over gRPC: list them and reprocess failed deliveries.",
+        discussion: """
+            Every flag can also be set in the environment as ENTITLEMENT_ + its name in upper case \
+            with - as _ (--tenant-id: ENTITLEMENT_TENANT_ID); a flag on the command line wins.
+            """
     )
 
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on (0 picks a free one).") var port = 50051
-    @Option(name: .customLong("data-dir"), help: "Directory of the embedded store (created if missing).")
+    /// Parses the command line merged with ENTITLEMENT_* variables, then runs.
+    static func main() async {
+        do {
+            let arguments = try EnvironmentArguments.merged(
+                arguments: Array(CommandLine.arguments.dropFirst()), options: EnvironmentArguments.options(of: Self.self),
+                environment: ProcessInfo.processInfo.environment)
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    @Option(help: EnvironmentArguments.help("Address to listen on.", "host")) var host = "127.0.0.1"
+    @Option(help: EnvironmentArguments.help("Port to listen on (0 picks a free one).", "port")) var port = 50051
+    @Option(name: .customLong("data-dir"), help: EnvironmentArguments.help("Directory of the embedded store (created if missing).", "data-dir"))
     var dataDirectory: String?
-    @Option(name: .customLong("import"), help: "JSON fixture to import before serving (insert-only, all or nothing).")
+    @Option(name: .customLong("import"), help: EnvironmentArguments.help("JSON fixture to import before serving (insert-only, all or nothing).", "import"))
     var importPath: String?
-    @Option(help: "JWKS file with the token signing keys (re-read on SIGHUP).") var jwks: String?
-    @Option(help: "Required token issuer (iss).") var issuer: String?
-    @Option(help: "Required token audience (aud).") var audience: String?
-    @Option(name: .customLong("tenant-id"), help: "Required tenant id (tid).") var tenantId: String?
-    @Option(name: .customLong("reprocess-window-days"), help: "Days after completion a request may be reprocessed.")
+    @Option(help: EnvironmentArguments.help("JWKS file with the token signing keys (re-read on SIGHUP).", "jwks")) var jwks: String?
+    @Option(help: EnvironmentArguments.help("Required token issuer (iss).", "issuer")) var issuer: String?
+    @Option(help: EnvironmentArguments.help("Required token audience (aud).", "audience")) var audience: String?
+    @Option(name: .customLong("tenant-id"), help: EnvironmentArguments.help("Required tenant id (tid).", "tenant-id")) var tenantId: String?
+    @Option(name: .customLong("reprocess-window-days"), help: EnvironmentArguments.help("Days after completion a request may be reprocessed.", "reprocess-window-days"))
     var reprocessWindowDays = 7
-    @Option(name: .customLong("shutdown-grace-seconds"), help: "How long in-flight calls may finish after SIGTERM.")
+    @Option(name: .customLong("shutdown-grace-seconds"), help: EnvironmentArguments.help("How long in-flight calls may finish after SIGTERM.", "shutdown-grace-seconds"))
     var shutdownGraceSeconds = 10
-    @Option(name: .customLong("simulate-failure-rate"), help: "Probability (0-1) that a grant fails, for demos.")
+    @Option(name: .customLong("simulate-failure-rate"), help: EnvironmentArguments.help("Probability (0-1) that a grant fails, for demos.", "simulate-failure-rate"))
     var simulateFailureRate = 0.0
-    @Option(name: .customLong("simulate-failure-seed"), help: "Seed for --simulate-failure-rate.")
+    @Option(name: .customLong("simulate-failure-seed"), help: EnvironmentArguments.help("Seed for --simulate-failure-rate.", "simulate-failure-seed"))
     var simulateFailureSeed: UInt64 = 0x5EED
-    @Option(name: .customLong("provisioning-latency-ms"), help: "How long each built-in grant takes.")
+    @Option(name: .customLong("provisioning-latency-ms"), help: EnvironmentArguments.help("How long each built-in grant takes.", "provisioning-latency-ms"))
     var provisioningLatencyMilliseconds = 500
-    @Option(name: .customLong("request-body-timeout-seconds"), help: "How long a call may take to send its request body.")
+    @Option(name: .customLong("request-body-timeout-seconds"), help: EnvironmentArguments.help("How long a call may take to send its request body.", "request-body-timeout-seconds"))
     var requestBodyTimeoutSeconds = 30
-    @Option(name: .customLong("max-connections"), help: "Open connections past this many are closed at accept.")
+    @Option(name: .customLong("max-connections"), help: EnvironmentArguments.help("Open connections past this many are closed at accept.", "max-connections"))
     var maxConnections = 10_000
     @Option(
         name: .customLong("max-concurrent-calls"),
-        help: "Unary calls handled at once; past it calls are shed at once with RESOURCE_EXHAUSTED (health never).")
+        help: EnvironmentArguments.help("Unary calls handled at once; past it calls are shed at once with RESOURCE_EXHAUSTED (health never).", "max-concurrent-calls"))
     var maxConcurrentCalls = 256
     @Option(
         name: .customLong("keepalive-seconds"),
-        help: "With calls open, PING a peer silent this long (0: never). No PINGs on idle connections.")
+        help: EnvironmentArguments.help("With calls open, PING a peer silent this long (0: never). No PINGs on idle connections.", "keepalive-seconds"))
     var keepaliveSeconds = 60
     @Option(
         name: .customLong("keepalive-timeout-seconds"),
-        help: "A peer that answers nothing this long after a keepalive PING is closed and its calls cancelled.")
+        help: EnvironmentArguments.help("A peer that answers nothing this long after a keepalive PING is closed and its calls cancelled.", "keepalive-timeout-seconds"))
     var keepaliveTimeoutSeconds = 20
     @Option(
         name: .customLong("max-connection-age-seconds"),
-        help: "Send a graceful GOAWAY to connections older than this (±10%); off when not given.")
+        help: EnvironmentArguments.help("Send a graceful GOAWAY to connections older than this (±10%); off when not given.", "max-connection-age-seconds"))
     var maxConnectionAgeSeconds: Int?
     @Option(
         name: .customLong("max-connection-age-grace-seconds"),
-        help: "How long calls of a connection past its maximum age may still finish.")
+        help: EnvironmentArguments.help("How long calls of a connection past its maximum age may still finish.", "max-connection-age-grace-seconds"))
     var maxConnectionAgeGraceSeconds = 30
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    @Option(name: .customLong("log-level"), help: EnvironmentArguments.help("trace, debug, info, notice, warning, error or critical.", "log-level"))
     var logLevel = "info"
-    @Flag(help: "Run on the embedded default: demo data, a dev key, and a printed token.") var demo = false
+    @Flag(help: EnvironmentArguments.help("Run on the embedded default: demo data, a dev key, and a printed token.", "demo"))
+    var demo = false
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+
+/// Every flag can also come from the environment (CONTRACT §4): `ENTITLEMENT_` + the flag's
+/// name in upper case with `-` → `_` (`--tenant-id` → `ENTITLEMENT_TENANT_ID`); a flag on the
+/// command line wins. The option names come from the command's own description (ArgumentParser's
+/// help dump), so a new flag gets its variable without a second list to keep in step.
+enum EnvironmentArguments {
+    static let prefix = "ENTITLEMENT_"
+
+    /// `tenant-id` → `ENTITLEMENT_TENANT_ID`.
+    static func variable(for flag: String) -> String {
+        prefix + flag.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// `help` followed by the option's variable, so `--help` lists both.
+    static func help(_ text: String, _ flag: String) -> ArgumentHelp {
+        ArgumentHelp("\(text) [env: \(variable(for: flag))]")
+    }
+
+    struct Option: Equatable {
+        let name: String
+        /// A flag takes no value: the variable turns it on when it is `1`, `true` or `yes`.
+        let isFlag: Bool
+    }
+
+    /// The long options of `command`, from its help dump.
+    static func options(of command: any ParsableCommand.Type) -> [Option] {
+        guard let data = command._dumpHelp().data(using: .utf8),
+            let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let info = root["command"] as? [String: Any],
+            let arguments = info["arguments"] as? [[String: Any]]
+        else { return [] }
+        return arguments.compactMap { argument in
+            let kind = argument["kind"] as? String
+            guard kind == "option" || kind == "flag",
+                let names = argument["names"] as? [[String: String]],
+                let long = names.first(where: { $0["kind"] == "long" })?["name"],
+                long != "help"
+            else { return nil }
+            return Option(name: long, isFlag: kind == "flag")
+        }
+    }
+
+    /// `arguments` plus, for each option not on the command line, its value from `environment`.
+    /// - Throws: `ValidationError` for a flag variable that is not a boolean.
+    static func merged(
+        arguments: [String], options: [Option], environment: [String: String]
+    ) throws -> [String] {
+        var merged = arguments
+        for option in options {
+            let flag = "--" + option.name
+            let given = arguments.contains { $0 == flag || $0.hasPrefix(flag + "=") }
+            guard !given, let value = environment[variable(for: option.name)] else { continue }
+            if option.isFlag {
+                switch value.lowercased() {
+                case "1", "true", "yes": merged.append(flag)
+                case "0", "false", "no", "": break
+                default:
+                    throw ValidationError("\(variable(for: option.name))=\(value): expected true or false")
+                }
+            } else {
+                merged.append(flag + "=" + value)
+            }
+        }
+        return merged
+    }
+}
