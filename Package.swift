@@ -8,6 +8,8 @@ let products: [Product] = [
     .library(name: "EntitlementAPI", targets: ["EntitlementAPI"]),
     .library(name: "ProtoWire", targets: ["ProtoWire"]),
     .library(name: "H2Transport", targets: ["H2Transport"]),
+    // The fuzz targets' one-input functions, for the FuzzTesting/ package's libFuzzer executables.
+    .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
 ]
 
 let dependencies: [Package.Dependency] = [
@@ -16,7 +18,11 @@ let dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+    .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
 ]
+
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
 
 let nio: [Target.Dependency] = [
     .product(name: "NIOCore", package: "swift-nio"),
@@ -65,6 +71,7 @@ let targets: [Target] = [
             "EntitlementAPI", "RPCCore", "CSQLite",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
+            metrics,
         ],
         swiftSettings: settings
     ),
@@ -75,6 +82,7 @@ let targets: [Target] = [
             "RPCCore", "Entitlement", "EntitlementAPI",
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "Logging", package: "swift-log"),
+            metrics,
         ],
         swiftSettings: settings
     ),
@@ -86,6 +94,9 @@ let targets: [Target] = [
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "JWTKit", package: "jwt-kit"),
+            metrics,
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ] + nio,
         swiftSettings: settings
     ),
@@ -117,12 +128,24 @@ let targets: [Target] = [
         swiftSettings: settings
     ),
 
+    // One function per fuzz target, shared by FuzzTesting/ (libFuzzer) and FuzzReplayTests.
+    .target(
+        name: "FuzzTargets",
+        dependencies: [
+            "ProtoWire", "RPCCore", "EntitlementAPI", "Entitlement", "EntitlementAuth",
+            .product(name: "JWTKit", package: "jwt-kit"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        swiftSettings: settings
+    ),
+
     .testTarget(
         name: "ProtoWireTests",
         dependencies: ["ProtoWire", "EntitlementAPI", "RPCCore"],
         exclude: ["Fixtures"],
         swiftSettings: settings
     ),
+    .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzTargets"], swiftSettings: settings),
     .testTarget(name: "RPCCoreTests", dependencies: ["RPCCore", "ProtoWire"], swiftSettings: settings),
     .testTarget(
         name: "H2TransportTests",

@@ -3,15 +3,20 @@ import EntitlementAPI
 import EntitlementAuth
 import H2Transport
 public import Logging
+import CoreMetrics
 import NIOCore
+import Prometheus
 import RPCCore
 
 /// The running service: store, delivery worker, token verifier, gRPC server. `start` brings it up
 /// in dependency order and fails before binding if the data, the import or the keys are bad.
 public final class EntitlementServer: Sendable {
     public let port: Int
+    /// The bound `/metrics` port, when `--metrics-port` was given.
+    public let metricsPort: Int?
     public let store: RequestStore
     private let server: GRPCServer
+    private let metricsEndpoint: MetricsEndpoint?
     private let health: HealthProvider
     private let deliveryTask: Task<Void, Never>
     private let reloader: SIGHUPReloader
@@ -20,9 +25,12 @@ public final class EntitlementServer: Sendable {
 
     private init(
         port: Int, store: RequestStore, server: GRPCServer, health: HealthProvider,
-        deliveryTask: Task<Void, Never>, reloader: SIGHUPReloader, configuration: ServerConfiguration, logger: Logger
+        deliveryTask: Task<Void, Never>, reloader: SIGHUPReloader, configuration: ServerConfiguration, logger: Logger,
+        metricsEndpoint: MetricsEndpoint?, metricsPort: Int?
     ) {
         self.port = port
+        self.metricsEndpoint = metricsEndpoint
+        self.metricsPort = metricsPort
         self.store = store
         self.server = server
         self.health = health
@@ -40,7 +48,11 @@ public final class EntitlementServer: Sendable {
         beforeServing: @Sendable (RequestStore) async throws -> Void = { _ in },
         logger: Logger = Logger(label: "entitlement.server")
     ) async throws -> EntitlementServer {
-        let store = try RequestStore(directory: configuration.dataDirectory, clock: clock, logger: logger)
+        // Metrics are recorded only when they can be scraped.
+        let registry = PrometheusCollectorRegistry()
+        let factory: any MetricsFactory = configuration.metricsPort == nil ? NOOPMetricsHandler.instance : Self.metricsFactory(registry)
+        let store = try RequestStore(
+            directory: configuration.dataDirectory, clock: clock, logger: logger, metrics: StoreMetrics(factory: factory))
         do {
             if let path = configuration.importPath {
                 try await store.importFixture(fileAt: path)  // the store logs the summary
@@ -54,7 +66,8 @@ public final class EntitlementServer: Sendable {
                     audience: configuration.audience,
                     tenantId: configuration.tenantId
                 ),
-                logger: logger
+                logger: logger,
+                metrics: factory
             )
             let reloader = installReloadOnSIGHUP(verifier: verifier, logger: logger)
 
@@ -88,8 +101,11 @@ public final class EntitlementServer: Sendable {
             serverConfiguration.keepaliveTimeout = TimeAmount(clamping: configuration.keepaliveTimeout)
             serverConfiguration.maxConnectionAge = configuration.maxConnectionAge.map(TimeAmount.init(clamping:))
             serverConfiguration.maxConnectionAgeGrace = TimeAmount(clamping: configuration.maxConnectionAgeGrace)
+            var observers: [any CallObserver] = [AccessLog(logger: logger)]
+            if configuration.metricsPort != nil { observers.append(GRPCServerMetrics(factory: factory)) }
             let server = GRPCServer(
-                configuration: serverConfiguration, router: router, interceptors: [authorization], logger: logger)
+                configuration: serverConfiguration, router: router, interceptors: [authorization],
+                observer: CallObservers(observers), logger: logger)
             let address: SocketAddressDescription
             do {
                 address = SocketAddressDescription(try await server.start())
@@ -99,9 +115,25 @@ public final class EntitlementServer: Sendable {
                 throw ServerStartError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
             }
             logger.info("serving gRPC on \(address.text)")
+            var endpoint: MetricsEndpoint?
+            var metricsPort: Int?
+            if let port = configuration.metricsPort {
+                let made = Self.metricsEndpoint(registry: registry, factory: factory, server: server, store: store)
+                do {
+                    metricsPort = try await made.start(host: configuration.host, port: port)
+                } catch {
+                    await server.shutdown(grace: .zero)
+                    deliveryTask.cancel()
+                    reloader.cancel()
+                    throw ServerStartError("cannot serve metrics on \(configuration.host):\(port): \(error)")
+                }
+                endpoint = made
+                logger.info("serving metrics on http://\(configuration.host):\(metricsPort ?? port)/metrics")
+            }
             return EntitlementServer(
                 port: address.port, store: store, server: server, health: health, deliveryTask: deliveryTask,
-                reloader: reloader, configuration: configuration, logger: logger)
+                reloader: reloader, configuration: configuration, logger: logger, metricsEndpoint: endpoint,
+                metricsPort: metricsPort)
         } catch {
             await store.close()
             throw error
@@ -121,7 +153,37 @@ public final class EntitlementServer: Sendable {
         await deliveryTask.value
         reloader.cancel()
         await store.close()
+        await metricsEndpoint?.shutdown()
         logger.info("stopped")
+    }
+}
+
+extension EntitlementServer {
+    /// Prometheus with the gRPC ecosystem's buckets for call durations.
+    static func metricsFactory(_ registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["grpc_server_handling_seconds"] =
+            [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10].map { Duration.milliseconds(Int64($0 * 1000)) }
+        factory.durationHistogramBuckets["entitlement_store_commit_seconds"] =
+            [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1].map { Duration.microseconds(Int64($0 * 1_000_000)) }
+        factory.valueHistogramBuckets["entitlement_store_commit_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+        return factory
+    }
+
+    /// The endpoint, with the gauges it sets from live state before each scrape.
+    static func metricsEndpoint(
+        registry: PrometheusCollectorRegistry, factory: any MetricsFactory, server: GRPCServer, store: RequestStore
+    ) -> MetricsEndpoint {
+        let inFlight = Gauge(label: "entitlement_calls_in_flight", factory: factory)
+        let connections = Gauge(label: "entitlement_open_connections", factory: factory)
+        let backlog = Gauge(label: "entitlement_delivery_backlog", factory: factory)
+        let watchers = Gauge(label: "entitlement_watch_streams", factory: factory)
+        return MetricsEndpoint(registry: registry) {
+            inFlight.record(server.callsInFlight)
+            connections.record(server.openConnections)
+            backlog.record(await store.deliveryBacklog)
+            watchers.record(store.changes.subscriberCount)
+        }
     }
 }
 

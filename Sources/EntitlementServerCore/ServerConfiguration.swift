@@ -19,6 +19,8 @@ public struct ServerConfiguration: Sendable {
     public var requestBodyTimeout: Duration = .seconds(30)
     /// Worker threads for connections; defaults to the machine's cores.
     public var eventLoopThreads: Int?
+    /// Prometheus `/metrics` on this port (same host); nil: no metrics endpoint.
+    public var metricsPort: Int?
     /// Open connections past this many are closed at accept.
     public var maxConnections = 10_000
     /// Calls handled at once; past it calls are shed with RESOURCE_EXHAUSTED.

@@ -65,6 +65,7 @@ public final class GRPCServer: Sendable {
         let logger: Logger
         let budget: ServerBudget
         let loops: LoopLifetime
+        let observer: (any CallObserver)?
     }
 
     private let shared: Shared
@@ -80,6 +81,7 @@ public final class GRPCServer: Sendable {
         configuration: GRPCServerConfiguration,
         router: MethodRouter,
         interceptors: [any ServerInterceptor] = [],
+        observer: (any CallObserver)? = nil,
         logger: Logger = Logger(label: "grpc.server")
     ) {
         self.shared = Shared(
@@ -89,7 +91,8 @@ public final class GRPCServer: Sendable {
                 maxBufferedRequestBytes: configuration.maxBufferedRequestBytesTotal,
                 maxConcurrentCalls: configuration.maxConcurrentCalls,
                 maxQueuedResponseBytes: configuration.maxQueuedResponseBytesTotal),
-            loops: LoopLifetime())
+            loops: LoopLifetime(),
+            observer: observer)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
     }
 
@@ -104,6 +107,7 @@ public final class GRPCServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [weak self] channel in
                 guard shared.budget.admitConnection() else {
+                    shared.observer?.callShed(.connections)
                     // Past --max-connections: closed at accept, before any HTTP/2 state exists.
                     shared.logger.debug("connection refused: at the connection limit", metadata: [
                         "limit": "\(shared.budget.maxConnections)",

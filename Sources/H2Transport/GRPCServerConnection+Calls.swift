@@ -30,12 +30,15 @@ extension GRPCServerConnection {
         guard let path = stream.path else {
             return .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false)
         }
-        if shared.router.handler(forPath: path) == nil {
+        if let unary = shared.router.handler(forPath: path) {
+            stream.observed = (unary.method, .unary)
+        } else {
             // Not unary: a streaming method, or nothing at all.
             guard let streaming = shared.router.streamingHandler(forPath: path) else {
                 return .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false)
             }
             stream.streamingHandler = streaming
+            stream.observed = (streaming.method, streaming.kind)
         }
         if let encoding = stream.encoding, CompressionAlgorithm(rawValue: encoding) == nil {
             let error = RPCError(
@@ -141,6 +144,7 @@ extension GRPCServerConnection {
             respond(stream, with: .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false))
             return
         }
+        markStarted(stream)
         let request: [UInt8]
         do {
             request = try decodeRequest(stream)
@@ -149,6 +153,8 @@ extension GRPCServerConnection {
             respond(stream, with: .grpc(error, acceptEncoding: false))
             return
         }
+        stream.messagesReceived = 1
+        stream.requestMessageBytes = request.count
         // Health checks are never shed: a probe must see a busy server as alive.
         let limited = !shared.configuration.unlimitedServices.contains(handler.method.service)
         guard admit(stream, limited: limited) else { return }
@@ -160,6 +166,7 @@ extension GRPCServerConnection {
             peer: peer,
             deadline: stream.deadline
         )
+        stream.annotations = callContext.annotations
         let interceptors = shared.interceptors
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let id = stream.id
@@ -199,6 +206,7 @@ extension GRPCServerConnection {
         }
 
         guard shared.budget.admitCall(limited: limited) else {
+            shared.observer?.callShed(.concurrentCalls)
             // Admission control: past the bound, shed at once (the caller retries with backoff)
             // rather than queue work that would only answer after the caller gave up.
             let error = RPCError(
@@ -208,6 +216,27 @@ extension GRPCServerConnection {
             return false
         }
         return true
+    }
+
+    /// The call of a known method starts now (metrics count it, the access log times it).
+    func markStarted(_ stream: ServerStream) {
+        guard stream.startedAt == nil, let observed = stream.observed else { return }
+        stream.startedAt = .now
+        shared.observer?.callStarted(observed.method, kind: observed.kind)
+    }
+
+    /// The call was answered with `code`: reported once, for calls of known methods.
+    func reportFinished(_ stream: ServerStream, code: RPCError.Code) {
+        guard !stream.reported, let observed = stream.observed, let observer = shared.observer else { return }
+        markStarted(stream)
+        stream.reported = true
+        observer.callFinished(
+            CallSummary(
+                method: observed.method, kind: observed.kind, code: code,
+                duration: ContinuousClock.now - (stream.startedAt ?? .now),
+                messagesReceived: stream.messagesReceived, messagesSent: stream.messagesSent,
+                requestBytes: stream.requestMessageBytes, responseBytes: stream.responseMessageBytes,
+                peer: peer, traceparent: stream.metadata["traceparent"], callerId: stream.annotations?.callerId))
     }
 
     /// Splits the body into exactly one message and inflates it if needed (bounded by the limit).

@@ -31,6 +31,7 @@ extension GRPCServerConnection {
             let error = RPCError(
                 code: .resourceExhausted,
                 message: "the server holds more than \(shared.budget.maxQueuedResponseBytes >> 20) MiB of responses its callers have not read; retry later")
+            shared.observer?.callShed(.responseBytes)
             respond(stream, with: .grpc(error, acceptEncoding: false))
             return
         }
@@ -50,6 +51,9 @@ extension GRPCServerConnection {
         stream.body = OutgoingBody(body)
         stream.trailers = trailers
         session?.submitResponse(streamID: stream.id, headers: headers, hasBody: true)
+        stream.messagesSent = 1
+        stream.responseMessageBytes = size
+        reportFinished(stream, code: .ok)
     }
 
     /// Answers without a body: an HTTP error, or gRPC Trailers-Only (one HEADERS frame with END_STREAM).
@@ -57,6 +61,7 @@ extension GRPCServerConnection {
         if let call = stream.streaming, call.headersSent, case .grpc(let error, _) = early {
             // Messages have gone out: the status can only come in the trailers now, after the
             // messages already queued.
+            reportFinished(stream, code: error.code)
             call.close(with: error)
             stream.task?.cancel()
             stream.task = nil
@@ -68,6 +73,7 @@ extension GRPCServerConnection {
         stream.responded = true
         stream.cancelWork()
         releaseBuffer(of: stream)
+        if case .grpc(let error, _) = early { reportFinished(stream, code: error.code) }
         var headers = HeaderList()
         switch early {
         case .http(let status, let message):

@@ -10,13 +10,17 @@ import RPCCore
 extension GRPCServerConnection {
     func dispatchStreaming(_ stream: ServerStream, handler: StreamingMethodHandler) {
         guard !stream.responded, stream.streaming == nil, let context, let executor else { return }
+        markStarted(stream)
         let request: StreamingRequest
         let call = StreamBuffers(kind: handler.kind, maxMessageSize: shared.configuration.maxMessageSize)
         if handler.kind.streamsRequests {
             request = .stream(ServerCallStream(connection: self, loop: context.eventLoop, streamID: stream.id))
         } else {
             do {
-                request = .single(try decodeRequest(stream))
+                let single = try decodeRequest(stream)
+                stream.messagesReceived = 1
+                stream.requestMessageBytes = single.count
+                request = .single(single)
                 releaseBuffer(of: stream)
             } catch {
                 respond(stream, with: .grpc(error, acceptEncoding: false))
@@ -35,6 +39,7 @@ extension GRPCServerConnection {
             deadline: stream.deadline
         )
         stream.responseMetadata = callContext.response
+        stream.annotations = callContext.annotations
         let sink = ServerCallStream(connection: self, loop: context.eventLoop, streamID: stream.id)
         let interceptors = shared.interceptors
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -77,6 +82,7 @@ extension GRPCServerConnection {
         }
         var trailers = ResponseHeaders.okTrailers
         Self.add(stream.responseMetadata.trailers, to: &trailers)
+        reportFinished(stream, code: .ok)
         endStreamingBody(stream, call: call, trailers: trailers)
         scheduleFlush()
     }
@@ -106,6 +112,8 @@ extension GRPCServerConnection {
             return
         }
         sendHeadersIfNeeded(stream, call: call)
+        stream.messagesSent += 1
+        stream.responseMessageBytes += framed.count - GRPCFraming.headerSize
         call.enqueue(framed, writer: writer)
         awaitSend(of: stream)
         session?.resumeData(streamID: streamID)
@@ -119,6 +127,7 @@ extension GRPCServerConnection {
             return
         }
         let credit = call.take(reader: reader)
+        stream.messagesReceived = call.messagesTaken
         if credit > 0 {
             session?.consume(streamID: streamID, count: credit)
             scheduleFlush()

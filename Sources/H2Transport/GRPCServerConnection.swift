@@ -95,6 +95,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         guard let session else { return }
         keepalive.peerWasHeard()
         let buffer = unwrapInboundIn(data)
+        shared.observer?.bytesReceived(buffer.readableBytes)
         reading = true
         let ok = buffer.withUnsafeReadableBytes { session.receive($0) }
         reading = false
@@ -131,6 +132,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         flushing = true
         let ok = output.flush(session, to: context)
         flushing = false
+        if let observer = shared.observer, output.lastFlushBytes > 0 { observer.bytesSent(output.lastFlushBytes) }
         if !ok { context.close(promise: nil) }
     }
 
@@ -264,6 +266,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
             return true
         }
         guard shared.budget.reserveRequestBytes(bytes.count) else {
+            shared.observer?.callShed(.requestBytes)
             let error = RPCError(
                 code: .resourceExhausted,
                 message: "the server holds more than \(shared.budget.maxBufferedRequestBytes >> 20) MiB of unfinished requests; retry later")

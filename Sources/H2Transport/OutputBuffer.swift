@@ -9,6 +9,8 @@ struct OutputBuffer {
     static let initialCapacity = 16 * 1024
 
     private var kept: ByteBuffer?
+    /// Bytes handed to the channel by the latest `flush`.
+    private(set) var lastFlushBytes = 0
 
     mutating func take(allocator: ByteBufferAllocator) -> ByteBuffer {
         guard var buffer = kept else { return allocator.buffer(capacity: Self.initialCapacity) }
@@ -26,6 +28,7 @@ struct OutputBuffer {
     mutating func flush(_ session: NGHTTP2Session, to context: ChannelHandlerContext) -> Bool {
         var buffer = take(allocator: context.channel.allocator)
         let ok = session.drainOutput { bytes in buffer.writeBytes(bytes) }
+        lastFlushBytes = buffer.readableBytes
         if buffer.readableBytes > 0 {
             context.writeAndFlush(NIOAny(buffer), promise: nil)
         }

@@ -40,6 +40,18 @@ final class ServerStream {
     var body = OutgoingBody()
     var trailers = HeaderList()
 
+    /// The method and kind once `:path` resolved (for metrics and the access log).
+    var observed: (method: MethodDescriptor, kind: RPCKind)?
+    /// When the call started, once it did; nil until then.
+    var startedAt: ContinuousClock.Instant?
+    var reported = false
+    var messagesReceived = 0
+    var messagesSent = 0
+    var requestMessageBytes = 0
+    var responseMessageBytes = 0
+    /// The call's context, once dispatched (its annotations name the caller).
+    var annotations: CallAnnotations?
+
     /// Set at the headers when `:path` names a streaming method.
     var streamingHandler: StreamingMethodHandler?
     /// The running streaming call, once dispatched.

@@ -173,7 +173,11 @@ final class StreamBuffers {
         }
     }
 
+    /// Incoming messages handed to the reader so far.
+    private(set) var messagesTaken = 0
+
     private func popMessage() -> [UInt8] {
+        messagesTaken += 1
         let message = inbox[inboxStart]
         inbox[inboxStart] = []
         inboxStart += 1

@@ -16,6 +16,8 @@ public struct ServerContext: Sendable {
     public let deadline: ContinuousClock.Instant?
     /// Response metadata a handler may add: headers and trailers.
     public let response: ResponseMetadata
+    /// What interceptors learn about the call for its access log line (the caller).
+    public let annotations: CallAnnotations
     /// Values interceptors attach; a handful at most, so a list beats a dictionary's hashing.
     private var values: [(key: ObjectIdentifier, value: any Sendable)] = []
 
@@ -25,8 +27,10 @@ public struct ServerContext: Sendable {
         authorization: String?,
         peer: String,
         deadline: ContinuousClock.Instant?,
-        response: ResponseMetadata = ResponseMetadata()
+        response: ResponseMetadata = ResponseMetadata(),
+        annotations: CallAnnotations = CallAnnotations()
     ) {
+        self.annotations = annotations
         self.method = method
         self.metadata = metadata
         self.authorization = authorization

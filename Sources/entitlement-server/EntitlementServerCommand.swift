@@ -75,6 +75,12 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         name: .customLong("max-connection-age-grace-seconds"),
         help: EnvironmentArguments.help("How long calls of a connection past its maximum age may still finish.", "max-connection-age-grace-seconds"))
     var maxConnectionAgeGraceSeconds = 30
+    @Option(
+        name: .customLong("metrics-port"),
+        help: EnvironmentArguments.help("Serve Prometheus text at plain-HTTP GET /metrics on this port (same --host); off when not given.", "metrics-port"))
+    var metricsPort: Int?
+    @Option(name: .customLong("log-format"), help: EnvironmentArguments.help("json (one object per line) or text.", "log-format"))
+    var logFormat = "text"
     @Option(name: .customLong("log-level"), help: EnvironmentArguments.help("trace, debug, info, notice, warning, error or critical.", "log-level"))
     var logLevel = "info"
     @Flag(help: EnvironmentArguments.help("Run on the embedded default: demo data, a dev key, and a printed token.", "demo"))
@@ -107,6 +113,8 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         guard (0...86_400).contains(maxConnectionAgeGraceSeconds) else {
             throw ValidationError("--max-connection-age-grace-seconds must be 0...86400")
         }
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0...65535") }
+        guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text, got \(logFormat)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if !demo {
             let missing = [
@@ -121,7 +129,13 @@ struct EntitlementServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        let json = logFormat == "json"
         LoggingSystem.bootstrap { label in
+            if json {
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
@@ -150,6 +164,7 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         configuration.provisioningLatency = .milliseconds(provisioningLatencyMilliseconds)
         configuration.requestBodyTimeout = .seconds(requestBodyTimeoutSeconds)
         configuration.maxConnections = maxConnections
+        configuration.metricsPort = metricsPort
         configuration.maxConcurrentCalls = maxConcurrentCalls
         configuration.keepaliveInterval = keepaliveSeconds > 0 ? .seconds(keepaliveSeconds) : nil
         configuration.keepaliveTimeout = .seconds(keepaliveTimeoutSeconds)

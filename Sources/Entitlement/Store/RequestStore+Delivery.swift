@@ -36,6 +36,7 @@ extension RequestStore {
         request.resources[resourceIndex].state = delivered ? .delivered : .failed
         request.resources[resourceIndex].error = delivered ? "" : error
         try await commitDeliveryChange(request)
+        (delivered ? metrics.attemptsDelivered : metrics.attemptsFailed).increment()
         return state.requests[requestId]
     }
 

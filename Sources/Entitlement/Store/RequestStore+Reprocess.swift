@@ -76,6 +76,7 @@ extension RequestStore {
         changes.publish(accepted)
         if !accepted.isEmpty { wakeDeliveryWorker() }
         log(record, seq: seq)
+        metrics.recordOutcomes(results)
         return results
     }
 }

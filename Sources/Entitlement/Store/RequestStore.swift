@@ -20,6 +20,7 @@ public actor RequestStore {
     public nonisolated let pageTokens: PageTokenCodec
     /// Role assignments and package catalogs for authorization, readable without awaiting the actor.
     public nonisolated let accessDirectory = AccessDirectory()
+    let metrics: StoreMetrics
     /// Committed request changes, for WatchRequests.
     public nonisolated let changes: RequestChangeFeed
     /// Signals (coalesced) that requests entered DELIVERING; waited on by one `DeliveryWorker`.
@@ -46,9 +47,11 @@ public actor RequestStore {
         directory: String,
         clock: any WallClock = SystemWallClock(),
         logger: Logger = Logger(label: "entitlement.store"),
-        changes: RequestChangeFeed = RequestChangeFeed()
+        changes: RequestChangeFeed = RequestChangeFeed(),
+        metrics: StoreMetrics = .disabled
     ) throws {
         self.changes = changes
+        self.metrics = metrics
         try FileSystem.makeDirectory(directory)
         let database: SQLiteDatabase
         do throws(SQLiteError) {
@@ -60,7 +63,7 @@ public actor RequestStore {
         }
         self.directory = directory
         self.pageTokens = PageTokenCodec(key: try PageTokenKeyFile.loadOrCreate(path: directory + "/page-token.key"))
-        self.writer = SQLiteWriter(database: database)
+        self.writer = SQLiteWriter(database: database, metrics: metrics)
         guard let auditFile = AuditLogFile(path: directory + "/audit.log") else {
             throw StoreError.io("cannot open \(directory)/audit.log for appending")
         }
@@ -145,6 +148,9 @@ public actor RequestStore {
     }
 
     func wakeDeliveryWorker() { deliveryWakeups.signal() }
+
+    /// DELIVERING requests waiting for delivery or being delivered now (the delivery backlog).
+    public var deliveryBacklog: Int { state.deliveryQueue.count + state.claimed.count }
 
     /// False while the store's most recent commit failed (the disk is full, say).
     public nonisolated var isCommitting: Bool { writer.isCommitting }

@@ -39,9 +39,12 @@ final class SQLiteWriter: Sendable {
     /// False while the most recent transaction failed to commit (health reports NOT_SERVING).
     var isCommitting: Bool { !lastCommitFailed.load(ordering: .relaxed) }
 
-    init(database: SQLiteDatabase, maxPending: Int = 4_096) {
+    private let metrics: StoreMetrics
+
+    init(database: SQLiteDatabase, maxPending: Int = 4_096, metrics: StoreMetrics = .disabled) {
         self.database = database
         self.maxPending = maxPending
+        self.metrics = metrics
     }
 
     /// Operations waiting for their transaction now.
@@ -126,6 +129,7 @@ final class SQLiteWriter: Sendable {
                 return (batch, fail)
             }
             if batch.isEmpty { return }
+            let started = ContinuousClock.now
             do {
                 try database.execute("BEGIN IMMEDIATE")
             } catch {
@@ -142,6 +146,9 @@ final class SQLiteWriter: Sendable {
                 commitError = error
             }
             lastCommitFailed.store(commitError != nil, ordering: .relaxed)
+            let (seconds, attoseconds) = (ContinuousClock.now - started).components
+            metrics.commitSeconds.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+            metrics.commitBatchSize.record(batch.count)
             for resume in resumes { resume(commitError) }
         }
     }

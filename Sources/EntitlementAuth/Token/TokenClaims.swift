@@ -1,8 +1,8 @@
-import JWTKit
+package import JWTKit
 
 /// The claims this service reads from an access token. Every field is optional when decoding so
 /// that a missing claim is reported by name (`TokenVerifier` checks them after the signature).
-struct TokenClaims: JWTPayload {
+package struct TokenClaims: JWTPayload {
     var iss: String?
     var aud: Audience?
     var tid: String?
@@ -12,7 +12,7 @@ struct TokenClaims: JWTPayload {
     var wids: [String]?
 
     /// Claims are checked by `TokenVerifier` against its own (injectable) clock, not here.
-    func verify(using algorithm: some JWTAlgorithm) async throws {}
+    package func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
 
 /// `aud`: a single string or an array of strings (RFC 7519 §4.1.3).
@@ -35,7 +35,7 @@ struct Audience: Codable, Sendable {
 }
 
 /// The JOSE header fields checked before the signature: which key, which algorithm.
-struct TokenHeader: Decodable {
+package struct TokenHeader: Decodable {
     var alg: String?
     var kid: String?
     var crit: [String]?

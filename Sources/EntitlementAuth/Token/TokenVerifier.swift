@@ -1,3 +1,4 @@
+public import CoreMetrics
 import Entitlement
 import Foundation
 import JWTKit
@@ -59,14 +60,20 @@ public final class TokenVerifier: Sendable {
     /// The wall clock in seconds since 1970, the default `now`.
     public static let systemClock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
 
+    private let cacheHits: Counter
+    private let cacheMisses: Counter
+
     /// Loads the JWKS file; throws if it is unreadable, malformed or has no usable key.
     /// - Parameter now: the current time in seconds since 1970 (injectable for tests).
     public init(
         configuration: Configuration,
         logger: Logger,
-        now: @escaping @Sendable () -> Double = TokenVerifier.systemClock
+        now: @escaping @Sendable () -> Double = TokenVerifier.systemClock,
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) async throws(JWKSError) {
         let keys = try await KeySet.load(path: configuration.jwksPath, logger: logger)
+        self.cacheHits = Counter(label: "entitlement_token_cache_lookups_total", dimensions: [("result", "hit")], factory: metrics)
+        self.cacheMisses = Counter(label: "entitlement_token_cache_lookups_total", dimensions: [("result", "miss")], factory: metrics)
         self.configuration = configuration
         self.logger = logger
         self.now = now
@@ -107,8 +114,10 @@ public final class TokenVerifier: Sendable {
         }
         let now = self.now()
         if let hit = state.withLock({ $0.cache.lookup(header, now: now) }) {
+            cacheHits.increment()
             return hit
         }
+        cacheMisses.increment()
         let token = try Self.bearerToken(in: header)
         let (keys, generation) = state.withLock { ($0.keys, $0.generation) }
         let verified = try await verifyUncached(token, keys: keys, now: now)
@@ -185,7 +194,7 @@ public final class TokenVerifier: Sendable {
     }
 
     /// The token of `Bearer <token>`; the scheme is case-insensitive (RFC 7235).
-    private static func bearerToken(in header: String) throws(RPCError) -> Substring {
+    package static func bearerToken(in header: String) throws(RPCError) -> Substring {
         guard let space = header.firstIndex(of: " "), header[..<space].lowercased() == "bearer" else {
             throw unauthenticated("authorization is not a Bearer token (expected 'Bearer <token>')")
         }
@@ -196,7 +205,7 @@ public final class TokenVerifier: Sendable {
         return Substring(token)
     }
 
-    private static func header(of token: Substring) throws(RPCError) -> TokenHeader {
+    package static func header(of token: Substring) throws(RPCError) -> TokenHeader {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
             throw unauthenticated("malformed token: expected three base64url parts separated by '.'")

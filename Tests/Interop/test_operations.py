@@ -1,0 +1,133 @@
+"""Step 7: Prometheus /metrics (CONTRACT §4 --metrics-port) whose counters equal the calls made,
+and one JSON access line per call with the caller's trace id and never a token."""
+
+import json
+import urllib.error
+import urllib.request
+
+import grpc
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from helpers import admin_md, bearer, free_port, health_pb, mint, pb, GLOBAL_ADMIN
+
+C = grpc.StatusCode
+SERVICE = "entitlement.v1.AccessPackageRequests"
+
+
+def scrape(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        assert r.status == 200
+        assert r.headers["content-type"].startswith("text/plain")
+        return r.read().decode()
+
+
+def samples(text, name):
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name:
+                out[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def handled(text, method, code, service=SERVICE):
+    key = tuple(sorted({"grpc_type": "unary", "grpc_service": service, "grpc_method": method,
+                        "grpc_code": code}.items()))
+    return samples(text, "grpc_server_handled_total").get(key, 0)
+
+
+@pytest.fixture(scope="module")
+def observed(workspace):
+    from helpers import Server
+    metrics_port = free_port()
+    s = Server(workspace, workspace.data_dir("ops"), extra=["--metrics-port", str(metrics_port),
+                                                            "--log-format", "json"]).wait_ready()
+    yield s, metrics_port
+    s.stop()
+
+
+def test_metrics_count_every_call_by_method_and_code(observed):
+    s, port = observed
+    before = scrape(port)
+    stub = s.stub()
+    token = mint("oid-metrics", [GLOBAL_ADMIN])
+    for _ in range(7):
+        stub.ListRequests(pb.ListRequestsRequest(access_package_id="ap-1", page_size=2), metadata=bearer(token), timeout=5)
+    for _ in range(3):
+        with pytest.raises(grpc.RpcError):
+            stub.ListRequests(pb.ListRequestsRequest(access_package_id="ap-1"), timeout=5)
+    for _ in range(2):
+        with pytest.raises(grpc.RpcError):
+            stub.Reprocess(pb.ReprocessRequest(access_package_id="ap-1"), metadata=bearer(token), timeout=5)
+    after = scrape(port)
+    assert handled(after, "ListRequests", "OK") - handled(before, "ListRequests", "OK") == 7
+    assert handled(after, "ListRequests", "Unauthenticated") - handled(before, "ListRequests", "Unauthenticated") == 3
+    assert handled(after, "Reprocess", "InvalidArgument") - handled(before, "Reprocess", "InvalidArgument") == 2
+    started = samples(after, "grpc_server_started_total")
+    key = tuple(sorted({"grpc_type": "unary", "grpc_service": SERVICE, "grpc_method": "ListRequests"}.items()))
+    assert started[key] - samples(before, "grpc_server_started_total").get(key, 0) == 10
+    # The duration histogram has the ecosystem's buckets and counts every call.
+    counts = samples(after, "grpc_server_handling_seconds_count")
+    assert counts[key] >= 10
+    buckets = {dict(k).get("le") for k in samples(after, "grpc_server_handling_seconds_bucket")}
+    assert {"0.005", "0.1", "10.0", "+Inf"} <= buckets
+    # Messages, and the server's own series.
+    assert samples(after, "grpc_server_msg_received_total")[key] >= 7
+    for name in ["entitlement_bytes_received_total", "entitlement_bytes_sent_total", "entitlement_open_connections",
+                 "entitlement_calls_in_flight", "entitlement_delivery_backlog", "entitlement_watch_streams",
+                 "entitlement_store_commit_seconds_count", "entitlement_token_cache_lookups_total"]:
+        assert samples(after, name), f"{name} missing"
+
+
+def test_reprocess_outcomes_and_streams_are_counted(observed):
+    s, port = observed
+    stub = s.stub()
+    before = scrape(port)
+    r = stub.Reprocess(pb.ReprocessRequest(access_package_id="ap-1", request_ids=["ap1-elig-30", "nope"]),
+                       metadata=admin_md(), timeout=5)
+    after = scrape(port)
+    outcomes = samples(after, "entitlement_reprocess_outcomes_total")
+    was = samples(before, "entitlement_reprocess_outcomes_total")
+    for result in r.results:
+        name = pb.ReprocessOutcome.Name(result.outcome)
+        k = (("outcome", name),)
+        assert outcomes[k] - was.get(k, 0) >= 1
+    call = s.health().Watch(health_pb.HealthCheckRequest(), timeout=0.5)
+    with pytest.raises(grpc.RpcError):
+        list(call)
+    text = scrape(port)
+    key = tuple(sorted({"grpc_type": "server_stream", "grpc_service": "grpc.health.v1.Health",
+                        "grpc_method": "Watch", "grpc_code": "DeadlineExceeded"}.items()))
+    assert samples(text, "grpc_server_handled_total").get(key, 0) >= 1
+
+
+def test_metrics_endpoint_serves_only_metrics(observed):
+    _, port = observed
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=5)
+    assert e.value.code == 404
+
+
+def test_one_json_access_line_per_call_with_the_trace_id_and_no_token(observed):
+    s, _ = observed
+    token = mint("oid-logged", [GLOBAL_ADMIN])
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    s.stub().ListRequests(pb.ListRequestsRequest(access_package_id="ap-1", page_size=1),
+                          metadata=bearer(token) + (("traceparent", f"00-{trace}-00f067aa0ba902b7-01"),), timeout=5)
+    s.stub().ListRequests(pb.ListRequestsRequest(access_package_id="ap-1", page_size=1), metadata=bearer(token),
+                          timeout=5)
+    import time
+    time.sleep(0.3)
+    log = s.log(10_000_000)
+    lines = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
+    calls = [x for x in lines if x.get("message") == "call"]
+    traced = [x for x in calls if x.get("trace_id") == trace]
+    assert len(traced) == 1, "the caller's traceparent trace id is logged"
+    line = traced[0]
+    assert line["grpc.method"] == f"/{SERVICE}/ListRequests" and line["grpc.code"] == "OK"
+    assert line["caller"] == "oid-logged" and line["peer"].startswith("127.0.0.1:")
+    assert float(line["duration_ms"]) >= 0 and int(line["response_bytes"]) > 0
+    untraced = [x for x in calls if x.get("caller") == "oid-logged" and x["trace_id"] != trace]
+    assert untraced and len(untraced[-1]["trace_id"]) == 32, "a trace id is generated when none is sent"
+    assert token not in log and token.split(".")[2] not in log, "a token reached the log"
