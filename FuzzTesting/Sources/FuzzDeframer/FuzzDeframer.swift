@@ -1,0 +1,6 @@
+import FuzzTargets
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    FuzzTarget.deframer.fuzz(data, size)
+}
