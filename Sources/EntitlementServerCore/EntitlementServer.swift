@@ -101,11 +101,15 @@ public final class EntitlementServer: Sendable {
             serverConfiguration.keepaliveTimeout = TimeAmount(clamping: configuration.keepaliveTimeout)
             serverConfiguration.maxConnectionAge = configuration.maxConnectionAge.map(TimeAmount.init(clamping:))
             serverConfiguration.maxConnectionAgeGrace = TimeAmount(clamping: configuration.maxConnectionAgeGrace)
-            var observers: [any CallObserver] = [AccessLog(logger: logger)]
+            // Observers only when someone looks: without them a call builds no summary at all.
+            var observers: [any CallObserver] = []
+            if logger.logLevel <= .info { observers.append(AccessLog(logger: logger)) }
             if configuration.metricsPort != nil { observers.append(GRPCServerMetrics(factory: factory)) }
+            let observer: (any CallObserver)? =
+                observers.isEmpty ? nil : observers.count == 1 ? observers[0] : CallObservers(observers)
             let server = GRPCServer(
                 configuration: serverConfiguration, router: router, interceptors: [authorization],
-                observer: CallObservers(observers), logger: logger)
+                observer: observer, logger: logger)
             let address: SocketAddressDescription
             do {
                 address = SocketAddressDescription(try await server.start())

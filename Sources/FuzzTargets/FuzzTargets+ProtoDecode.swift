@@ -19,6 +19,11 @@ extension FuzzTargets {
             roundTrip(Timestamp.self, bytes),
             roundTrip(HealthCheckRequest.self, bytes),
             roundTrip(HealthCheckResponse.self, bytes),
+            roundTrip(WatchRequestsRequest.self, bytes),
+            roundTrip(WatchRequestsResponse.self, bytes),
+            // Oneofs and repeated bytes: the reflection messages.
+            roundTrip(ServerReflectionRequest.self, bytes),
+            roundTrip(ServerReflectionResponse.self, bytes),
         ]
         return decoded.contains(true)
     }

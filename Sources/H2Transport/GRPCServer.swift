@@ -84,6 +84,8 @@ public final class GRPCServer: Sendable {
         observer: (any CallObserver)? = nil,
         logger: Logger = Logger(label: "grpc.server")
     ) {
+        var router = router
+        for service in configuration.unlimitedServices { router.exemptFromAdmission(service: service) }
         self.shared = Shared(
             configuration: configuration, router: router, interceptors: interceptors, logger: logger,
             budget: ServerBudget(

@@ -156,7 +156,7 @@ extension GRPCServerConnection {
         stream.messagesReceived = 1
         stream.requestMessageBytes = request.count
         // Health checks are never shed: a probe must see a busy server as alive.
-        let limited = !shared.configuration.unlimitedServices.contains(handler.method.service)
+        let limited = !handler.isExemptFromAdmission
         guard admit(stream, limited: limited) else { return }
 
         let callContext = ServerContext(
@@ -164,7 +164,8 @@ extension GRPCServerConnection {
             metadata: stream.metadata,
             authorization: stream.authorization,
             peer: peer,
-            deadline: stream.deadline
+            deadline: stream.deadline,
+            annotations: shared.observer == nil ? nil : CallAnnotations()
         )
         stream.annotations = callContext.annotations
         let interceptors = shared.interceptors
@@ -220,9 +221,9 @@ extension GRPCServerConnection {
 
     /// The call of a known method starts now (metrics count it, the access log times it).
     func markStarted(_ stream: ServerStream) {
-        guard stream.startedAt == nil, let observed = stream.observed else { return }
+        guard let observer = shared.observer, stream.startedAt == nil, let observed = stream.observed else { return }
         stream.startedAt = .now
-        shared.observer?.callStarted(observed.method, kind: observed.kind)
+        observer.callStarted(observed.method, kind: observed.kind)
     }
 
     /// The call was answered with `code`: reported once, for calls of known methods.

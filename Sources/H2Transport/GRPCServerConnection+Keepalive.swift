@@ -23,6 +23,8 @@ extension GRPCServerConnection {
     /// Starts watching the peer when the first call of a quiet connection opens.
     func armKeepalive() {
         guard keepalive.timer == nil, let interval = shared.configuration.keepaliveInterval else { return }
+        // Silence is counted from now: a connection whose calls just began is not overdue.
+        keepalive.peerWasHeard()
         scheduleKeepaliveCheck(in: interval)
     }
 

@@ -36,7 +36,8 @@ extension GRPCServerConnection {
             metadata: stream.metadata,
             authorization: stream.authorization,
             peer: peer,
-            deadline: stream.deadline
+            deadline: stream.deadline,
+            annotations: shared.observer == nil ? nil : CallAnnotations()
         )
         stream.responseMetadata = callContext.response
         stream.annotations = callContext.annotations

@@ -147,12 +147,26 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         }
     }
 
+    /// Graceful GOAWAY in two steps (RFC 9113 §6.8): first a notice naming no stream limit, so
+    /// requests already on their way are still served; after a round trip's grace the final
+    /// GOAWAY names the last stream processed. A proxy that raced a request onto the connection
+    /// then gets it answered instead of refused (nginx turns a refused one into a 502).
     func beginDrain() {
-        guard !draining, let session else { return }
+        guard !draining, let session, let context else { return }
         draining = true
-        session.submitGoAway()
+        session.submitShutdownNotice()
         flush()
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: Self.goAwayNoticeGrace) {
+            let me = bound.value
+            guard let session = me.session else { return }
+            session.submitGoAway()
+            me.flush()
+        }
     }
+
+    /// How long requests sent before the client saw the GOAWAY notice may still arrive.
+    static let goAwayNoticeGrace: TimeAmount = .milliseconds(500)
 
     func armIdleTimer() {
         idleTimer?.cancel()
@@ -305,7 +319,8 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         releaseBuffer(of: stream)
         releaseResponse(of: stream)
         if streams.isEmpty {
-            keepalive.cancel()
+            // The keepalive timer stays: it finds no call open and stops by itself, which is
+            // cheaper than cancelling and rescheduling it on every burst of calls.
             if draining { scheduleFlush() } else { armIdleTimer() }
         }
     }

@@ -200,6 +200,12 @@ final class NGHTTP2Session {
         nghttp2_session_resume_data(session, streamID)
     }
 
+    /// GOAWAY with the largest stream id (server only): the client stops opening streams, and
+    /// ones already sent are still processed; `submitGoAway` follows with the real limit.
+    func submitShutdownNotice() {
+        _ = nghttp2_submit_shutdown_notice(session)
+    }
+
     /// A PING (not an ACK); the peer's answer, like any frame, shows the connection is alive.
     func submitPing() {
         nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)

@@ -3,6 +3,8 @@ public import ProtoWire
 /// A unary method's type-erased entry point: request bytes in, response message out.
 public struct UnaryMethodHandler: Sendable {
     public let method: MethodDescriptor
+    /// Never shed by admission control (health checks): set with `MethodRouter.exemptFromAdmission`.
+    public internal(set) var isExemptFromAdmission = false
     @usableFromInline let run: @Sendable ([UInt8], ServerContext, [any ServerInterceptor]) async throws -> any ProtoMessage
 
     @usableFromInline
@@ -41,6 +43,13 @@ public struct MethodRouter: Sendable {
     public func handler(forPath path: String) -> UnaryMethodHandler? { handlers[path] }
 
     public func streamingHandler(forPath path: String) -> StreamingMethodHandler? { streamingHandlers[path] }
+
+    /// Marks every unary method of `service` as never shed by admission control.
+    public mutating func exemptFromAdmission(service: String) {
+        for (path, handler) in handlers where handler.method.service == service {
+            handlers[path]?.isExemptFromAdmission = true
+        }
+    }
 
     /// Whether any method serves `path`.
     public func serves(path: String) -> Bool { handlers[path] != nil || streamingHandlers[path] != nil }

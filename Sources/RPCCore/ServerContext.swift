@@ -16,8 +16,9 @@ public struct ServerContext: Sendable {
     public let deadline: ContinuousClock.Instant?
     /// Response metadata a handler may add: headers and trailers.
     public let response: ResponseMetadata
-    /// What interceptors learn about the call for its access log line (the caller).
-    public let annotations: CallAnnotations
+    /// What interceptors learn about the call for its access log line (the caller); nil when
+    /// nothing observes calls (no allocation per call then).
+    public let annotations: CallAnnotations?
     /// Values interceptors attach; a handful at most, so a list beats a dictionary's hashing.
     private var values: [(key: ObjectIdentifier, value: any Sendable)] = []
 
@@ -28,7 +29,7 @@ public struct ServerContext: Sendable {
         peer: String,
         deadline: ContinuousClock.Instant?,
         response: ResponseMetadata = ResponseMetadata(),
-        annotations: CallAnnotations = CallAnnotations()
+        annotations: CallAnnotations? = nil
     ) {
         self.annotations = annotations
         self.method = method

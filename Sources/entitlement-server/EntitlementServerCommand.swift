@@ -136,10 +136,12 @@ struct EntitlementServerCommand: AsyncParsableCommand {
                 handler.logLevel = level
                 return handler
             }
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = TextLogHandler(label: label)
             handler.logLevel = level
             return handler
         }
+        // Log lines are buffered (a line per call must not cost a syscall); write them at exit.
+        defer { LogSink.standardError.flush() }
         let logger = Logger(label: "entitlement")
         let signals = TerminationSignals()
 
@@ -180,6 +182,7 @@ struct EntitlementServerCommand: AsyncParsableCommand {
                 logger: logger
             )
         } catch {
+            LogSink.standardError.flush()
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
         }

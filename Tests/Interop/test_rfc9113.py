@@ -1306,7 +1306,8 @@ def test_sigterm_goaway_completes_streams_up_to_last_id_and_refuses_new(launcher
     """§6.8: the server's GOAWAY (NO_ERROR for a graceful shutdown) names the last stream it
     may process; streams ≤ that id complete normally; streams > it are not processed (the
     sender of GOAWAY ignores them); the connection is then closed and no new connection is
-    accepted (CONTRACT §1: SIGTERM → GOAWAY, in-flight calls finish, exit 0)."""
+    accepted (CONTRACT §1: SIGTERM → GOAWAY, in-flight calls finish, exit 0). The server first
+    sends the shutdown notice §6.8 recommends (last-stream-id 2^31-1), then the final GOAWAY."""
     srv = launcher()
     c = Conn(srv.port)
     try:
@@ -1315,6 +1316,9 @@ def test_sigterm_goaway_completes_streams_up_to_last_id_and_refuses_new(launcher
         assert c.settle()
         srv.proc.send_signal(signal.SIGTERM)
         assert c.read(5, lambda: c.goaway is not None), summary(c.frames)
+        notices = [f for f in c.frames if f[0] == GOAWAY]
+        assert int.from_bytes(notices[0][3][:4], "big") & 0x7FFFFFFF == 0x7FFFFFFF, "no shutdown notice first"
+        assert c.read(5, lambda: c.goaway is not None and c.goaway[0] != 0x7FFFFFFF), summary(c.frames)
         last, code, _ = c.goaway
         assert code == NO_ERROR and last >= b, c.goaway
         late = c.sid()

@@ -64,7 +64,7 @@ public struct AuthorizationInterceptor: ServerInterceptor {
             await reject(Refusal(error), caller: nil, action: action, request: request, context: context)
             throw error
         }
-        context.annotations.callerId = caller.objectId
+        context.annotations?.callerId = caller.objectId
 
         if let action {
             do throws(Refusal) {

@@ -4,11 +4,16 @@ public import RPCCore
 /// One access line per call: method, status, duration, peer, caller, bytes, and the W3C trace id
 /// from the caller's `traceparent` (a new one when it sent none), so a call can be followed
 /// across services. Never the token: only the caller's `oid` that authorization verified.
+///
+/// Health checks are not logged: probes every few seconds from every balancer would drown the
+/// calls that matter (they are counted in the metrics).
 public struct AccessLog: CallObserver {
     private let logger: Logger
+    private let unlogged: Set<String>
 
-    public init(logger: Logger) {
+    public init(logger: Logger, unloggedServices: Set<String> = ["grpc.health.v1.Health"]) {
         self.logger = logger
+        self.unlogged = unloggedServices
     }
 
     public func callStarted(_ method: MethodDescriptor, kind: RPCKind) {}
@@ -17,7 +22,7 @@ public struct AccessLog: CallObserver {
     public func bytesSent(_ count: Int) {}
 
     public func callFinished(_ summary: CallSummary) {
-        guard logger.logLevel <= .info else { return }
+        guard logger.logLevel <= .info, !unlogged.contains(summary.method.service) else { return }
         var metadata: Logger.Metadata = [
             "grpc.method": .string(summary.method.path),
             "grpc.code": .string(summary.code.description),

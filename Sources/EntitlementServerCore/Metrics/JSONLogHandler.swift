@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 public import Logging
 
 /// swift-log handler writing one JSON object per line to stderr: `time`, `level`, `label`,
@@ -32,7 +32,7 @@ public struct JSONLogHandler: LogHandler {
             Self.append(value, to: &line)
         }
         line += "}\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        LogSink.standardError.write(line)
     }
 
     private static func append(_ value: Logger.Metadata.Value, to line: inout String) {

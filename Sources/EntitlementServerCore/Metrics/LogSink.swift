@@ -1,0 +1,81 @@
+import Foundation
+import Synchronization
+
+/// Buffered stderr for log lines: handlers append under a lock, a background thread writes the
+/// buffer every 50 ms (or at once past 256 KiB), so a line per call costs a copy, not a
+/// syscall. Bounded: past 4 MiB waiting (stderr blocked), new lines are dropped and counted.
+/// `flush()` at shutdown writes what is left; a crash loses at most the last 50 ms.
+public final class LogSink: Sendable {
+    public static let standardError = LogSink(descriptor: 2)
+
+    static let flushThreshold = 256 * 1024
+    static let maxBuffered = 4 * 1024 * 1024
+    static let interval: TimeInterval = 0.05
+
+    private struct State {
+        var buffer: [UInt8] = []
+        var dropped = 0
+        var started = false
+    }
+
+    private let descriptor: Int32
+    private let state = Mutex(State())
+    /// Serializes writes to the descriptor (the flusher thread and explicit flushes).
+    private let writing = Mutex(())
+
+    init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    /// Queues one line (with its newline).
+    public func write(_ line: String) {
+        var utf8 = line.utf8
+        let (startFlusher, flushNow) = state.withLock { state -> (Bool, Bool) in
+            if state.buffer.count + utf8.count > Self.maxBuffered {
+                state.dropped += 1
+                return (false, false)
+            }
+            state.buffer.append(contentsOf: utf8)
+            utf8 = "".utf8
+            let start = !state.started
+            state.started = true
+            return (start, state.buffer.count >= Self.flushThreshold)
+        }
+        if startFlusher { startFlushing() }
+        if flushNow { flush() }
+    }
+
+    /// Writes everything queued now.
+    public func flush() {
+        writing.withLock { _ in
+            let (bytes, dropped) = state.withLock { state -> ([UInt8], Int) in
+                defer {
+                    state.buffer.removeAll(keepingCapacity: true)
+                    state.dropped = 0
+                }
+                return (state.buffer, state.dropped)
+            }
+            var out = bytes
+            if dropped > 0 { out += Array("log: \(dropped) lines dropped (stderr was not keeping up)\n".utf8) }
+            out.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let written = Foundation.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                    if written <= 0 { return }
+                    offset += written
+                }
+            }
+        }
+    }
+
+    private func startFlushing() {
+        let thread = Thread { [self] in
+            while true {
+                Thread.sleep(forTimeInterval: Self.interval)
+                flush()
+            }
+        }
+        thread.name = "log-sink"
+        thread.start()
+    }
+}
