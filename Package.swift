@@ -20,6 +20,7 @@ let dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
 ]
 
 let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
@@ -82,6 +83,7 @@ let targets: [Target] = [
             "RPCCore", "Entitlement", "EntitlementAPI",
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             metrics,
         ],
         swiftSettings: settings
@@ -97,6 +99,7 @@ let targets: [Target] = [
             metrics,
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ] + nio,
         swiftSettings: settings
     ),
@@ -104,6 +107,8 @@ let targets: [Target] = [
         name: "entitlement-server",
         dependencies: [
             "EntitlementServerCore",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ],

@@ -7,6 +7,7 @@ import CoreMetrics
 import NIOCore
 import Prometheus
 import RPCCore
+import Synchronization
 
 /// The running service: store, delivery worker, token verifier, gRPC server. `start` brings it up
 /// in dependency order and fails before binding if the data, the import or the keys are bad.
@@ -20,8 +21,10 @@ public final class EntitlementServer: Sendable {
     private let health: HealthProvider
     private let deliveryTask: Task<Void, Never>
     private let reloader: SIGHUPReloader
-    private let configuration: ServerConfiguration
+    let configuration: ServerConfiguration
     private let logger: Logger
+    /// Set when a shutdown was a hard stop (see `services()`).
+    let hardStop = Atomic<Bool>(false)
 
     private init(
         port: Int, store: RequestStore, server: GRPCServer, health: HealthProvider,
@@ -69,7 +72,7 @@ public final class EntitlementServer: Sendable {
                 logger: logger,
                 metrics: factory
             )
-            let reloader = installReloadOnSIGHUP(verifier: verifier, logger: logger)
+            let reloader = await installReloadOnSIGHUP(verifier: verifier, logger: logger)
 
             let health = HealthProvider(storeIsCommitting: { store.isCommitting })
             var router = MethodRouter()
@@ -148,16 +151,35 @@ public final class EntitlementServer: Sendable {
     /// up to the grace period; then delivery stops (unfinished requests stay DELIVERING and resume on
     /// the next start) and the store closes.
     public func shutdown() async {
-        logger.info("shutting down (grace \(configuration.shutdownGraceSeconds) s)")
+        await drainCalls(grace: .seconds(configuration.shutdownGraceSeconds))
+        await stopMetrics()
+        await stopDelivery()
+        await closeStore()
+    }
+
+    /// Health turns NOT_SERVING, open watches end UNAVAILABLE, no new connections, GOAWAY, and
+    /// in-flight calls get `grace` to finish (zero: a hard stop that cuts them off).
+    func drainCalls(grace: Duration) async {
+        logger.info("shutting down (grace \(grace))")
         health.markDraining()
         // Open watches end now (the caller resumes on another replica) rather than hold the drain.
         store.changes.close(with: RPCError(code: .unavailable, message: "the server is shutting down; watch again on another replica"))
-        await server.shutdown(grace: .seconds(configuration.shutdownGraceSeconds))
+        await server.shutdown(grace: grace)
+        reloader.cancel()
+    }
+
+    func stopMetrics() async {
+        await metricsEndpoint?.shutdown()
+    }
+
+    /// Stops delivery: unfinished requests stay DELIVERING and resume at the next start.
+    func stopDelivery() async {
         deliveryTask.cancel()
         await deliveryTask.value
-        reloader.cancel()
+    }
+
+    func closeStore() async {
         await store.close()
-        await metricsEndpoint?.shutdown()
         logger.info("stopped")
     }
 }

@@ -1,5 +1,6 @@
 public import Logging
 public import NIOCore
+import Dispatch
 import NIOPosix
 public import RPCCore
 import Synchronization
@@ -153,7 +154,8 @@ public final class GRPCServer: Sendable {
             connection.pipeline.fireUserInboundEventTriggered(DrainConnectionEvent())
         }
         let deadline = ContinuousClock.now.advanced(by: grace)
-        while ContinuousClock.now < deadline, !state.withLock({ $0.connections.isEmpty }) {
+        // A cancelled shutdown (a second signal) stops waiting: what is left is closed now.
+        while ContinuousClock.now < deadline, !Task.isCancelled, !state.withLock({ $0.connections.isEmpty }) {
             try? await Task.sleep(for: .milliseconds(20))
         }
         for connection in state.withLock({ Array($0.connections.values) }) {
@@ -164,7 +166,15 @@ public final class GRPCServer: Sendable {
         // event loop: the loops must outlive every handler.
         let handlerDeadline = ContinuousClock.now.advanced(by: shared.configuration.handlerStopGrace)
         while shared.budget.callsInFlight > 0, ContinuousClock.now < handlerDeadline {
-            try? await Task.sleep(for: .milliseconds(5))
+            // Even when cancelled this waits (without sleeping on a cancelled task, which would
+            // spin): handlers must finish before their event loops stop.
+            if Task.isCancelled {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(5)) { continuation.resume() }
+                }
+            } else {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
         }
         if shared.budget.callsInFlight > 0 {
             shared.logger.warning(

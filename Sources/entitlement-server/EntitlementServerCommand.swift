@@ -2,6 +2,8 @@ import ArgumentParser
 import EntitlementServerCore
 import Foundation
 import Logging
+import ServiceLifecycle
+import UnixSignals
 
 @main
 struct EntitlementServerCommand: AsyncParsableCommand {
@@ -143,7 +145,9 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         // Log lines are buffered (a line per call must not cost a syscall); write them at exit.
         defer { LogSink.standardError.flush() }
         let logger = Logger(label: "entitlement")
-        let signals = TerminationSignals()
+        // Trapped before anything else starts, so a SIGTERM during start-up (a long import, say)
+        // is not fatal: it is seen once serving begins, and shuts the server down then.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
 
         var configuration: ServerConfiguration
         var demoEnvironment: DemoEnvironment?
@@ -188,9 +192,30 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         }
         if let demoEnvironment { printDemoBanner(demoEnvironment, port: server.port) }
 
-        let signal = await signals.wait()
-        logger.info("received signal \(signal)")
-        await server.shutdown()
+        // The first SIGTERM/SIGINT drains (the contract's GOAWAY behaviour); a second one, or
+        // the grace period running out, stops hard.
+        let group = ServiceGroup(services: server.services(), logger: logger)
+        let running = Task { try await group.run() }
+        let watcher = Task {
+            var received = 0
+            for await signal in signals {
+                received += 1
+                if received == 1 {
+                    logger.notice("received \(signal): shutting down gracefully (again to stop at once)")
+                    await group.triggerGracefulShutdown()
+                } else {
+                    logger.notice("received \(signal) again: stopping now")
+                    running.cancel()
+                    return
+                }
+            }
+        }
+        try? await running.value
+        watcher.cancel()
+        if server.wasHardStopped {
+            LogSink.standardError.flush()
+            throw ExitCode(1)
+        }
     }
 
     private func printDemoBanner(_ environment: DemoEnvironment, port: Int) {

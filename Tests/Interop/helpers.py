@@ -834,3 +834,15 @@ def normal_call_works(port: int) -> bool:
         resp = stub.ListRequests(pb.ListRequestsRequest(access_package_id="ap-3", page_size=5),
                                  metadata=admin_md(), timeout=10)
         return len(resp.requests) == 5
+
+
+def ListRequestsRequest_ok(server: "Server", token: str) -> bool:
+    """Whether `token` is accepted for a ListRequests call (False for UNAUTHENTICATED)."""
+    try:
+        server.stub().ListRequests(pb.ListRequestsRequest(access_package_id="ap-1", page_size=1),
+                                   metadata=bearer(token), timeout=5)
+        return True
+    except grpc.RpcError as e:
+        if e.code() == grpc.StatusCode.UNAUTHENTICATED:
+            return False
+        raise

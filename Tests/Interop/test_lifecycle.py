@@ -387,3 +387,48 @@ def test_demo_with_no_other_flags_on_default_port(server_bin):
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+# ------------------------------------------------------------------ signals (swift-service-lifecycle)
+
+
+def test_second_sigterm_stops_at_once_without_waiting_for_the_grace_period(launcher):
+    from helpers import H2Client, LIST_PATH
+    s = launcher(extra=["--shutdown-grace-seconds", "30"])
+    h2 = H2Client(s.port)
+    # A call whose body never comes keeps the connection (and so the drain) busy.
+    h2.open(h2.base_headers(LIST_PATH), end_stream=False)
+    time.sleep(0.2)
+    s.proc.send_signal(signal.SIGTERM)
+    time.sleep(1.0)
+    assert s.proc.poll() is None, "the first SIGTERM should drain for up to the grace period"
+    t0 = time.monotonic()
+    s.proc.send_signal(signal.SIGTERM)
+    rc = wait_exit(s, 10)
+    assert rc is not None and time.monotonic() - t0 < 5, "a second SIGTERM did not stop the server at once"
+    assert rc == 1, f"a hard stop exits 1 (calls were cut off), got {rc}"
+    h2.close()
+
+
+def test_sighup_reloads_the_jwks_file(launcher, workspace):
+    import json
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from helpers import KEYS, _int_b64u, ListRequestsRequest_ok
+    new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks = workspace.root / "rotating-jwks.json"
+    jwks.write_text(json.dumps(KEYS.jwks()))
+    s = launcher(extra=["--jwks", str(jwks)])
+    old_token = mint("oid-rot", [GLOBAL_ADMIN])
+    new_token = mint("oid-rot", [GLOBAL_ADMIN], kid="rotated-1", key=new_key)
+    assert ListRequestsRequest_ok(s, old_token)
+    assert not ListRequestsRequest_ok(s, new_token)
+    n = new_key.public_key().public_numbers()
+    jwks.write_text(json.dumps({"keys": [{"kty": "RSA", "kid": "rotated-1", "alg": "RS256", "use": "sig",
+                                          "n": _int_b64u(n.n), "e": _int_b64u(n.e)}]}))
+    s.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not ListRequestsRequest_ok(s, new_token):
+        time.sleep(0.1)
+    assert ListRequestsRequest_ok(s, new_token), "the new key is not trusted after SIGHUP"
+    assert not ListRequestsRequest_ok(s, old_token), "the removed key is still trusted after SIGHUP"
+    assert s.alive()

@@ -59,7 +59,7 @@ struct KeyRotationTests {
     @Test("SIGHUP reloads the keys")
     func reloadsOnSIGHUP() async throws {
         let fixture = try await VerifierFixture(keys: [TestKeys.rsaA.jwk])
-        let reloader = installReloadOnSIGHUP(verifier: fixture.verifier, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let reloader = await installReloadOnSIGHUP(verifier: fixture.verifier, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         defer { reloader.cancel() }
 
         try fixture.file.write(keys: [TestKeys.rsaB.jwk, TestKeys.ecA.jwk])
