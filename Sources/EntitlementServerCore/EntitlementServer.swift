@@ -4,6 +4,7 @@ import EntitlementAuth
 import H2Transport
 public import Logging
 import CoreMetrics
+import Foundation
 import NIOCore
 import Prometheus
 import RPCCore
@@ -62,16 +63,15 @@ public final class EntitlementServer: Sendable {
             }
             try await beforeServing(store)
 
-            let verifier = try await TokenVerifier(
-                configuration: TokenVerifier.Configuration(
-                    jwksPath: configuration.jwksPath,
-                    issuer: configuration.issuer,
-                    audience: configuration.audience,
-                    tenantId: configuration.tenantId
-                ),
-                logger: logger,
-                metrics: factory
+            var verification = TokenVerifier.Configuration(
+                jwksPath: configuration.jwksPath,
+                issuer: configuration.issuer,
+                audience: configuration.audience,
+                tenantId: configuration.tenantId
             )
+            verification.jwksURL = configuration.jwksURL
+            verification.refreshInterval = configuration.jwksRefreshInterval
+            let verifier = try await TokenVerifier(configuration: verification, logger: logger, metrics: factory)
             let reloader = await installReloadOnSIGHUP(verifier: verifier, logger: logger)
 
             let health = HealthProvider(storeIsCommitting: { store.isCommitting })

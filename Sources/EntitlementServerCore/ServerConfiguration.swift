@@ -1,3 +1,5 @@
+public import Foundation
+
 /// Everything the server needs to start, as given on the command line (CONTRACT §4).
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
@@ -5,6 +7,10 @@ public struct ServerConfiguration: Sendable {
     public var dataDirectory: String
     public var importPath: String?
     public var jwksPath: String
+    /// The identity provider's JWKS URL (`--jwks-url`): keys from there instead of `jwksPath`.
+    public var jwksURL: URL?
+    /// How often keys from `jwksURL` are fetched again.
+    public var jwksRefreshInterval: Duration = .seconds(600)
     public var issuer: String
     public var audience: String
     public var tenantId: String

@@ -40,6 +40,16 @@ struct EntitlementServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("import"), help: EnvironmentArguments.help("JSON fixture to import before serving (insert-only, all or nothing).", "import"))
     var importPath: String?
     @Option(help: EnvironmentArguments.help("JWKS file with the token signing keys (re-read on SIGHUP).", "jwks")) var jwks: String?
+    @Option(
+        name: .customLong("jwks-url"),
+        help: EnvironmentArguments.help(
+            "The identity provider's JWKS URL instead of --jwks: fetched at start-up, every --jwks-refresh-seconds, on an unknown kid (at most every 30 s) and on SIGHUP; a failed fetch keeps the last good keys.",
+            "jwks-url"))
+    var jwksURL: String?
+    @Option(
+        name: .customLong("jwks-refresh-seconds"),
+        help: EnvironmentArguments.help("How often keys from --jwks-url are fetched again.", "jwks-refresh-seconds"))
+    var jwksRefreshSeconds = 600
     @Option(help: EnvironmentArguments.help("Required token issuer (iss).", "issuer")) var issuer: String?
     @Option(help: EnvironmentArguments.help("Required token audience (aud).", "audience")) var audience: String?
     @Option(name: .customLong("tenant-id"), help: EnvironmentArguments.help("Required tenant id (tid).", "tenant-id")) var tenantId: String?
@@ -117,11 +127,17 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0...65535") }
         guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text, got \(logFormat)") }
+        guard (1...86_400).contains(jwksRefreshSeconds) else { throw ValidationError("--jwks-refresh-seconds must be 1...86400") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if !demo {
+            if jwks != nil, jwksURL != nil { throw ValidationError("give --jwks or --jwks-url, not both") }
+            if let jwksURL {
+                guard let url = URL(string: jwksURL), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil
+                else { throw ValidationError("--jwks-url must be an http(s) URL, got \(jwksURL)") }
+            }
             let missing = [
-                ("--data-dir", dataDirectory), ("--jwks", jwks), ("--issuer", issuer), ("--audience", audience),
-                ("--tenant-id", tenantId),
+                ("--data-dir", dataDirectory), ("--jwks or --jwks-url", jwks ?? jwksURL), ("--issuer", issuer),
+                ("--audience", audience), ("--tenant-id", tenantId),
             ].filter { $0.1 == nil }.map(\.0)
             if !missing.isEmpty {
                 throw ValidationError("missing \(missing.joined(separator: ", ")) (or run with --demo)")
@@ -158,7 +174,8 @@ struct EntitlementServerCommand: AsyncParsableCommand {
             demoEnvironment = environment
         } else {
             configuration = ServerConfiguration(
-                dataDirectory: dataDirectory!, jwksPath: jwks!, issuer: issuer!, audience: audience!, tenantId: tenantId!)
+                dataDirectory: dataDirectory!, jwksPath: jwks ?? "", issuer: issuer!, audience: audience!, tenantId: tenantId!)
+            configuration.jwksURL = jwksURL.flatMap(URL.init(string:))
             configuration.host = host
             configuration.port = port
         }
@@ -170,6 +187,7 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         configuration.provisioningLatency = .milliseconds(provisioningLatencyMilliseconds)
         configuration.requestBodyTimeout = .seconds(requestBodyTimeoutSeconds)
         configuration.maxConnections = maxConnections
+        configuration.jwksRefreshInterval = .seconds(jwksRefreshSeconds)
         configuration.metricsPort = metricsPort
         configuration.maxConcurrentCalls = maxConcurrentCalls
         configuration.keepaliveInterval = keepaliveSeconds > 0 ? .seconds(keepaliveSeconds) : nil

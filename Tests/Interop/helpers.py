@@ -371,6 +371,9 @@ class Server:
             args += ["--import", str(ws.fixture)]
         elif import_fixture:
             args += ["--import", str(import_fixture)]
+        if "--jwks-url" in extra:  # keys from a URL instead of the workspace's JWKS file
+            i = args.index("--jwks")
+            del args[i:i + 2]
         args += list(extra)
         self.args = args
         n = len(list(ws.root.glob("server-*.log")))

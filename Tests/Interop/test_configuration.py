@@ -79,3 +79,94 @@ def test_help_lists_the_variable_of_every_flag():
     for flag in flags:
         variable = "ENTITLEMENT_" + flag.upper().replace("-", "_")
         assert f"[env: {variable}]" in flat, f"--help does not list {variable}"
+
+
+# ------------------------------------------------------------------ --jwks-url
+
+
+class _JWKSServer:
+    """A local HTTP server for a JWKS, as an identity provider publishes it; `status` and `body`
+    can be changed while it runs, and `hits` counts fetches."""
+
+    def __init__(self, body: str):
+        import http.server
+        import threading
+        outer = self
+        self.body, self.status, self.hits = body, 200, 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.hits += 1
+                data = outer.body.encode()
+                self.send_response(outer.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/discovery/v2.0/keys"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def test_jwks_from_a_url_refreshed_on_unknown_kid_keeping_the_last_good_set(launcher, workspace):
+    import json
+    import time
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from helpers import KEYS, GLOBAL_ADMIN, ListRequestsRequest_ok, _int_b64u, mint
+    idp = _JWKSServer(json.dumps(KEYS.jwks()))
+    try:
+        s = launcher(extra=["--jwks-url", idp.url, "--jwks-refresh-seconds", "3600"])
+        token = mint("oid-url", [GLOBAL_ADMIN])
+        assert ListRequestsRequest_ok(s, token), "keys fetched from the URL at start-up"
+        fetched = idp.hits
+        # The provider rotates in a new key: a token with its kid triggers one refetch and works.
+        new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        n = new_key.public_key().public_numbers()
+        rotated = KEYS.jwks()
+        rotated["keys"].append({"kty": "RSA", "kid": "rotated-2", "alg": "RS256", "use": "sig",
+                                "n": _int_b64u(n.n), "e": _int_b64u(n.e)})
+        idp.body = json.dumps(rotated)
+        new_token = mint("oid-url", [GLOBAL_ADMIN], kid="rotated-2", key=new_key)
+        assert ListRequestsRequest_ok(s, new_token), "an unknown kid did not refetch the JWKS"
+        assert idp.hits == fetched + 1
+        # Made-up kids do not become a flood of fetches (at most one per 30 s).
+        for i in range(20):
+            assert not ListRequestsRequest_ok(s, mint("oid-url", [GLOBAL_ADMIN], kid=f"made-up-{i}", key=new_key))
+        assert idp.hits == fetched + 1
+        # A failing provider: SIGHUP's refetch fails, the last good keys stay in force.
+        idp.status = 503
+        import signal
+        s.proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert idp.hits >= fetched + 2
+        assert ListRequestsRequest_ok(s, new_token) and ListRequestsRequest_ok(s, token)
+        assert "keeping the previous keys" in s.log(1_000_000)
+    finally:
+        idp.close()
+
+
+def test_jwks_url_and_file_together_or_neither_is_a_usage_error(workspace):
+    env = _env_for(workspace, workspace.data_dir("env-jwks"), free_port())
+    env["ENTITLEMENT_JWKS_URL"] = "http://127.0.0.1:9/keys"
+    out = subprocess.run([str(server_binary())], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0 and "not both" in out.stderr
+    del env["ENTITLEMENT_JWKS"]
+    env["ENTITLEMENT_JWKS_URL"] = "ftp://example/keys"
+    out = subprocess.run([str(server_binary())], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0 and "http(s) URL" in out.stderr
+
+
+def test_an_unreachable_jwks_url_at_start_up_fails_with_a_clear_error(workspace):
+    env = _env_for(workspace, workspace.data_dir("env-jwks-down"), free_port())
+    del env["ENTITLEMENT_JWKS"]
+    env["ENTITLEMENT_JWKS_URL"] = f"http://127.0.0.1:{free_port()}/keys"
+    out = subprocess.run([str(server_binary())], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "cannot fetch JWKS URL" in out.stderr, out.stderr[-500:]

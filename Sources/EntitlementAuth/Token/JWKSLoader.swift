@@ -1,6 +1,50 @@
-import Foundation
+public import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import JWTKit
 import Logging
+
+/// Where the verification keys come from: a file (`--jwks`) or an identity provider's URL
+/// (`--jwks-url`, fetched at start-up, refreshed periodically and on an unknown `kid`).
+public enum JWKSSource: Sendable, CustomStringConvertible {
+    case file(String)
+    case url(URL)
+
+    public var description: String {
+        switch self {
+        case .file(let path): "JWKS file \(path)"
+        case .url(let url): "JWKS URL \(url.absoluteString)"
+        }
+    }
+
+    /// The bytes of the key set.
+    func read(timeout: TimeInterval = 10) async throws(JWKSError) -> Data {
+        switch self {
+        case .file(let path):
+            do {
+                return try Data(contentsOf: URL(fileURLWithPath: path))
+            } catch {
+                throw JWKSError(message: "cannot read JWKS file \(path): \(error.localizedDescription)")
+            }
+        case .url(let url):
+            var request = URLRequest(url: url, timeoutInterval: timeout)
+            request.setValue("application/json", forHTTPHeaderField: "accept")
+            let response: (Data, URLResponse)
+            do {
+                response = try await URLSession.shared.data(for: request)
+            } catch {
+                throw JWKSError(message: "cannot fetch \(self): \(error.localizedDescription)")
+            }
+            guard let http = response.1 as? HTTPURLResponse, http.statusCode == 200 else {
+                let status = (response.1 as? HTTPURLResponse)?.statusCode ?? 0
+                throw JWKSError(message: "cannot fetch \(self): HTTP status \(status)")
+            }
+            guard response.0.count <= 1 << 20 else { throw JWKSError(message: "\(self) is larger than 1 MiB") }
+            return response.0
+        }
+    }
+}
 
 /// The signature algorithms this service accepts. Each is pinned to one key type, so a token can
 /// never pick a weaker or confusable algorithm for a key (RS256 for RSA, ES256 for EC P-256).
@@ -25,17 +69,17 @@ struct KeySet: Sendable {
     /// curves, `use: enc`, a declared `alg` other than the pinned one, no `kid`) are skipped with a
     /// warning; a broken key of a supported type, a duplicate `kid`, or no usable key at all fails.
     static func load(path: String, logger: Logger) async throws(JWKSError) -> KeySet {
-        let bytes: Data
-        do {
-            bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw JWKSError(message: "cannot read JWKS file \(path): \(error.localizedDescription)")
-        }
+        try await load(from: .file(path), logger: logger)
+    }
+
+    static func load(from source: JWKSSource, logger: Logger) async throws(JWKSError) -> KeySet {
+        let bytes = try await source.read()
+        let path = source.description
         let raw: RawJWKS
         do {
             raw = try JSONDecoder().decode(RawJWKS.self, from: bytes)
         } catch {
-            throw JWKSError(message: "JWKS file \(path) is not a JSON object with a \"keys\" array: \(error)")
+            throw JWKSError(message: "\(path) is not a JSON object with a \"keys\" array: \(error)")
         }
 
         var algorithms: [String: SigningAlgorithm] = [:]
@@ -81,7 +125,7 @@ struct KeySet: Sendable {
             jwks.append(jwk)
         }
         guard !jwks.isEmpty else {
-            throw JWKSError(message: "JWKS file \(path) has no usable RS256 or ES256 key")
+            throw JWKSError(message: "\(path) has no usable RS256 or ES256 key")
         }
 
         let collection = JWTKeyCollection()

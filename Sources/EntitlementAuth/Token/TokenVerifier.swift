@@ -1,6 +1,6 @@
 public import CoreMetrics
 import Entitlement
-import Foundation
+public import Foundation
 import JWTKit
 public import Logging
 public import RPCCore
@@ -26,6 +26,15 @@ public final class TokenVerifier: Sendable {
         public var clockSkew: Double
         /// How many verified headers are kept.
         public var cacheCapacity: Int
+        /// The identity provider's JWKS URL (`--jwks-url`); when set, keys come from it instead
+        /// of `jwksPath`, refreshed every `refreshInterval` and on an unknown `kid` (at most once
+        /// per `unknownKidRefreshInterval`); a failed refresh keeps the last good keys.
+        public var jwksURL: URL?
+        public var refreshInterval: Duration = .seconds(600)
+        public var unknownKidRefreshInterval: Duration = .seconds(30)
+
+        /// Where the keys come from.
+        public var source: JWKSSource { jwksURL.map(JWKSSource.url) ?? .file(jwksPath) }
 
         public init(
             jwksPath: String,
@@ -62,6 +71,9 @@ public final class TokenVerifier: Sendable {
 
     private let cacheHits: Counter
     private let cacheMisses: Counter
+    /// When the JWKS was last refetched for an unknown kid.
+    private let refreshState = Mutex<ContinuousClock.Instant?>(nil)
+    private let refreshTask = Mutex<Task<Void, Never>?>(nil)
 
     /// Loads the JWKS file; throws if it is unreadable, malformed or has no usable key.
     /// - Parameter now: the current time in seconds since 1970 (injectable for tests).
@@ -71,14 +83,15 @@ public final class TokenVerifier: Sendable {
         now: @escaping @Sendable () -> Double = TokenVerifier.systemClock,
         metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) async throws(JWKSError) {
-        let keys = try await KeySet.load(path: configuration.jwksPath, logger: logger)
+        let keys = try await KeySet.load(from: configuration.source, logger: logger)
         self.cacheHits = Counter(label: "entitlement_token_cache_lookups_total", dimensions: [("result", "hit")], factory: metrics)
         self.cacheMisses = Counter(label: "entitlement_token_cache_lookups_total", dimensions: [("result", "miss")], factory: metrics)
         self.configuration = configuration
         self.logger = logger
         self.now = now
         self.state = Mutex(State(keys: keys, generation: 0, cache: TokenCache(capacity: configuration.cacheCapacity)))
-        logger.info("JWKS loaded", metadata: ["path": "\(configuration.jwksPath)", "kids": "\(keys.kidList)"])
+        logger.info("JWKS loaded", metadata: ["source": "\(configuration.source)", "kids": "\(keys.kidList)"])
+        if configuration.jwksURL != nil { startPeriodicRefresh() }
     }
 
     /// The key ids currently trusted, sorted.
@@ -91,11 +104,11 @@ public final class TokenVerifier: Sendable {
     public func reloadKeys() async throws(JWKSError) {
         let keys: KeySet
         do {
-            keys = try await KeySet.load(path: configuration.jwksPath, logger: logger)
+            keys = try await KeySet.load(from: configuration.source, logger: logger)
         } catch {
             logger.error(
                 "JWKS reload failed; keeping the previous keys",
-                metadata: ["path": "\(configuration.jwksPath)", "error": "\(error)"]
+                metadata: ["source": "\(configuration.source)", "error": "\(error)"]
             )
             throw error
         }
@@ -104,7 +117,7 @@ public final class TokenVerifier: Sendable {
             state.generation &+= 1
             state.cache.removeAll()
         }
-        logger.notice("JWKS reloaded", metadata: ["path": "\(configuration.jwksPath)", "kids": "\(keys.kidList)"])
+        logger.notice("JWKS reloaded", metadata: ["source": "\(configuration.source)", "kids": "\(keys.kidList)"])
     }
 
     /// Verifies the raw `authorization` header value (nil when the call has none).
@@ -119,8 +132,17 @@ public final class TokenVerifier: Sendable {
         }
         cacheMisses.increment()
         let token = try Self.bearerToken(in: header)
-        let (keys, generation) = state.withLock { ($0.keys, $0.generation) }
-        let verified = try await verifyUncached(token, keys: keys, now: now)
+        var (keys, generation) = state.withLock { ($0.keys, $0.generation) }
+        let verified: VerifiedToken
+        do throws(RPCError) {
+            verified = try await verifyUncached(token, keys: keys, now: now)
+        } catch {
+            // A key the provider has just rotated in: fetch the JWKS again (rate-limited) and
+            // try once more with the new keys.
+            guard error.message == Self.unknownKidMessage, await refreshForUnknownKid() else { throw error }
+            (keys, generation) = state.withLock { ($0.keys, $0.generation) }
+            verified = try await verifyUncached(token, keys: keys, now: now)
+        }
         let usableUntil = verified.expiresAt + configuration.clockSkew
         state.withLock { state in
             if state.generation == generation {
@@ -128,6 +150,44 @@ public final class TokenVerifier: Sendable {
             }
         }
         return verified
+    }
+
+    static let unknownKidMessage = "unknown key id (kid); the JWKS has no such key"
+
+    /// With a JWKS URL: refetches on an unknown kid at most once per interval (a flood of
+    /// made-up kids must not become a flood of fetches). True when the keys were refetched.
+    private func refreshForUnknownKid() async -> Bool {
+        guard configuration.jwksURL != nil else { return false }
+        let now = ContinuousClock.now
+        let due = refreshState.withLock { last -> Bool in
+            if let last, now - last < configuration.unknownKidRefreshInterval { return false }
+            last = now
+            return true
+        }
+        guard due else { return false }
+        logger.notice("unknown kid: fetching the JWKS again", metadata: ["source": "\(configuration.source)"])
+        do {
+            try await reloadKeys()
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    private func startPeriodicRefresh() {
+        let interval = configuration.refreshInterval
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard let self, !Task.isCancelled else { return }
+                try? await self.reloadKeys()
+            }
+        }
+        refreshTask.withLock { $0 = task }
+    }
+
+    deinit {
+        refreshTask.withLock { $0?.cancel() }
     }
 
     /// How many verified headers are cached (for tests and metrics).
@@ -150,7 +210,7 @@ public final class TokenVerifier: Sendable {
             throw Self.unauthenticated("token has no key id (kid)")
         }
         guard let pinned = keys.algorithms[kid] else {
-            throw Self.unauthenticated("unknown key id (kid); the JWKS has no such key")
+            throw Self.unauthenticated(Self.unknownKidMessage)
         }
         guard requested == pinned else {
             throw Self.unauthenticated(
