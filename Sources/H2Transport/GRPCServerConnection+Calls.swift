@@ -159,15 +159,7 @@ extension GRPCServerConnection {
         let limited = !handler.isExemptFromAdmission
         guard admit(stream, limited: limited) else { return }
 
-        let callContext = ServerContext(
-            method: handler.method,
-            metadata: stream.metadata,
-            authorization: stream.authorization,
-            peer: peer,
-            deadline: stream.deadline,
-            annotations: shared.observer == nil ? nil : CallAnnotations()
-        )
-        stream.annotations = callContext.annotations
+        let callContext = makeContext(for: stream, method: handler.method)
         let interceptors = shared.interceptors
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let id = stream.id
@@ -217,6 +209,20 @@ extension GRPCServerConnection {
             return false
         }
         return true
+    }
+
+    /// The context a handler sees; the stream keeps its annotations for the access log.
+    func makeContext(for stream: ServerStream, method: MethodDescriptor) -> ServerContext {
+        let context = ServerContext(
+            method: method,
+            metadata: stream.metadata,
+            authorization: stream.authorization,
+            peer: peer,
+            deadline: stream.deadline,
+            annotations: shared.observer == nil ? nil : CallAnnotations()
+        )
+        stream.annotations = context.annotations
+        return context
     }
 
     /// The call of a known method starts now (metrics count it, the access log times it).

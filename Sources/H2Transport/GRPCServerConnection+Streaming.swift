@@ -31,16 +31,8 @@ extension GRPCServerConnection {
         guard admit(stream, limited: false) else { return }
         stream.streaming = call
 
-        let callContext = ServerContext(
-            method: handler.method,
-            metadata: stream.metadata,
-            authorization: stream.authorization,
-            peer: peer,
-            deadline: stream.deadline,
-            annotations: shared.observer == nil ? nil : CallAnnotations()
-        )
+        let callContext = makeContext(for: stream, method: handler.method)
         stream.responseMetadata = callContext.response
-        stream.annotations = callContext.annotations
         let sink = ServerCallStream(connection: self, loop: context.eventLoop, streamID: stream.id)
         let interceptors = shared.interceptors
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)

@@ -195,39 +195,40 @@ final class StreamBuffers {
     /// and waiting writers and readers fail, but queued messages still go out, before the status.
     func close(with error: any Error) {
         if failure == nil { failure = error }
-        let waiting = writers
-        writers.removeAll()
-        for writer in waiting { writer.resume(throwing: error) }
-        if let reader {
-            self.reader = nil
-            reader.resume(throwing: error)
-        }
+        failWriters(error)
+        failReader(error)
     }
 
     /// Nothing more goes out (the call closed): waiting writers fail with `error`.
     func stopSending(_ error: any Error) {
-        let waiting = writers
-        writers.removeAll()
-        for writer in waiting { writer.resume(throwing: error) }
-        outgoing.removeAll()
-        queuedBytes = 0
+        failWriters(error)
+        dropOutgoing()
         finished = true
     }
 
     /// The call is over: every waiting writer and reader fails with `error`, and later ones too.
     func fail(_ error: any Error) {
-        if failure == nil { failure = error }
-        let waiting = writers
-        writers.removeAll()
-        for writer in waiting { writer.resume(throwing: error) }
-        if let reader {
-            self.reader = nil
-            reader.resume(throwing: error)
-        }
-        outgoing.removeAll()
-        queuedBytes = 0
+        close(with: error)
+        dropOutgoing()
         inbox.removeAll()
         inboxStart = 0
         heldRequestBytes = 0
+    }
+
+    private func failWriters(_ error: any Error) {
+        let waiting = writers
+        writers.removeAll()
+        for writer in waiting { writer.resume(throwing: error) }
+    }
+
+    private func failReader(_ error: any Error) {
+        guard let reader else { return }
+        self.reader = nil
+        reader.resume(throwing: error)
+    }
+
+    private func dropOutgoing() {
+        outgoing.removeAll()
+        queuedBytes = 0
     }
 }
