@@ -121,6 +121,7 @@ extension GRPCServerConnection {
         }
         let credit = call.take(reader: reader)
         stream.messagesReceived = call.messagesTaken
+        releaseTakenRequestBytes(of: stream, call: call)
         if credit > 0 {
             session?.consume(streamID: streamID, count: credit)
             scheduleFlush()
@@ -130,13 +131,26 @@ extension GRPCServerConnection {
     /// Request DATA of a client- or bidirectional-streaming call. Returns false if the call failed.
     func receiveStreamingData(_ stream: ServerStream, call: StreamBuffers, bytes: UnsafeRawBufferPointer) {
         do throws(RPCError) {
+            // Held request bytes count against the same budgets as unary bodies: credit for a
+            // partial message goes back at once, so flow control alone would not bound them.
+            try reserveRequestBytes(bytes.count, for: stream)
             let credit = try call.receive(bytes) { message throws(RPCError) in try decodeMessage(message, of: stream) }
+            releaseTakenRequestBytes(of: stream, call: call)
             session?.consume(streamID: stream.id, count: credit)
         } catch {
             session?.consume(streamID: stream.id, count: call.unconsumedBytes)
             stream.cancelWork()
             respond(stream, with: .grpc(error, acceptEncoding: false))
         }
+    }
+
+    /// Taken messages' wire bytes leave the connection's and the server's budgets.
+    private func releaseTakenRequestBytes(of stream: ServerStream, call: StreamBuffers) {
+        let freed = min(call.takeFreedWireBytes(), stream.bufferedBytes)
+        guard freed > 0 else { return }
+        stream.bufferedBytes -= freed
+        bufferedRequestBytes -= freed
+        shared.budget.releaseRequestBytes(freed)
     }
 
     /// The caller half-closed a client- or bidirectional-streaming call.

@@ -272,30 +272,36 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         }
         // A unary body is bounded by the budgets below, so its credit goes back at once.
         session?.consume(streamID: streamID, count: bytes.count)
-        if bufferedRequestBytes + bytes.count > shared.configuration.maxBufferedRequestBytes {
-            let error = RPCError(
-                code: .resourceExhausted,
-                message: "this connection holds more than \(shared.configuration.maxBufferedRequestBytes >> 20) MiB of unfinished requests")
-            respond(stream, with: .grpc(error, acceptEncoding: false))
-            return true
-        }
-        guard shared.budget.reserveRequestBytes(bytes.count) else {
-            shared.observer?.callShed(.requestBytes)
-            let error = RPCError(
-                code: .resourceExhausted,
-                message: "the server holds more than \(shared.budget.maxBufferedRequestBytes >> 20) MiB of unfinished requests; retry later")
-            respond(stream, with: .grpc(error, acceptEncoding: false))
-            return true
-        }
-        stream.bufferedBytes += bytes.count
-        bufferedRequestBytes += bytes.count
-        do {
-            try stream.deframer.append(bytes)
+        do throws(RPCError) {
+            try reserveRequestBytes(bytes.count, for: stream)
+            do {
+                try stream.deframer.append(bytes)
+            } catch {
+                throw error.rpcError
+            }
         } catch {
             // Answer now: nothing more of this body is worth buffering.
-            respond(stream, with: .grpc(error.rpcError, acceptEncoding: false))
+            respond(stream, with: .grpc(error, acceptEncoding: false))
         }
         return true
+    }
+
+    /// Counts `count` received request bytes against the connection's and the server's budgets
+    /// (given back by `releaseBuffer` or as a stream's messages are taken).
+    func reserveRequestBytes(_ count: Int, for stream: ServerStream) throws(RPCError) {
+        if bufferedRequestBytes + count > shared.configuration.maxBufferedRequestBytes {
+            throw RPCError(
+                code: .resourceExhausted,
+                message: "this connection holds more than \(shared.configuration.maxBufferedRequestBytes >> 20) MiB of unfinished requests")
+        }
+        guard shared.budget.reserveRequestBytes(count) else {
+            shared.observer?.callShed(.requestBytes)
+            throw RPCError(
+                code: .resourceExhausted,
+                message: "the server holds more than \(shared.budget.maxBufferedRequestBytes >> 20) MiB of unfinished requests; retry later")
+        }
+        stream.bufferedBytes += count
+        bufferedRequestBytes += count
     }
 
     /// Gives a stream's request bytes back to the connection's and the server's budgets.

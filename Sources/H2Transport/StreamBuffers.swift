@@ -29,7 +29,12 @@ final class StreamBuffers {
 
     var deframer: GRPCDeframer
     private var inbox: [[UInt8]] = []
+    /// Each inbox message's size on the wire (prefix and compressed bytes), parallel to `inbox`.
+    private var inboxWireSizes: [Int] = []
     private var inboxStart = 0
+    /// Wire bytes of messages handed to the reader since the owner last asked
+    /// (`takeFreedWireBytes`): they leave the server's request-byte budget.
+    private var freedWireBytes = 0
     private(set) var heldRequestBytes = 0
     /// Flow-control credit of received bytes not yet given back to the peer.
     var unconsumedBytes = 0
@@ -128,6 +133,7 @@ final class StreamBuffers {
         for message in deframer.takeMessages() {
             let decoded = try decode(message)
             inbox.append(decoded)
+            inboxWireSizes.append(GRPCFraming.headerSize + message.bytes.count)
             heldRequestBytes += decoded.count
         }
         deliverToReader()
@@ -173,6 +179,12 @@ final class StreamBuffers {
         }
     }
 
+    /// Wire bytes freed by messages taken since the last call.
+    func takeFreedWireBytes() -> Int {
+        defer { freedWireBytes = 0 }
+        return freedWireBytes
+    }
+
     /// Incoming messages handed to the reader so far.
     private(set) var messagesTaken = 0
 
@@ -180,10 +192,12 @@ final class StreamBuffers {
         messagesTaken += 1
         let message = inbox[inboxStart]
         inbox[inboxStart] = []
+        freedWireBytes += inboxWireSizes[inboxStart]
         inboxStart += 1
         heldRequestBytes -= message.count
         if inboxStart == inbox.count {
             inbox.removeAll(keepingCapacity: true)
+            inboxWireSizes.removeAll(keepingCapacity: true)
             inboxStart = 0
         }
         return message
@@ -211,6 +225,7 @@ final class StreamBuffers {
         close(with: error)
         dropOutgoing()
         inbox.removeAll()
+        inboxWireSizes.removeAll()
         inboxStart = 0
         heldRequestBytes = 0
     }

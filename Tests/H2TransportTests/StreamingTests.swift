@@ -210,6 +210,23 @@ struct StreamingTests {
         }
     }
 
+    @Test("request bytes a stream holds count against the server's budget: RESOURCE_EXHAUSTED past it")
+    func streamingRequestBytesAreBudgeted() async throws {
+        try await withStreamingServer(configure: { $0.maxBufferedRequestBytesTotal = 512 * 1024 }) { server, client, _ in
+            let call = try await client.streaming(
+                StreamingEcho.stall, requestType: ReprocessRequest.self, responseType: ReprocessResponse.self)
+            let id = String(repeating: "s", count: 60 * 1024)
+            let sender = Task {
+                for _ in 0..<40 { try await call.send(reprocess("p", ids: [id])) }
+            }
+            _ = try? await sender.value
+            let error = await #expect(throws: RPCError.self) { _ = try await call.finish() }
+            #expect(error?.code == .resourceExhausted)
+            for _ in 0..<200 where server.callsInFlight > 0 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(server.callsInFlight == 0)
+        }
+    }
+
     @Test("the client cancelling a stream cancels the server's handler")
     func clientCancels() async throws {
         try await withStreamingServer { server, client, service in
