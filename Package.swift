@@ -21,6 +21,7 @@ let dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
 ]
 
 let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
@@ -76,6 +77,17 @@ let targets: [Target] = [
         ],
         swiftSettings: settings
     ),
+    // The shared store on PostgreSQL, for many replicas (`--store postgres://…`).
+    .target(
+        name: "EntitlementPostgres",
+        dependencies: [
+            "Entitlement", "EntitlementAPI", "RPCCore", "ProtoWire",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ],
+        swiftSettings: settings
+    ),
     // Token verification and the role-authorization interceptor.
     .target(
         name: "EntitlementAuth",
@@ -92,7 +104,7 @@ let targets: [Target] = [
     .target(
         name: "EntitlementServerCore",
         dependencies: [
-            "Entitlement", "EntitlementAuth", "EntitlementAPI", "H2Transport", "RPCCore",
+            "Entitlement", "EntitlementAuth", "EntitlementAPI", "EntitlementPostgres", "H2Transport", "RPCCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "JWTKit", package: "jwt-kit"),
@@ -106,7 +118,7 @@ let targets: [Target] = [
     .executableTarget(
         name: "entitlement-server",
         dependencies: [
-            "EntitlementServerCore",
+            "EntitlementServerCore", "EntitlementPostgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -159,7 +171,11 @@ let targets: [Target] = [
     ),
     .testTarget(
         name: "EntitlementTests",
-        dependencies: ["Entitlement", "EntitlementAPI", "EntitlementServerCore", "H2Transport", "RPCCore"],
+        dependencies: [
+            "Entitlement", "EntitlementAPI", "EntitlementPostgres", "EntitlementServerCore", "H2Transport", "RPCCore",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
         swiftSettings: settings
     ),
     .testTarget(

@@ -50,7 +50,7 @@ public struct DemoEnvironment: Sendable {
     }
 
     /// Loads the demo catalogs, packages, role assignments and requests (insert-only).
-    public static func populate(_ store: RequestStore) async throws {
+    public static func populate(_ store: any RequestStoring) async throws {
         _ = try await DemoData.populate(store: store, now: SystemWallClock().now())
     }
 

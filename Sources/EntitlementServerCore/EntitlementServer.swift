@@ -1,6 +1,7 @@
 public import Entitlement
 import EntitlementAPI
 import EntitlementAuth
+import EntitlementPostgres
 import H2Transport
 public import Logging
 import CoreMetrics
@@ -16,7 +17,7 @@ public final class EntitlementServer: Sendable {
     public let port: Int
     /// The bound `/metrics` port, when `--metrics-port` was given.
     public let metricsPort: Int?
-    public let store: RequestStore
+    public let store: any RequestStoring
     private let server: GRPCServer
     private let metricsEndpoint: MetricsEndpoint?
     private let health: HealthProvider
@@ -28,7 +29,7 @@ public final class EntitlementServer: Sendable {
     let hardStop = Atomic<Bool>(false)
 
     private init(
-        port: Int, store: RequestStore, server: GRPCServer, health: HealthProvider,
+        port: Int, store: any RequestStoring, server: GRPCServer, health: HealthProvider,
         deliveryTask: Task<Void, Never>, reloader: SIGHUPReloader, configuration: ServerConfiguration, logger: Logger,
         metricsEndpoint: MetricsEndpoint?, metricsPort: Int?
     ) {
@@ -49,14 +50,22 @@ public final class EntitlementServer: Sendable {
     public static func start(
         configuration: ServerConfiguration,
         clock: any WallClock = SystemWallClock(),
-        beforeServing: @Sendable (RequestStore) async throws -> Void = { _ in },
+        beforeServing: @Sendable (any RequestStoring) async throws -> Void = { _ in },
         logger: Logger = Logger(label: "entitlement.server")
     ) async throws -> EntitlementServer {
         // Metrics are recorded only when they can be scraped.
         let registry = PrometheusCollectorRegistry()
         let factory: any MetricsFactory = configuration.metricsPort == nil ? NOOPMetricsHandler.instance : Self.metricsFactory(registry)
-        let store = try RequestStore(
-            directory: configuration.dataDirectory, clock: clock, logger: logger, metrics: StoreMetrics(factory: factory))
+        let store: any RequestStoring
+        if let url = configuration.store {
+            store = try await PostgresRequestStore.connect(
+                url: url, directory: configuration.dataDirectory, clock: clock, logger: logger,
+                metrics: StoreMetrics(factory: factory))
+            logger.info("using the shared store at \(url)")
+        } else {
+            store = try RequestStore(
+                directory: configuration.dataDirectory, clock: clock, logger: logger, metrics: StoreMetrics(factory: factory))
+        }
         do {
             if let path = configuration.importPath {
                 try await store.importFixture(fileAt: path)  // the store logs the summary
@@ -198,7 +207,7 @@ extension EntitlementServer {
 
     /// The endpoint, with the gauges it sets from live state before each scrape.
     static func metricsEndpoint(
-        registry: PrometheusCollectorRegistry, factory: any MetricsFactory, server: GRPCServer, store: RequestStore
+        registry: PrometheusCollectorRegistry, factory: any MetricsFactory, server: GRPCServer, store: any RequestStoring
     ) -> MetricsEndpoint {
         let inFlight = Gauge(label: "entitlement_calls_in_flight", factory: factory)
         let connections = Gauge(label: "entitlement_open_connections", factory: factory)
@@ -207,7 +216,7 @@ extension EntitlementServer {
         return MetricsEndpoint(registry: registry) {
             inFlight.record(server.callsInFlight)
             connections.record(server.openConnections)
-            backlog.record(await store.deliveryBacklog)
+            backlog.record(await store.deliveryBacklog())
             watchers.record(store.changes.subscriberCount)
         }
     }

@@ -1,10 +1,13 @@
 public import Foundation
+public import EntitlementPostgres
 
 /// Everything the server needs to start, as given on the command line (CONTRACT §4).
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 50051
     public var dataDirectory: String
+    /// The shared PostgreSQL store (`--store`); nil: the embedded store in `dataDirectory`.
+    public var store: PostgresStoreURL?
     public var importPath: String?
     public var jwksPath: String
     /// The identity provider's JWKS URL (`--jwks-url`): keys from there instead of `jwksPath`.

@@ -5,9 +5,9 @@ public import EntitlementAuth
 /// Lets the authorization interceptor read catalogs and role assignments from the store's
 /// `AccessDirectory` (no actor hop on the call path).
 public struct StoreRoleDirectory: RoleDirectory {
-    let store: RequestStore
+    let store: any RequestStoring
 
-    public init(store: RequestStore) {
+    public init(store: any RequestStoring) {
         self.store = store
     }
 
@@ -28,9 +28,9 @@ public struct StoreRoleDirectory: RoleDirectory {
 
 /// Sends Reprocess calls the interceptor refused to the store's audit log.
 public struct StoreDeniedAuditor: DeniedReprocessAuditor {
-    let store: RequestStore
+    let store: any RequestStoring
 
-    public init(store: RequestStore) {
+    public init(store: any RequestStoring) {
         self.store = store
     }
 

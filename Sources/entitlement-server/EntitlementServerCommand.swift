@@ -1,4 +1,5 @@
 import ArgumentParser
+import EntitlementPostgres
 import EntitlementServerCore
 import Foundation
 import Logging
@@ -37,6 +38,12 @@ struct EntitlementServerCommand: AsyncParsableCommand {
     @Option(help: EnvironmentArguments.help("Port to listen on (0 picks a free one).", "port")) var port = 50051
     @Option(name: .customLong("data-dir"), help: EnvironmentArguments.help("Directory of the embedded store (created if missing).", "data-dir"))
     var dataDirectory: String?
+    @Option(
+        name: .customLong("store"),
+        help: EnvironmentArguments.help(
+            "The shared PostgreSQL store, postgres://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=disable|prefer|require], for many replicas; --data-dir then holds only local files (audit.log). Without it the embedded store in --data-dir is used.",
+            "store"))
+    var store: String?
     @Option(name: .customLong("import"), help: EnvironmentArguments.help("JSON fixture to import before serving (insert-only, all or nothing).", "import"))
     var importPath: String?
     @Option(help: EnvironmentArguments.help("JWKS file with the token signing keys (re-read on SIGHUP).", "jwks")) var jwks: String?
@@ -129,6 +136,9 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text, got \(logFormat)") }
         guard (1...86_400).contains(jwksRefreshSeconds) else { throw ValidationError("--jwks-refresh-seconds must be 1...86400") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        if let store {
+            do { _ = try PostgresStoreURL(store) } catch { throw ValidationError(error.description) }
+        }
         if !demo {
             if jwks != nil, jwksURL != nil { throw ValidationError("give --jwks or --jwks-url, not both") }
             if let jwksURL {
@@ -180,6 +190,7 @@ struct EntitlementServerCommand: AsyncParsableCommand {
             configuration.port = port
         }
         configuration.importPath = importPath
+        configuration.store = try store.map { text throws(PostgresStoreURLError) in try PostgresStoreURL(text) }
         configuration.reprocessWindowDays = reprocessWindowDays
         configuration.shutdownGraceSeconds = shutdownGraceSeconds
         configuration.simulateFailureRate = simulateFailureRate

@@ -3,7 +3,9 @@
 /// how many calls it stands for. Authorized calls never pass through here: each keeps its row.
 ///
 /// Bounded: it tracks at most `maxKeys` keys; past that, new keys share one overflow key.
-struct RefusalAuditThrottle: Sendable {
+package struct RefusalAuditThrottle: Sendable {
+    package init() {}
+
     struct Key: Hashable, Sendable {
         var peerHost: String
         var caller: String?

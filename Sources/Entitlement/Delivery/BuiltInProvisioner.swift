@@ -4,7 +4,7 @@ import Synchronization
 /// The provisioner the server uses when no real target system is wired in: it records each grant
 /// in the store's `grants` table and, for drills, fails a share of attempts at random.
 public final class BuiltInProvisioner: Provisioner {
-    private let store: RequestStore
+    private let store: any RequestStoring
     private let failureRate: Double
     private let latency: Duration
     private let random: Mutex<SplitMix64>
@@ -14,7 +14,7 @@ public final class BuiltInProvisioner: Provisioner {
     ///   - seed: seeds the failure draws, so a drill can be repeated.
     ///   - latency: how long each grant takes, like a call to a real target system. The server
     ///     uses a second, so a reprocessed request is visibly DELIVERING for that long.
-    public init(store: RequestStore, failureRate: Double = 0, seed: UInt64 = 0x5EED, latency: Duration = .zero) {
+    public init(store: any RequestStoring, failureRate: Double = 0, seed: UInt64 = 0x5EED, latency: Duration = .zero) {
         precondition((0...1).contains(failureRate), "the failure rate is a probability")
         self.store = store
         self.failureRate = failureRate

@@ -8,13 +8,13 @@ public import Logging
 /// before; a failed attempt is retried with capped exponential backoff; each attempt and the
 /// final state are committed. Run one worker per store.
 public final class DeliveryWorker: Sendable {
-    private let store: RequestStore
+    private let store: any RequestStoring
     private let provisioner: any Provisioner
     private let configuration: DeliveryConfiguration
     private let logger: Logger
 
     public init(
-        store: RequestStore,
+        store: any RequestStoring,
         provisioner: any Provisioner,
         configuration: DeliveryConfiguration = DeliveryConfiguration(),
         logger: Logger = Logger(label: "entitlement.delivery")

@@ -2,7 +2,9 @@ import Synchronization
 
 /// A coalescing wake-up: any number of `signal()`s while no one waits wake the next `wait()` once.
 /// One waiter at a time (the delivery worker).
-final class WakeSignal: Sendable {
+public final class WakeSignal: Sendable {
+    public init() {}
+
     private struct State {
         var pending = false
         var closed = false
@@ -11,7 +13,7 @@ final class WakeSignal: Sendable {
 
     private let state = Mutex(State())
 
-    func signal() {
+    public func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard let waiter = state.waiter else {
                 state.pending = true
@@ -24,7 +26,7 @@ final class WakeSignal: Sendable {
     }
 
     /// Wakes the waiter for good: every later `wait()` returns false at once.
-    func close() {
+    public func close() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.closed = true
             defer { state.waiter = nil }
@@ -34,7 +36,7 @@ final class WakeSignal: Sendable {
     }
 
     /// Waits for a signal; false when closed or cancelled.
-    func wait() async -> Bool {
+    public func wait() async -> Bool {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let (resumeNow, displaced) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in

@@ -78,7 +78,7 @@ public enum DemoData {
 
     /// Imports the demo content into `store` (insert-only, so a restart changes nothing).
     @discardableResult
-    public static func populate(store: RequestStore, now: Timestamp) async throws -> ImportSummary {
+    public static func populate(store: any RequestStoring, now: Timestamp) async throws -> ImportSummary {
         try await store.importFixture(fixture(now: now))
     }
 

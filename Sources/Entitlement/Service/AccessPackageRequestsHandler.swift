@@ -9,13 +9,13 @@ public struct AccessPackageRequestsHandler: AccessPackageRequestsService {
     /// A `page_size` of 0 means this many.
     public static let defaultPageSize = 50
 
-    private let store: RequestStore
+    private let store: any RequestStoring
     private let policy: ReprocessPolicy
 
     /// - Parameters:
     ///   - store: the request store (owns the page-token key too).
     ///   - policy: the reprocess rules; its window is `--reprocess-window-days`.
-    public init(store: RequestStore, policy: ReprocessPolicy = ReprocessPolicy()) {
+    public init(store: any RequestStoring, policy: ReprocessPolicy = ReprocessPolicy()) {
         self.store = store
         self.policy = policy
     }
@@ -50,7 +50,7 @@ public struct AccessPackageRequestsHandler: AccessPackageRequestsService {
             }
         }
         guard
-            let page = await store.listRequests(
+            let page = try await store.listRequests(
                 accessPackageId: packageId, states: request.states, after: cursor, limit: pageSize)
         else { throw Self.unknownPackage(packageId) }
 

@@ -12,7 +12,7 @@ public final class AccessDirectory: Sendable {
 
     private let tables = Mutex(Tables())
 
-    init() {}
+    package init() {}
 
     /// The catalog roles `principalId` holds: catalog id → roles.
     public func catalogRoles(principalId: String) -> [String: Set<CatalogRole>] {
@@ -32,8 +32,13 @@ public final class AccessDirectory: Sendable {
     }
 
     func replace(with state: StoreState) {
-        let roles = state.roles
-        let packageCatalogs = state.packages.mapValues(\.catalogId)
+        replace(roles: state.roles, packageCatalogs: state.packages.mapValues(\.catalogId))
+    }
+
+    /// - Parameters:
+    ///   - roles: principal id → catalog id → roles.
+    ///   - packageCatalogs: access package id → its catalog id.
+    package func replace(roles: [String: [String: Set<CatalogRole>]], packageCatalogs: [String: String]) {
         tables.withLock { $0 = Tables(roles: roles, packageCatalogs: packageCatalogs) }
     }
 }

@@ -5,9 +5,9 @@
 #endif
 
 /// The little file-system work the store needs at start-up.
-enum FileSystem {
+package enum FileSystem {
     /// Creates `path` and its missing parents (mode 0700: the dir holds the page-token key).
-    static func makeDirectory(_ path: String) throws(StoreError) {
+    package static func makeDirectory(_ path: String) throws(StoreError) {
         var prefix = path.hasPrefix("/") ? "/" : ""
         for component in path.split(separator: "/") {
             prefix += component

@@ -2,69 +2,29 @@ import EntitlementAPI
 import Logging
 import ProtoWire
 
-extension RequestStore {
-    /// Appends an audit record in its own transaction and logs it.
-    public func appendAudit(_ record: AuditRecord) async throws(StoreError) {
-        let seq = try await write { database in try Self.insertAudit(record, in: database) }
-        log(record, seq: seq)
+extension RequestStore: RefusalAuditing {
+    package var auditClock: any WallClock { clock }
+
+    package func insertAuditRecord(_ record: AuditRecord) async throws(StoreError) -> Int64 {
+        try await write { database in try Self.insertAudit(record, in: database) }
     }
 
-    /// Records a Reprocess call that authorization refused (for the auth interceptor). A failure to
-    /// write is logged, not thrown, so the caller still gets its PERMISSION_DENIED.
-    ///
-    /// Refused calls cost the caller nothing, so they are aggregated: at most one row per peer
-    /// host, caller and status per second; calls held back in that second are counted in a
-    /// summary row written once the second has passed.
+    /// Appends an audit record in its own transaction and logs it.
+    public func appendAudit(_ record: AuditRecord) async throws(StoreError) {
+        try await appendAuditRecord(record)
+    }
+
+    /// Records a Reprocess call that authorization refused (for the auth interceptor); see
+    /// `RefusalAuditing.auditDenied`.
     public func recordDeniedReprocess(
         caller: String?, packageId: String, requestIds: [String], reason: String, peer: String? = nil
     ) async {
-        var record = AuditRecord(
-            callerObjectId: caller, time: clock.now(), accessPackageId: packageId, requestIds: requestIds,
-            decision: .denied, reason: reason, peer: peer)
-        let key = RefusalAuditThrottle.Key(
-            peerHost: Self.host(of: peer), caller: record.callerObjectId,
-            code: String(reason.prefix { $0 != ":" }.prefix(32)))
-        switch refusalThrottle.admit(key, record: record, now: Self.nanoseconds(record.time)) {
-        case .held:
-            scheduleRefusalFlush()
-        case .write(let count):
-            record.count = count
-            await appendAuditOrLog(record)
-        }
-    }
-
-    /// Writes the summary rows of refused calls held back in seconds that have ended.
-    func flushRefusalAudit() async {
-        refusalFlushScheduled = false
-        for row in refusalThrottle.flush(now: Self.nanoseconds(clock.now())) {
-            await appendAuditOrLog(row)
-        }
-        if refusalThrottle.hasHeld { scheduleRefusalFlush() }
-    }
-
-    private func scheduleRefusalFlush() {
-        guard !refusalFlushScheduled else { return }
-        refusalFlushScheduled = true
-        Task {
-            try? await Task.sleep(for: .milliseconds(1_100))
-            await self.flushRefusalAudit()
-        }
-    }
-
-    private static func nanoseconds(_ time: Timestamp) -> Int64 {
-        time.seconds &* 1_000_000_000 &+ Int64(time.nanos)
-    }
-
-    /// "10.0.0.7" of "10.0.0.7:53412" (and "::1" of "[::1]:80"): one client's connections share a key.
-    private static func host(of peer: String?) -> String {
-        guard let peer, let colon = peer.lastIndex(of: ":") else { return peer ?? "" }
-        return String(peer[..<colon])
+        await auditDenied(caller: caller, packageId: packageId, requestIds: requestIds, reason: reason, peer: peer)
     }
 
     /// Records a Reprocess call that was authorized but invalid (bad arguments, unknown package).
     public func recordRejectedReprocess(caller: String?, packageId: String, requestIds: [String], reason: String) async {
-        await recordRefusedReprocess(
-            caller: caller, packageId: packageId, requestIds: requestIds, decision: .rejected, reason: reason)
+        await auditRejected(caller: caller, packageId: packageId, requestIds: requestIds, reason: reason)
     }
 
     /// The newest `limit` audit records, oldest first.
@@ -94,13 +54,13 @@ extension RequestStore {
     /// audit.log is written after each commit, so a crash between the two loses lines the
     /// table has: at start-up, every row after the file's last `seq` is appended.
     /// - Returns: how many lines were appended.
-    static func reconcileAuditFile(_ file: AuditLogFile, with database: SQLiteDatabase) throws(SQLiteError) -> Int {
+    static func reconcileAuditFile(_ file: AuditTrail, with database: SQLiteDatabase) throws(SQLiteError) -> Int {
         guard var last = file.lastSeq() else { return 0 }
         var appended = 0
         while true {
             let rows = try readAudit(after: last, limit: 1_000, in: database)
             guard let newest = rows.last else { return appended }
-            for (seq, record) in rows { file.append(record, seq: seq) }
+            for (seq, record) in rows { file.appendToFile(record, seq: seq) }
             appended += rows.count
             last = newest.0
         }
@@ -153,45 +113,5 @@ extension RequestStore {
             try item.run()
         }
         return seq
-    }
-
-    /// One structured line per audited call, in the server's log and in `audit.log` (`seq` nil
-    /// for a record the table could not take).
-    func log(_ record: AuditRecord, seq: Int64?) {
-        auditFile.append(record, seq: seq)
-        var metadata: Logger.Metadata = [
-            "audit.decision": .string(record.decision.rawValue),
-            "audit.caller": .string(record.callerObjectId ?? "-"),
-            "audit.access_package_id": .string(record.accessPackageId),
-            "audit.request_ids": .array(record.requestIds.map { .string($0) }),
-        ]
-        if !record.outcomes.isEmpty {
-            metadata["audit.outcomes"] = .array(record.outcomes.map { .string($0.protoName) })
-        }
-        if !record.reason.isEmpty { metadata["audit.reason"] = .string(record.reason) }
-        if let peer = record.peer { metadata["audit.peer"] = .string(peer) }
-        if record.count != 1 { metadata["audit.count"] = .stringConvertible(record.count) }
-        switch record.decision {
-        case .allowed: logger.notice("reprocess", metadata: metadata)
-        case .denied, .rejected: logger.warning("reprocess refused", metadata: metadata)
-        }
-    }
-
-    private func recordRefusedReprocess(
-        caller: String?, packageId: String, requestIds: [String], decision: AuditRecord.Decision, reason: String
-    ) async {
-        await appendAuditOrLog(
-            AuditRecord(
-                callerObjectId: caller, time: clock.now(), accessPackageId: packageId, requestIds: requestIds,
-                decision: decision, reason: reason))
-    }
-
-    func appendAuditOrLog(_ record: AuditRecord) async {
-        do {
-            try await appendAudit(record)
-        } catch {
-            log(record, seq: nil)
-            logger.error("cannot write the audit record", metadata: ["error": .string(error.description)])
-        }
     }
 }

@@ -31,11 +31,8 @@ extension RequestStore {
         delivered: Bool,
         error: String = ""
     ) async throws(StoreError) -> AccessPackageRequest? {
-        guard var request = deliveryBase(requestId), request.resources.indices.contains(resourceIndex) else { return nil }
-        if request.resources[resourceIndex].attempts < .max { request.resources[resourceIndex].attempts += 1 }
-        request.resources[resourceIndex].state = delivered ? .delivered : .failed
-        request.resources[resourceIndex].error = delivered ? "" : error
-        try await commitDeliveryChange(request)
+        guard let base = deliveryBase(requestId), base.resources.indices.contains(resourceIndex) else { return nil }
+        try await commitDeliveryChange(base.recordingAttempt(onResource: resourceIndex, delivered: delivered, error: error))
         (delivered ? metrics.attemptsDelivered : metrics.attemptsFailed).increment()
         return state.requests[requestId]
     }
@@ -47,15 +44,11 @@ extension RequestStore {
     /// in memory) and the claim is kept for the worker to retry.
     @discardableResult
     public func finishDelivery(requestId: String) async throws(StoreError) -> AccessPackageRequest? {
-        guard var request = deliveryBase(requestId) else {
+        guard let base = deliveryBase(requestId) else {
             state.claimed.remove(requestId)
             return nil
         }
-        let delivered = request.resources.filter { $0.state == .delivered }.count
-        request.state =
-            delivered == request.resources.count ? .delivered : delivered > 0 ? .partiallyDelivered : .deliveryFailed
-        if request.completedAt == nil { request.completedAt = clock.now() }
-        try await commitDeliveryChange(request)
+        try await commitDeliveryChange(base.settled(now: clock.now()))
         state.claimed.remove(requestId)
         state.deliveryRetries[requestId] = nil
         return state.requests[requestId]

@@ -1,57 +1,17 @@
 import EntitlementAPI
 
 extension RequestStore {
-    /// Imports a fixture insert-only, all or nothing.
-    ///
-    /// First every reference is checked (a package's catalog, a role assignment's catalog, a
-    /// request's access package must be in the file or the store); then everything whose id is not
-    /// stored yet is inserted in one transaction. An id already stored is left as it is, so
-    /// importing twice changes nothing. A request's `catalogId` is its access package's.
+    /// Imports a fixture insert-only, all or nothing (the rules are `FixturePlan`'s): everything
+    /// whose id is not stored yet is inserted in one transaction, so importing twice changes nothing.
     /// - Throws: `ImportError` naming the place, or `StoreError`; either way nothing is imported.
     @discardableResult
     public func importFixture(_ fixture: Fixture) async throws -> ImportSummary {
-        let fileCatalogs = Set(fixture.catalogs.map(\.id))
-        func checkCatalog(_ id: String, at path: String) throws(ImportError) {
-            guard state.catalogs[id] != nil || fileCatalogs.contains(id) else {
-                throw ImportError(path: path, message: "unknown catalog \"\(id)\"")
-            }
-        }
-        for (i, package) in fixture.accessPackages.enumerated() {
-            try checkCatalog(package.catalogId, at: "accessPackages[\(i)].catalogId")
-        }
-        for (i, assignment) in fixture.roleAssignments.enumerated() {
-            try checkCatalog(assignment.catalogId, at: "roleAssignments[\(i)].catalogId")
-        }
-        var filePackages: [String: AccessPackageInfo] = [:]
-        for package in fixture.accessPackages { filePackages[package.id] = package }
-        var newRequests: [AccessPackageRequest] = []
-        var summary = ImportSummary()
-        for (i, var request) in fixture.requests.enumerated() {
-            // A package already stored wins over the file's copy, which is skipped.
-            guard let package = state.packages[request.accessPackageId] ?? filePackages[request.accessPackageId] else {
-                throw ImportError(
-                    path: "requests[\(i)].accessPackageId",
-                    message: "unknown access package \"\(request.accessPackageId)\"")
-            }
-            if state.requests[request.id] != nil {
-                summary.requestsSkipped += 1
-                continue
-            }
-            request.catalogId = package.catalogId
-            newRequests.append(request)
-        }
-        let newCatalogs = fixture.catalogs.filter { state.catalogs[$0.id] == nil }
-        let newPackages = fixture.accessPackages.filter { state.packages[$0.id] == nil }
-        let newRoles = fixture.roleAssignments.filter {
-            state.roles[$0.principalId]?[$0.catalogId]?.contains($0.role) != true
-        }
-        summary.catalogsInserted = newCatalogs.count
-        summary.catalogsSkipped = fixture.catalogs.count - newCatalogs.count
-        summary.accessPackagesInserted = newPackages.count
-        summary.accessPackagesSkipped = fixture.accessPackages.count - newPackages.count
-        summary.roleAssignmentsInserted = newRoles.count
-        summary.roleAssignmentsSkipped = fixture.roleAssignments.count - newRoles.count
-        summary.requestsInserted = newRequests.count
+        let plan = try Self.plan(fixture, against: state)
+        let newCatalogs = plan.catalogs
+        let newPackages = plan.accessPackages
+        let newRoles = plan.roleAssignments
+        let newRequests = plan.requests
+        let summary = plan.summary
 
         try await write { [newCatalogs, newPackages, newRoles, newRequests] database in
             for catalog in newCatalogs {
@@ -75,15 +35,20 @@ extension RequestStore {
         for package in newPackages { state.packages[package.id] = package }
         for assignment in newRoles { state.add(assignment) }
         for request in newRequests { state.put(request) }
-        accessDirectory.replace(with: state)
+        accessDirectory.replace(with: self.state)
         if newRequests.contains(where: { $0.state == .delivering }) { wakeDeliveryWorker() }
         logger.info("imported", metadata: ["summary": .string(summary.description)])
         return summary
     }
 
-    /// Reads, checks and imports a JSON fixture file (`--import`); nothing is imported on error.
-    @discardableResult
-    public func importFixture(fileAt path: String) async throws -> ImportSummary {
-        try await importFixture(Fixture(contentsOfFile: path))
+    /// `state` is a copy: it is released before the state changes, so that costs no copy.
+    private static func plan(_ fixture: Fixture, against state: StoreState) throws(ImportError) -> FixturePlan {
+        try FixturePlan(
+            fixture,
+            existing: FixturePlan.Existing(
+                catalog: { state.catalogs[$0] != nil },
+                accessPackage: { state.packages[$0] },
+                roleAssignment: { state.roles[$0.principalId]?[$0.catalogId]?.contains($0.role) == true },
+                request: { state.requests[$0] != nil }))
     }
 }

@@ -22,37 +22,13 @@ extension RequestStore {
             requestIds.count <= Self.maxReprocessBatch, "reprocess takes at most \(Self.maxReprocessBatch) ids")
         guard state.packages[accessPackageId] != nil else { return nil }
         let now = clock.now()
-        var results: [ReprocessResult] = []
-        results.reserveCapacity(requestIds.count)
-        var accepted: [AccessPackageRequest] = []
-        for id in requestIds {
-            let current = state.requests[id]
-            var verdict = policy.evaluate(requestId: id, request: current, accessPackageId: accessPackageId, now: now)
-            if verdict.outcome == .accepted, pendingAcceptances.contains(id) {
-                verdict = (.alreadyInProgress, "another call is reprocessing the request right now")
-            }
-            var result = ReprocessResult()
-            result.requestId = id
-            result.outcome = verdict.outcome
-            result.detail = verdict.detail
-            if verdict.outcome == .accepted, var request = current {
-                request.state = .delivering
-                for i in request.resources.indices {
-                    request.resources[i].state = .pending
-                    request.resources[i].error = ""
-                }
-                if request.reprocessCount < .max { request.reprocessCount += 1 }
-                request.lastReprocessedAt = now
-                accepted.append(request)
-                result.request = request
-            } else if verdict.outcome != .notFound {
-                result.request = current
-            }
-            results.append(result)
-        }
-        let record = AuditRecord(
-            callerObjectId: callerObjectId, time: now, accessPackageId: accessPackageId,
-            requestIds: requestIds, outcomes: results.map(\.outcome), decision: .allowed)
+        let plan = ReprocessPlan(
+            accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
+            current: { state.requests[$0] }, inProgress: { pendingAcceptances.contains($0) })
+        let accepted = plan.accepted
+        let results = plan.results
+        let record = plan.auditRecord(
+            callerObjectId: callerObjectId, accessPackageId: accessPackageId, requestIds: requestIds, now: now)
 
         // Readers and the delivery worker see an acceptance only once it is durable; meanwhile a
         // concurrent call naming the same id gets ALREADY_IN_PROGRESS from the pending set.
@@ -75,7 +51,7 @@ extension RequestStore {
         for request in accepted { state.put(request) }
         changes.publish(accepted)
         if !accepted.isEmpty { wakeDeliveryWorker() }
-        log(record, seq: seq)
+        auditTrail.log(record, seq: seq)
         metrics.recordOutcomes(results)
         return results
     }

@@ -1,16 +1,9 @@
-public import EntitlementAPI
+import EntitlementAPI
 public import RPCCore
 
 extension RequestStore {
-    /// What a watcher starts from: the watched requests as they stand, and their committed
-    /// changes from that moment on (subscribed in the same actor turn, so none is missed or seen
-    /// twice).
-    public struct WatchStart: Sendable {
-        public var snapshot: [AccessPackageRequest]
-        public var subscription: RequestSubscription
-    }
-
-    /// Starts watching `ids` of a package (every request of it when `ids` is empty).
+    /// Starts watching `ids` of a package (every request of it when `ids` is empty). The snapshot
+    /// is read and the feed subscribed in one actor turn, so no change is missed or seen twice.
     /// - Returns: nil if the package is unknown.
     /// - Throws: NOT_FOUND naming an id that is not a request of the package; RESOURCE_EXHAUSTED
     ///   past the feed's watcher limit; UNAVAILABLE once the server is shutting down.

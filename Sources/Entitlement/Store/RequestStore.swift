@@ -8,7 +8,7 @@ import ProtoWire
 /// through to SQLite (WAL, `synchronous=FULL`) by `SQLiteWriter`, which group-commits on its own
 /// thread; a changing method returns only after its commit, and memory (what readers see) changes
 /// only once the commit is durable. One store per data directory and process.
-public actor RequestStore {
+public actor RequestStore: RequestStoring {
     /// The largest page `listRequests` returns.
     public static let maxPageSize = 1_000
     /// The most ids one `reprocess` call takes.
@@ -24,7 +24,7 @@ public actor RequestStore {
     /// Committed request changes, for WatchRequests.
     public nonisolated let changes: RequestChangeFeed
     /// Signals (coalesced) that requests entered DELIVERING; waited on by one `DeliveryWorker`.
-    nonisolated let deliveryWakeups = WakeSignal()
+    public nonisolated let deliveryWakeups = WakeSignal()
 
     let writer: SQLiteWriter
     let clock: any WallClock
@@ -32,11 +32,11 @@ public actor RequestStore {
     var state: StoreState
     /// Ids accepted by a Reprocess call whose commit is still in flight.
     var pendingAcceptances: Set<String> = []
-    /// `audit.log` in the data dir, the readable copy of the audit table.
-    let auditFile: AuditLogFile
+    /// `audit.log` in the data dir (the readable copy of the audit table) and the server's log.
+    package let auditTrail: AuditTrail
     /// Rows of refused calls held back for aggregation, and whether a flush is scheduled.
-    var refusalThrottle = RefusalAuditThrottle()
-    var refusalFlushScheduled = false
+    package var refusalThrottle = RefusalAuditThrottle()
+    package var refusalFlushScheduled = false
 
     /// Opens (creating if needed) `directory/entitlement.sqlite3` and loads everything into memory.
     /// - Parameters:
@@ -64,16 +64,14 @@ public actor RequestStore {
         self.directory = directory
         self.pageTokens = PageTokenCodec(key: try PageTokenKeyFile.loadOrCreate(path: directory + "/page-token.key"))
         self.writer = SQLiteWriter(database: database, metrics: metrics)
-        guard let auditFile = AuditLogFile(path: directory + "/audit.log") else {
-            throw StoreError.io("cannot open \(directory)/audit.log for appending")
-        }
-        self.auditFile = auditFile
+        let auditTrail = try AuditTrail(directory: directory, logger: logger)
+        self.auditTrail = auditTrail
         self.clock = clock
         self.logger = logger
         // Loaded here, before the writer thread first touches the connection.
         self.state = try Self.load(database)
         do throws(SQLiteError) {
-            let appended = try Self.reconcileAuditFile(auditFile, with: database)
+            let appended = try Self.reconcileAuditFile(auditTrail, with: database)
             if appended > 0 {
                 logger.notice("audit.log was missing lines of committed calls (a crash); appended them", metadata: [
                     "lines": .stringConvertible(appended),
@@ -88,7 +86,7 @@ public actor RequestStore {
     /// Closes the database. The store must not be used afterwards; a `DeliveryWorker` on it stops.
     public func close() async {
         // Refused calls still held back for aggregation get their summary rows before the end.
-        for row in refusalThrottle.flush(now: .max) { await appendAuditOrLog(row) }
+        await flushAllRefusalAudit()
         deliveryWakeups.close()
         await writer.close()
     }
@@ -107,7 +105,7 @@ public actor RequestStore {
     public func request(id: String) -> AccessPackageRequest? { state.requests[id] }
 
     /// How many requests the store holds.
-    public var requestCount: Int { state.requests.count }
+    public func countRequests() -> Int { state.requests.count }
 
     /// One page of a package's requests in listing order (`created_at` desc, `id` asc).
     /// - Parameters:
@@ -150,7 +148,7 @@ public actor RequestStore {
     func wakeDeliveryWorker() { deliveryWakeups.signal() }
 
     /// DELIVERING requests waiting for delivery or being delivered now (the delivery backlog).
-    public var deliveryBacklog: Int { state.deliveryQueue.count + state.claimed.count }
+    public func deliveryBacklog() -> Int { state.deliveryQueue.count + state.claimed.count }
 
     /// False while the store's most recent commit failed (the disk is full, say).
     public nonisolated var isCommitting: Bool { writer.isCommitting }

@@ -10,6 +10,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
     case corrupt(String)
     /// Too many writes are waiting for the disk; this one was not queued.
     case overloaded(pending: Int)
+    /// The shared database could not be reached or refused the statement.
+    case unreachable(String)
 
     public var description: String {
         switch self {
@@ -17,6 +19,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
         case .database(let error): error.description
         case .corrupt(let message): "corrupt store: \(message)"
         case .overloaded(let pending): "\(pending) writes are already waiting for the disk"
+        case .unreachable(let message): "the database: \(message)"
         }
     }
 
@@ -26,6 +29,10 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
             RPCError(
                 code: .unavailable,
                 message: "the request store is overloaded (too many writes waiting); nothing was changed, retry with backoff")
+        case .unreachable:
+            RPCError(
+                code: .unavailable,
+                message: "the request store's database is unreachable (\(description)); retrying is safe")
         default:
             RPCError(
                 code: .unavailable,

@@ -1,5 +1,5 @@
 public import CoreMetrics
-import EntitlementAPI
+package import EntitlementAPI
 
 /// The store's metrics: commit latency and batch size, reprocess outcomes, delivery attempts.
 /// Made from an injected factory (the server's Prometheus registry); `disabled` records nothing.
@@ -7,8 +7,8 @@ public struct StoreMetrics: Sendable {
     let commitSeconds: Timer
     let commitBatchSize: Recorder
     let outcomes: [Int32: Counter]
-    let attemptsDelivered: Counter
-    let attemptsFailed: Counter
+    package let attemptsDelivered: Counter
+    package let attemptsFailed: Counter
 
     public init(factory: any MetricsFactory) {
         commitSeconds = Timer(label: "entitlement_store_commit_seconds", factory: factory)
@@ -27,7 +27,7 @@ public struct StoreMetrics: Sendable {
 
     public static let disabled = StoreMetrics(factory: NOOPMetricsHandler.instance)
 
-    func recordOutcomes(_ results: [ReprocessResult]) {
+    package func recordOutcomes(_ results: [ReprocessResult]) {
         for result in results { outcomes[result.outcome.rawValue]?.increment() }
     }
 }

@@ -96,6 +96,28 @@ public final class RequestChangeFeed: Sendable {
         for continuation in continuations { continuation.finish() }
     }
 
+    /// Ends one watcher's changes (it could not start after all).
+    public func cancel(_ subscription: RequestSubscription) {
+        let continuation = state.withLock { state -> AsyncStream<AccessPackageRequest>.Continuation? in
+            guard let (id, subscriber) = state.subscribers.first(where: { $0.value.subscription === subscription })
+            else { return nil }
+            state.subscribers[id] = nil
+            return subscriber.continuation
+        }
+        continuation?.finish()
+    }
+
+    /// Ends every current watcher with `error` but keeps accepting new ones: changes may have been
+    /// missed (another replica's notifications were interrupted), so watchers must start over.
+    public func interrupt(with error: RPCError) {
+        let continuations = state.withLock { state -> [AsyncStream<AccessPackageRequest>.Continuation] in
+            for subscriber in state.subscribers.values { subscriber.subscription.end(error) }
+            defer { state.subscribers.removeAll() }
+            return state.subscribers.values.map(\.continuation)
+        }
+        for continuation in continuations { continuation.finish() }
+    }
+
     private func unsubscribe(_ id: UInt64) {
         _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
     }

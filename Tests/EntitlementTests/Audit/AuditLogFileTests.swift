@@ -38,7 +38,7 @@ struct AuditLogFileTests {
 struct RefusalAuditThrottleTests {
     @Test("a flood of refused calls from one peer writes about one row per second, with the count")
     func floodIsAggregated() async throws {
-        try await withStore(requests: [makeRequest("r1")]) { store, clock in
+        try await withEmbeddedStore(requests: [makeRequest("r1")]) { store, clock in
             for _ in 0..<1_000 {
                 await store.recordDeniedReprocess(
                     caller: nil, packageId: "ap-1", requestIds: ["r1"], reason: "UNAUTHENTICATED: no token",
@@ -60,7 +60,7 @@ struct RefusalAuditThrottleTests {
 
     @Test("authorized Reprocess calls each keep their own row")
     func authorizedCallsKeepRows() async throws {
-        try await withStore(requests: [makeRequest("r1")]) { store, _ in
+        try await withEmbeddedStore(requests: [makeRequest("r1")]) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             for _ in 0..<20 {
                 _ = try? await handler.reprocess(reprocessRequest(ids: ["nope"]), context: makeContext())

@@ -9,7 +9,7 @@ struct DeliveryWorkerTests {
 
     /// Reprocesses `ids` with a worker running on `provisioner`, and waits until they settle.
     static func reprocessAndSettle(
-        _ ids: [String], store: RequestStore, provisioner: any Provisioner
+        _ ids: [String], store: any RequestStoring, provisioner: any Provisioner
     ) async throws -> [AccessPackageRequest] {
         let worker = DeliveryWorker(store: store, provisioner: provisioner, configuration: fast)
         let running = Task { await worker.run() }
@@ -22,11 +22,11 @@ struct DeliveryWorkerTests {
         return settled
     }
 
-    @Test("the built-in provisioner delivers every resource: DELIVERED, grants recorded")
-    func builtInDelivers() async throws {
+    @Test("the built-in provisioner delivers every resource: DELIVERED, grants recorded", arguments: StoreKind.all)
+    func builtInDelivers(kind: StoreKind) async throws {
         var partial = makeRequest("r2", state: .partiallyDelivered, resources: 3)
         partial.resources[0].state = .delivered
-        try await withStore(requests: [makeRequest("r1"), partial]) { store, _ in
+        try await withStore(kind, requests: [makeRequest("r1"), partial]) { store, _ in
             let settled = try await Self.reprocessAndSettle(
                 ["r1", "r2"], store: store, provisioner: BuiltInProvisioner(store: store))
             for request in settled {
@@ -41,9 +41,9 @@ struct DeliveryWorkerTests {
         }
     }
 
-    @Test("some resources failing every retry: PARTIALLY_DELIVERED, attempts counted, error kept")
-    func partial() async throws {
-        try await withStore(requests: [makeRequest("r1", resources: 3)]) { store, _ in
+    @Test("some resources failing every retry: PARTIALLY_DELIVERED, attempts counted, error kept", arguments: StoreKind.all)
+    func partial(kind: StoreKind) async throws {
+        try await withStore(kind, requests: [makeRequest("r1", resources: 3)]) { store, _ in
             let provisioner = FailingProvisioner(failing: ["res-2"])
             let request = try #require(
                 try await Self.reprocessAndSettle(["r1"], store: store, provisioner: provisioner).first)
@@ -55,9 +55,9 @@ struct DeliveryWorkerTests {
         }
     }
 
-    @Test("every resource failing: DELIVERY_FAILED")
-    func allFail() async throws {
-        try await withStore(requests: [makeRequest("r1", resources: 2)]) { store, _ in
+    @Test("every resource failing: DELIVERY_FAILED", arguments: StoreKind.all)
+    func allFail(kind: StoreKind) async throws {
+        try await withStore(kind, requests: [makeRequest("r1", resources: 2)]) { store, _ in
             let request = try #require(
                 try await Self.reprocessAndSettle(
                     ["r1"], store: store, provisioner: FailingProvisioner(failing: ["res-1", "res-2"])
@@ -67,9 +67,9 @@ struct DeliveryWorkerTests {
         }
     }
 
-    @Test("a transient failure is retried with backoff and then delivers")
-    func retries() async throws {
-        try await withStore(requests: [makeRequest("r1", resources: 2)]) { store, _ in
+    @Test("a transient failure is retried with backoff and then delivers", arguments: StoreKind.all)
+    func retries(kind: StoreKind) async throws {
+        try await withStore(kind, requests: [makeRequest("r1", resources: 2)]) { store, _ in
             let request = try #require(
                 try await Self.reprocessAndSettle(
                     ["r1"], store: store, provisioner: FailingProvisioner(failFirst: 2)
@@ -79,10 +79,10 @@ struct DeliveryWorkerTests {
         }
     }
 
-    @Test("requests imported as DELIVERING are delivered when the worker starts")
-    func deliveringAtStart() async throws {
+    @Test("requests imported as DELIVERING are delivered when the worker starts", arguments: StoreKind.all)
+    func deliveringAtStart(kind: StoreKind) async throws {
         let requests = (0..<20).map { makeRequest("r\($0)", state: .delivering, completedAgo: nil, resources: 1) }
-        try await withStore(requests: requests) { store, _ in
+        try await withStore(kind, requests: requests) { store, _ in
             let worker = DeliveryWorker(
                 store: store, provisioner: BuiltInProvisioner(store: store), configuration: Self.fast)
             let running = Task { await worker.run() }
@@ -96,10 +96,10 @@ struct DeliveryWorkerTests {
         }
     }
 
-    @Test("no more requests are delivered at once than configured")
-    func boundedConcurrency() async throws {
+    @Test("no more requests are delivered at once than configured", arguments: StoreKind.all)
+    func boundedConcurrency(kind: StoreKind) async throws {
         let requests = (0..<24).map { makeRequest("r\($0)", state: .delivering, completedAgo: nil, resources: 2) }
-        try await withStore(requests: requests) { store, _ in
+        try await withStore(kind, requests: requests) { store, _ in
             let probe = ConcurrencyProbe()
             let worker = DeliveryWorker(
                 store: store, provisioner: probe,
@@ -124,9 +124,9 @@ struct DeliveryWorkerTests {
                 == [.milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1_600), .seconds(2)])
     }
 
-    @Test("the built-in provisioner's failure injection is seeded and repeatable")
-    func seededFailures() async throws {
-        try await withStore(requests: [makeRequest("r1")]) { store, _ in
+    @Test("the built-in provisioner's failure injection is seeded and repeatable", arguments: StoreKind.all)
+    func seededFailures(kind: StoreKind) async throws {
+        try await withStore(kind, requests: [makeRequest("r1")]) { store, _ in
             func draws() async -> [Bool] {
                 let provisioner = BuiltInProvisioner(store: store, failureRate: 0.5, seed: 9)
                 var results: [Bool] = []
@@ -146,9 +146,9 @@ struct DeliveryWorkerTests {
         }
     }
 
-    @Test("cancelling run() returns")
-    func cancellation() async throws {
-        try await withStore(requests: [makeRequest("r1")]) { store, _ in
+    @Test("cancelling run() returns", arguments: StoreKind.all)
+    func cancellation(kind: StoreKind) async throws {
+        try await withStore(kind, requests: [makeRequest("r1")]) { store, _ in
             let worker = DeliveryWorker(store: store, provisioner: BuiltInProvisioner(store: store))
             let running = Task { await worker.run() }
             try await Task.sleep(for: .milliseconds(10))

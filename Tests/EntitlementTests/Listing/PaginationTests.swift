@@ -32,18 +32,18 @@ struct PaginationTests {
         return ids
     }
 
-    @Test("5,000 requests paged by 7 come back each exactly once, in order")
-    func pagesEveryRequestOnce() async throws {
-        try await withStore(requests: Self.requests) { store, _ in
+    @Test("5,000 requests paged by 7 come back each exactly once, in order", arguments: StoreKind.all)
+    func pagesEveryRequestOnce(kind: StoreKind) async throws {
+        try await withStore(kind, requests: Self.requests) { store, _ in
             let ids = try await Self.pageThrough(AccessPackageRequestsHandler(store: store), pageSize: 7)
             #expect(ids.count == 5_000)
             #expect(ids == Self.expectedOrder)
         }
     }
 
-    @Test("a state-filtered listing pages through exactly the matching requests")
-    func filteredPaging() async throws {
-        try await withStore(requests: Self.requests) { store, _ in
+    @Test("a state-filtered listing pages through exactly the matching requests", arguments: StoreKind.all)
+    func filteredPaging(kind: StoreKind) async throws {
+        try await withStore(kind, requests: Self.requests) { store, _ in
             let ids = try await Self.pageThrough(
                 AccessPackageRequestsHandler(store: store), states: [.delivered], pageSize: 7)
             let expected = Self.expectedOrder.filter { Int($0.dropFirst(4))! % 4 == 0 }
@@ -51,9 +51,9 @@ struct PaginationTests {
         }
     }
 
-    @Test("paging while other requests are reprocessed never repeats or skips an unchanged request")
-    func pagingDuringReprocess() async throws {
-        try await withStore(requests: Self.requests) { store, _ in
+    @Test("paging while other requests are reprocessed never repeats or skips an unchanged request", arguments: StoreKind.all)
+    func pagingDuringReprocess(kind: StoreKind) async throws {
+        try await withStore(kind, requests: Self.requests) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             // Every request with n % 4 == 1 is reprocessed (DELIVERY_FAILED → DELIVERING) while paging.
             let changing = Self.requests.map(\.id).filter { Int($0.dropFirst(4))! % 4 == 1 }

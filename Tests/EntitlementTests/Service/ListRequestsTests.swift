@@ -6,9 +6,9 @@ import Testing
 
 @Suite("ListRequests")
 struct ListRequestsTests {
-    @Test("an empty access_package_id is INVALID_ARGUMENT")
-    func emptyPackage() async throws {
-        try await withStore { store, _ in
+    @Test("an empty access_package_id is INVALID_ARGUMENT", arguments: StoreKind.all)
+    func emptyPackage(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             await expectRPCError(.invalidArgument, containing: "access_package_id") {
                 _ = try await handler.listRequests(listRequest(""), context: makeContext())
@@ -16,9 +16,9 @@ struct ListRequestsTests {
         }
     }
 
-    @Test("an unknown access package is NOT_FOUND")
-    func unknownPackage() async throws {
-        try await withStore { store, _ in
+    @Test("an unknown access package is NOT_FOUND", arguments: StoreKind.all)
+    func unknownPackage(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             await expectRPCError(.notFound, containing: "ap-404") {
                 _ = try await handler.listRequests(listRequest("ap-404"), context: makeContext())
@@ -26,9 +26,9 @@ struct ListRequestsTests {
         }
     }
 
-    @Test("an unknown access package with a page token is NOT_FOUND, not a token error")
-    func unknownPackageWithToken() async throws {
-        try await withStore(requests: (0..<3).map { makeRequest("r\($0)", createdAt: Int64($0)) }) { store, _ in
+    @Test("an unknown access package with a page token is NOT_FOUND, not a token error", arguments: StoreKind.all)
+    func unknownPackageWithToken(kind: StoreKind) async throws {
+        try await withStore(kind, requests: (0..<3).map { makeRequest("r\($0)", createdAt: Int64($0)) }) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             let token = try await handler.listRequests(listRequest(pageSize: 1), context: makeContext()).nextPageToken
             await expectRPCError(.notFound, containing: "ap-404") {
@@ -37,9 +37,9 @@ struct ListRequestsTests {
         }
     }
 
-    @Test("a package without requests lists nothing and no token")
-    func emptyPackageListing() async throws {
-        try await withStore { store, _ in
+    @Test("a package without requests lists nothing and no token", arguments: StoreKind.all)
+    func emptyPackageListing(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let response = try await AccessPackageRequestsHandler(store: store)
                 .listRequests(listRequest("ap-2"), context: makeContext())
             #expect(response.requests.isEmpty)
@@ -47,13 +47,13 @@ struct ListRequestsTests {
         }
     }
 
-    @Test("order is created_at descending, then id ascending; other packages are not listed")
-    func ordering() async throws {
+    @Test("order is created_at descending, then id ascending; other packages are not listed", arguments: StoreKind.all)
+    func ordering(kind: StoreKind) async throws {
         let requests = [
             makeRequest("b", createdAt: 100), makeRequest("a", createdAt: 100), makeRequest("c", createdAt: 300),
             makeRequest("d", createdAt: 200), makeRequest("x", package: "ap-2", createdAt: 250),
         ]
-        try await withStore(requests: requests) { store, _ in
+        try await withStore(kind, requests: requests) { store, _ in
             let response = try await AccessPackageRequestsHandler(store: store)
                 .listRequests(listRequest(), context: makeContext())
             #expect(response.requests.map(\.id) == ["c", "d", "a", "b"])
@@ -61,13 +61,13 @@ struct ListRequestsTests {
         }
     }
 
-    @Test("sub-second created_at orders by nanoseconds")
-    func nanosecondOrdering() async throws {
+    @Test("sub-second created_at orders by nanoseconds", arguments: StoreKind.all)
+    func nanosecondOrdering(kind: StoreKind) async throws {
         var early = makeRequest("early", createdAt: 100)
         early.createdAt = Timestamp(seconds: 100, nanos: 1)
         var late = makeRequest("late", createdAt: 100)
         late.createdAt = Timestamp(seconds: 100, nanos: 900_000_000)
-        try await withStore(requests: [early, late]) { store, _ in
+        try await withStore(kind, requests: [early, late]) { store, _ in
             let response = try await AccessPackageRequestsHandler(store: store)
                 .listRequests(listRequest(), context: makeContext())
             #expect(response.requests.map(\.id) == ["late", "early"])
@@ -76,30 +76,31 @@ struct ListRequestsTests {
 
     @Test(
         "states filter: empty means all, otherwise any of them",
-        arguments: [
+        arguments: StoreKind.all, [
             ([RequestState](), ["r6", "r5", "r4", "r3", "r2", "r1"]),
             ([.delivered], ["r5", "r2"]),
             ([.deliveryFailed, .submitted], ["r6", "r3", "r1"]),
             ([.delivered, .delivered], ["r5", "r2"]),
             ([.canceled], []),
         ])
-    func stateFilter(states: [RequestState], expected: [String]) async throws {
+    func stateFilter(kind: StoreKind, _ arguments: ([RequestState], [String])) async throws {
+        let (states, expected) = arguments
         let requests = [
             makeRequest("r1", state: .deliveryFailed, createdAt: 1), makeRequest("r2", state: .delivered, createdAt: 2),
             makeRequest("r3", state: .submitted, createdAt: 3),
             makeRequest("r4", state: .partiallyDelivered, createdAt: 4),
             makeRequest("r5", state: .delivered, createdAt: 5), makeRequest("r6", state: .deliveryFailed, createdAt: 6),
         ]
-        try await withStore(requests: requests) { store, _ in
+        try await withStore(kind, requests: requests) { store, _ in
             let response = try await AccessPackageRequestsHandler(store: store)
                 .listRequests(listRequest(states: states), context: makeContext())
             #expect(response.requests.map(\.id) == expected)
         }
     }
 
-    @Test("an unrecognized state value is INVALID_ARGUMENT naming it")
-    func unrecognizedState() async throws {
-        try await withStore { store, _ in
+    @Test("an unrecognized state value is INVALID_ARGUMENT naming it", arguments: StoreKind.all)
+    func unrecognizedState(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             await expectRPCError(.invalidArgument, containing: "42") {
                 _ = try await handler.listRequests(
@@ -108,9 +109,9 @@ struct ListRequestsTests {
         }
     }
 
-    @Test("REQUEST_STATE_UNSPECIFIED is not a filter")
-    func unspecifiedState() async throws {
-        try await withStore { store, _ in
+    @Test("REQUEST_STATE_UNSPECIFIED is not a filter", arguments: StoreKind.all)
+    func unspecifiedState(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             await expectRPCError(.invalidArgument, containing: "REQUEST_STATE_UNSPECIFIED") {
                 _ = try await handler.listRequests(listRequest(states: [.unspecified]), context: makeContext())
@@ -118,9 +119,9 @@ struct ListRequestsTests {
         }
     }
 
-    @Test("page_size: negative is INVALID_ARGUMENT")
-    func negativePageSize() async throws {
-        try await withStore { store, _ in
+    @Test("page_size: negative is INVALID_ARGUMENT", arguments: StoreKind.all)
+    func negativePageSize(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             await expectRPCError(.invalidArgument, containing: "page_size") {
                 _ = try await handler.listRequests(listRequest(pageSize: -1), context: makeContext())
@@ -130,12 +131,13 @@ struct ListRequestsTests {
 
     @Test(
         "page_size: 0 means 50, above 1000 means 1000",
-        arguments: [
+        arguments: StoreKind.all, [
             (Int32(0), 50), (Int32(1), 1), (Int32(7), 7), (Int32(1000), 1000), (Int32(1001), 1000), (Int32.max, 1000),
         ])
-    func pageSizes(pageSize: Int32, expected: Int) async throws {
+    func pageSizes(kind: StoreKind, _ arguments: (Int32, Int)) async throws {
+        let (pageSize, expected) = arguments
         let requests = (0..<1_100).map { makeRequest("req-\($0)", createdAt: Int64($0)) }
-        try await withStore(requests: requests) { store, _ in
+        try await withStore(kind, requests: requests) { store, _ in
             let response = try await AccessPackageRequestsHandler(store: store)
                 .listRequests(listRequest(pageSize: pageSize), context: makeContext())
             #expect(response.requests.count == expected)
@@ -143,10 +145,10 @@ struct ListRequestsTests {
         }
     }
 
-    @Test("the last page has no next_page_token, even when it is exactly full")
-    func lastPage() async throws {
+    @Test("the last page has no next_page_token, even when it is exactly full", arguments: StoreKind.all)
+    func lastPage(kind: StoreKind) async throws {
         let requests = (0..<10).map { makeRequest("req-\($0)", createdAt: Int64($0)) }
-        try await withStore(requests: requests) { store, _ in
+        try await withStore(kind, requests: requests) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             let first = try await handler.listRequests(listRequest(pageSize: 5), context: makeContext())
             #expect(first.requests.count == 5)
@@ -160,14 +162,15 @@ struct ListRequestsTests {
 
     @Test(
         "a token reused with another access_package_id or other states is INVALID_ARGUMENT",
-        arguments: [
+        arguments: StoreKind.all, [
             ("ap-2", [RequestState]()),
             ("ap-1", [RequestState.delivered]),
             ("ap-1", [RequestState.deliveryFailed, .delivered]),
         ])
-    func reusedToken(packageId: String, states: [RequestState]) async throws {
+    func reusedToken(kind: StoreKind, _ arguments: (String, [RequestState])) async throws {
+        let (packageId, states) = arguments
         let requests = (0..<10).map { makeRequest("req-\($0)", state: .deliveryFailed, createdAt: Int64($0)) }
-        try await withStore(requests: requests) { store, _ in
+        try await withStore(kind, requests: requests) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             let first = try await handler.listRequests(
                 listRequest(states: [.deliveryFailed], pageSize: 3), context: makeContext())
@@ -179,12 +182,12 @@ struct ListRequestsTests {
         }
     }
 
-    @Test("the same states in another order or repeated keep the token valid")
-    func statesOrderIrrelevant() async throws {
+    @Test("the same states in another order or repeated keep the token valid", arguments: StoreKind.all)
+    func statesOrderIrrelevant(kind: StoreKind) async throws {
         let requests = (0..<10).map {
             makeRequest("req-\($0)", state: $0 % 2 == 0 ? .delivered : .deliveryFailed, createdAt: Int64($0))
         }
-        try await withStore(requests: requests) { store, _ in
+        try await withStore(kind, requests: requests) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             let first = try await handler.listRequests(
                 listRequest(states: [.delivered, .deliveryFailed], pageSize: 3), context: makeContext())
@@ -196,10 +199,10 @@ struct ListRequestsTests {
         }
     }
 
-    @Test("a tampered or garbage token is INVALID_ARGUMENT saying so")
-    func tamperedToken() async throws {
+    @Test("a tampered or garbage token is INVALID_ARGUMENT saying so", arguments: StoreKind.all)
+    func tamperedToken(kind: StoreKind) async throws {
         let requests = (0..<10).map { makeRequest("req-\($0)", createdAt: Int64($0)) }
-        try await withStore(requests: requests) { store, _ in
+        try await withStore(kind, requests: requests) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             let token = try await handler.listRequests(listRequest(pageSize: 3), context: makeContext()).nextPageToken
             var bytes = Array(token.utf8)
@@ -219,14 +222,14 @@ struct ListRequestsTests {
         }
     }
 
-    @Test("a token signed with another data dir's key is refused")
-    func foreignKey() async throws {
+    @Test("a token signed with another data dir's key is refused", arguments: StoreKind.all)
+    func foreignKey(kind: StoreKind) async throws {
         let requests = (0..<10).map { makeRequest("req-\($0)", createdAt: Int64($0)) }
-        let token = try await withStore(requests: requests) { store, _ in
+        let token = try await withStore(kind, requests: requests) { store, _ in
             try await AccessPackageRequestsHandler(store: store)
                 .listRequests(listRequest(pageSize: 3), context: makeContext()).nextPageToken
         }
-        try await withStore(requests: requests) { store, _ in
+        try await withStore(kind, requests: requests) { store, _ in
             await expectRPCError(.invalidArgument, containing: "tampered") {
                 _ = try await AccessPackageRequestsHandler(store: store)
                     .listRequests(listRequest(pageSize: 3, pageToken: token), context: makeContext())

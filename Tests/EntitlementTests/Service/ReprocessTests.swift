@@ -8,27 +8,29 @@ import Testing
 struct ReprocessTests {
     @Test(
         "argument rules are INVALID_ARGUMENT, naming the rule and the id",
-        arguments: [
+        arguments: StoreKind.all, [
             ("", ["r1"], "access_package_id"),
             ("ap-1", [], "1 to 100"),
             ("ap-1", (0...100).map { "r\($0)" }, "got 101"),
             ("ap-1", ["r1", ""], "request_ids[1] is empty"),
             ("ap-1", ["r1", "r2", "r1"], "request_ids[2] \"r1\" duplicates request_ids[0]"),
         ])
-    func validation(packageId: String, ids: [String], message: String) async throws {
-        try await withStore(requests: [makeRequest("r1")]) { store, _ in
+    func validation(kind: StoreKind, _ arguments: (String, [String], String)) async throws {
+        let (packageId, ids, message) = arguments
+        try await withStore(kind, requests: [makeRequest("r1")]) { store, _ in
             await expectRPCError(.invalidArgument, containing: message) {
                 _ = try await AccessPackageRequestsHandler(store: store)
                     .reprocess(reprocessRequest(packageId, ids: ids), context: makeContext())
             }
-            #expect(await store.request(id: "r1")?.state == .deliveryFailed)
+            let stored = try await store.request(id: "r1")
+            #expect(stored?.state == .deliveryFailed)
         }
     }
 
-    @Test("100 ids are accepted as a batch")
-    func hundredIds() async throws {
+    @Test("100 ids are accepted as a batch", arguments: StoreKind.all)
+    func hundredIds(kind: StoreKind) async throws {
         let requests = (0..<100).map { makeRequest("r\($0)") }
-        try await withStore(requests: requests) { store, _ in
+        try await withStore(kind, requests: requests) { store, _ in
             let response = try await AccessPackageRequestsHandler(store: store)
                 .reprocess(reprocessRequest(ids: requests.map(\.id)), context: makeContext())
             #expect(response.results.count == 100)
@@ -36,9 +38,9 @@ struct ReprocessTests {
         }
     }
 
-    @Test("an unknown access package is NOT_FOUND")
-    func unknownPackage() async throws {
-        try await withStore { store, _ in
+    @Test("an unknown access package is NOT_FOUND", arguments: StoreKind.all)
+    func unknownPackage(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             await expectRPCError(.notFound, containing: "ap-404") {
                 _ = try await AccessPackageRequestsHandler(store: store)
                     .reprocess(reprocessRequest("ap-404", ids: ["r1"]), context: makeContext())
@@ -46,8 +48,8 @@ struct ReprocessTests {
         }
     }
 
-    @Test("one result per id, in the order given, each outcome by the first matching rule")
-    func outcomes() async throws {
+    @Test("one result per id, in the order given, each outcome by the first matching rule", arguments: StoreKind.all)
+    func outcomes(kind: StoreKind) async throws {
         let requests = [
             makeRequest("failed", state: .deliveryFailed),
             makeRequest("partial", state: .partiallyDelivered),
@@ -67,7 +69,7 @@ struct ReprocessTests {
             .windowExpired, .accepted, .notFound, .alreadyInProgress, .accepted,
             .notEligible, .notEligible, .accepted, .notEligible, .notFound,
         ]
-        try await withStore(requests: requests) { store, _ in
+        try await withStore(kind, requests: requests) { store, _ in
             let response = try await AccessPackageRequestsHandler(store: store)
                 .reprocess(reprocessRequest(ids: ids), context: makeContext())
             #expect(response.results.map(\.requestId) == ids)
@@ -77,21 +79,21 @@ struct ReprocessTests {
                 if result.outcome == .notFound {
                     #expect(result.request == nil)
                 } else {
-                    let stored = await store.request(id: result.requestId)
+                    let stored = try await store.request(id: result.requestId)
                     #expect(result.request == stored, "request holds the request as it stands after the call")
                 }
             }
         }
     }
 
-    @Test("an accepted request is DELIVERING with every resource PENDING, count + 1, last_reprocessed_at = now")
-    func acceptance() async throws {
+    @Test("an accepted request is DELIVERING with every resource PENDING, count + 1, last_reprocessed_at = now", arguments: StoreKind.all)
+    func acceptance(kind: StoreKind) async throws {
         var request = makeRequest("r1", state: .partiallyDelivered, resources: 3)
         request.resources[0].state = .delivered
         request.resources[0].error = ""
         request.reprocessCount = 2
         let original = request
-        try await withStore(requests: [request]) { store, clock in
+        try await withStore(kind, requests: [request]) { store, clock in
             clock.advance(seconds: 10)
             let result = try #require(
                 try await AccessPackageRequestsHandler(store: store)
@@ -105,13 +107,13 @@ struct ReprocessTests {
             #expect(after.lastReprocessedAt == Timestamp(seconds: testNow.seconds + 10))
             #expect(after.completedAt == original.completedAt)
             #expect(after.createdAt == original.createdAt)
-            #expect(await store.request(id: "r1") == after)
+            #expect(try await store.request(id: "r1") == after)
         }
     }
 
-    @Test("a second call while delivering is ALREADY_IN_PROGRESS")
-    func secondCall() async throws {
-        try await withStore(requests: [makeRequest("r1")]) { store, _ in
+    @Test("a second call while delivering is ALREADY_IN_PROGRESS", arguments: StoreKind.all)
+    func secondCall(kind: StoreKind) async throws {
+        try await withStore(kind, requests: [makeRequest("r1")]) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             let first = try await handler.reprocess(reprocessRequest(ids: ["r1"]), context: makeContext())
             let second = try await handler.reprocess(reprocessRequest(ids: ["r1"]), context: makeContext())
@@ -121,9 +123,9 @@ struct ReprocessTests {
         }
     }
 
-    @Test("50 concurrent calls on the same id: exactly one ACCEPTED")
-    func concurrentCalls() async throws {
-        try await withStore(requests: [makeRequest("r1")]) { store, _ in
+    @Test("50 concurrent calls on the same id: exactly one ACCEPTED", arguments: StoreKind.all)
+    func concurrentCalls(kind: StoreKind) async throws {
+        try await withStore(kind, requests: [makeRequest("r1")]) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             let outcomes = try await withThrowingTaskGroup(of: ReprocessOutcome.self) { group in
                 for _ in 0..<50 {
@@ -136,14 +138,14 @@ struct ReprocessTests {
             }
             #expect(outcomes.filter { $0 == .accepted }.count == 1)
             #expect(outcomes.filter { $0 == .alreadyInProgress }.count == 49)
-            #expect(await store.request(id: "r1")?.reprocessCount == 1)
+            #expect(try await store.request(id: "r1")?.reprocessCount == 1)
         }
     }
 
-    @Test("the window counts from the original completed_at, whatever reprocessing happened since")
-    func windowFromOriginalCompletion() async throws {
+    @Test("the window counts from the original completed_at, whatever reprocessing happened since", arguments: StoreKind.all)
+    func windowFromOriginalCompletion(kind: StoreKind) async throws {
         // Completed 6 days ago: inside the 7-day window.
-        try await withStore(requests: [makeRequest("r1", completedAgo: 6 * day)]) { store, clock in
+        try await withStore(kind, requests: [makeRequest("r1", completedAgo: 6 * day)]) { store, clock in
             let handler = AccessPackageRequestsHandler(store: store)
             let worker = DeliveryWorker(
                 store: store, provisioner: FailingProvisioner(failing: ["res-1"]),
@@ -166,9 +168,9 @@ struct ReprocessTests {
         }
     }
 
-    @Test("the window is configurable")
-    func configurableWindow() async throws {
-        try await withStore(requests: [makeRequest("r1", completedAgo: 2 * day)]) { store, _ in
+    @Test("the window is configurable", arguments: StoreKind.all)
+    func configurableWindow(kind: StoreKind) async throws {
+        try await withStore(kind, requests: [makeRequest("r1", completedAgo: 2 * day)]) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store, policy: ReprocessPolicy(windowDays: 1))
             let response = try await handler.reprocess(reprocessRequest(ids: ["r1"]), context: makeContext())
             #expect(response.results[0].outcome == .windowExpired)
@@ -176,9 +178,9 @@ struct ReprocessTests {
         }
     }
 
-    @Test("every call is audited: allowed with outcomes, rejected with the reason")
-    func auditRows() async throws {
-        try await withStore(requests: [makeRequest("r1"), makeRequest("r2", state: .submitted)]) { store, _ in
+    @Test("every call is audited: allowed with outcomes, rejected with the reason", arguments: StoreKind.all)
+    func auditRows(kind: StoreKind) async throws {
+        try await withStore(kind, requests: [makeRequest("r1"), makeRequest("r2", state: .submitted)]) { store, _ in
             let handler = AccessPackageRequestsHandler(store: store)
             _ = try await handler.reprocess(reprocessRequest(ids: ["r1", "r2", "nope"]), context: makeContext())
             await expectRPCError(.invalidArgument) {

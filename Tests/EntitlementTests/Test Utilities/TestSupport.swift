@@ -1,4 +1,5 @@
 import Entitlement
+import EntitlementPostgres
 import EntitlementAPI
 import Foundation
 import ProtoWire
@@ -16,9 +17,48 @@ func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws 
     return try await body(path)
 }
 
-/// A store in a fresh directory with catalogs `cat-a`/`cat-b` and packages `ap-1` (cat-a), `ap-2` (cat-b),
-/// plus the given requests.
+/// The stores the domain tests run against: the embedded one always, the PostgreSQL one when
+/// `ENTITLEMENT_TEST_POSTGRES` names a server (the test command starts a throwaway cluster).
+enum StoreKind: String, CustomTestStringConvertible, Sendable {
+    case embedded
+    case postgres
+
+    static var all: [StoreKind] { PostgresTestDatabase.serverURL == nil ? [.embedded] : [.embedded, .postgres] }
+
+    var testDescription: String { rawValue }
+}
+
+/// A store of `kind`, fresh (its own data dir, and its own database for PostgreSQL), with catalogs
+/// `cat-a`/`cat-b` and packages `ap-1` (cat-a), `ap-2` (cat-b), plus the given requests.
 func withStore<T>(
+    _ kind: StoreKind,
+    clock: ManualWallClock = ManualWallClock(testNow),
+    requests: [AccessPackageRequest] = [],
+    _ body: (any RequestStoring, ManualWallClock) async throws -> T
+) async throws -> T {
+    switch kind {
+    case .embedded:
+        return try await withEmbeddedStore(clock: clock, requests: requests) { try await body($0, $1) }
+    case .postgres:
+        return try await withTemporaryDirectory { path in
+            try await PostgresTestDatabase.with { url in
+                let store = try await PostgresRequestStore.connect(url: url, directory: path, clock: clock)
+                do {
+                    try await store.importFixture(baseFixture(requests: requests))
+                    let result = try await body(store, clock)
+                    await store.close()
+                    return result
+                } catch {
+                    await store.close()
+                    throw error
+                }
+            }
+        }
+    }
+}
+
+/// The embedded store, for tests of what only it has (its files, injected commit failures).
+func withEmbeddedStore<T>(
     clock: ManualWallClock = ManualWallClock(testNow),
     requests: [AccessPackageRequest] = [],
     _ body: (RequestStore, ManualWallClock) async throws -> T
@@ -126,13 +166,13 @@ func expectRPCError(
 /// Polls the store until `request` satisfies `done`, for at most `limit` (a safety net, never an assertion on time).
 func waitFor(
     _ id: String,
-    in store: RequestStore,
+    in store: any RequestStoring,
     limit: Duration = .seconds(20),
     until done: (AccessPackageRequest) -> Bool
 ) async throws -> AccessPackageRequest {
     let deadline = ContinuousClock.now + limit
     while true {
-        let request = try #require(await store.request(id: id))
+        let request = try #require(try await store.request(id: id))
         if done(request) || ContinuousClock.now > deadline { return request }
         try await Task.sleep(for: .milliseconds(5))
     }

@@ -1,0 +1,132 @@
+import EntitlementAPI
+package import Logging
+import ProtoWire
+
+/// Where an audited call is written besides the store's audit table: one structured line in the
+/// server's log and one in `audit.log` (`seq` nil for a record the table could not take).
+/// Used on its store's actor only.
+package final class AuditTrail {
+    private let file: AuditLogFile
+    package let logger: Logger
+
+    /// Opens `directory/audit.log` for appending.
+    package init(directory: String, logger: Logger) throws(StoreError) {
+        guard let file = AuditLogFile(path: directory + "/audit.log") else {
+            throw StoreError.io("cannot open \(directory)/audit.log for appending")
+        }
+        self.file = file
+        self.logger = logger
+    }
+
+    /// The seq of the file's last line, nil when it has none (see `AuditLogFile.lastSeq`).
+    func lastSeq() -> Int64? { file.lastSeq() }
+
+    /// Appends a line to audit.log only (start-up reconciliation of lines a crash lost).
+    func appendToFile(_ record: AuditRecord, seq: Int64) { file.append(record, seq: seq) }
+
+    package func log(_ record: AuditRecord, seq: Int64?) {
+        file.append(record, seq: seq)
+        var metadata: Logger.Metadata = [
+            "audit.decision": .string(record.decision.rawValue),
+            "audit.caller": .string(record.callerObjectId ?? "-"),
+            "audit.access_package_id": .string(record.accessPackageId),
+            "audit.request_ids": .array(record.requestIds.map { .string($0) }),
+        ]
+        if !record.outcomes.isEmpty {
+            metadata["audit.outcomes"] = .array(record.outcomes.map { .string($0.protoName) })
+        }
+        if !record.reason.isEmpty { metadata["audit.reason"] = .string(record.reason) }
+        if let peer = record.peer { metadata["audit.peer"] = .string(peer) }
+        if record.count != 1 { metadata["audit.count"] = .stringConvertible(record.count) }
+        switch record.decision {
+        case .allowed: logger.notice("reprocess", metadata: metadata)
+        case .denied, .rejected: logger.warning("reprocess refused", metadata: metadata)
+        }
+    }
+}
+
+/// The audit behaviour both stores share: refused calls are aggregated (`RefusalAuditThrottle`),
+/// and a record the table cannot take is still logged.
+package protocol RefusalAuditing: Actor {
+    var refusalThrottle: RefusalAuditThrottle { get set }
+    var refusalFlushScheduled: Bool { get set }
+    var auditTrail: AuditTrail { get }
+    var auditClock: any WallClock { get }
+    /// Appends the record in its own transaction; returns its seq.
+    func insertAuditRecord(_ record: AuditRecord) async throws(StoreError) -> Int64
+}
+
+extension RefusalAuditing {
+    package func appendAuditRecord(_ record: AuditRecord) async throws(StoreError) {
+        let seq = try await insertAuditRecord(record)
+        auditTrail.log(record, seq: seq)
+    }
+
+    package func appendAuditOrLog(_ record: AuditRecord) async {
+        do {
+            try await appendAuditRecord(record)
+        } catch {
+            auditTrail.log(record, seq: nil)
+            auditTrail.logger.error("cannot write the audit record", metadata: ["error": .string(error.description)])
+        }
+    }
+
+    /// Refused calls cost the caller nothing, so they are aggregated: at most one row per peer
+    /// host, caller and status per second; calls held back in that second are counted in a
+    /// summary row written once the second has passed. A failure to write is logged, not thrown.
+    package func auditDenied(caller: String?, packageId: String, requestIds: [String], reason: String, peer: String?) async {
+        var record = AuditRecord(
+            callerObjectId: caller, time: auditClock.now(), accessPackageId: packageId, requestIds: requestIds,
+            decision: .denied, reason: reason, peer: peer)
+        let key = RefusalAuditThrottle.Key(
+            peerHost: Self.host(of: peer), caller: record.callerObjectId,
+            code: String(reason.prefix { $0 != ":" }.prefix(32)))
+        switch refusalThrottle.admit(key, record: record, now: Self.nanoseconds(record.time)) {
+        case .held:
+            scheduleRefusalFlush()
+        case .write(let count):
+            record.count = count
+            await appendAuditOrLog(record)
+        }
+    }
+
+    package func auditRejected(caller: String?, packageId: String, requestIds: [String], reason: String) async {
+        await appendAuditOrLog(
+            AuditRecord(
+                callerObjectId: caller, time: auditClock.now(), accessPackageId: packageId, requestIds: requestIds,
+                decision: .rejected, reason: reason))
+    }
+
+    /// Writes the summary rows of refused calls held back in seconds that have ended.
+    package func flushRefusalAudit() async {
+        refusalFlushScheduled = false
+        for row in refusalThrottle.flush(now: Self.nanoseconds(auditClock.now())) {
+            await appendAuditOrLog(row)
+        }
+        if refusalThrottle.hasHeld { scheduleRefusalFlush() }
+    }
+
+    /// Writes every held-back summary row now (the store is closing).
+    package func flushAllRefusalAudit() async {
+        for row in refusalThrottle.flush(now: .max) { await appendAuditOrLog(row) }
+    }
+
+    private func scheduleRefusalFlush() {
+        guard !refusalFlushScheduled else { return }
+        refusalFlushScheduled = true
+        Task {
+            try? await Task.sleep(for: .milliseconds(1_100))
+            await self.flushRefusalAudit()
+        }
+    }
+
+    private static func nanoseconds(_ time: Timestamp) -> Int64 {
+        time.seconds &* 1_000_000_000 &+ Int64(time.nanos)
+    }
+
+    /// "10.0.0.7" of "10.0.0.7:53412" (and "::1" of "[::1]:80"): one client's connections share a key.
+    private static func host(of peer: String?) -> String {
+        guard let peer, let colon = peer.lastIndex(of: ":") else { return peer ?? "" }
+        return String(peer[..<colon])
+    }
+}

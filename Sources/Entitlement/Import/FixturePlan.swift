@@ -1,0 +1,77 @@
+public import EntitlementAPI
+
+/// What importing a fixture inserts, worked out against what the store holds: insert-only, so
+/// an id already stored is skipped. Pure, so both stores apply the same rules.
+///
+/// Every reference is checked first: a package's catalog, a role assignment's catalog and a
+/// request's access package must be in the file or the store. A request's `catalogId` is its
+/// access package's (a package already stored wins over the file's copy).
+public struct FixturePlan: Sendable {
+    public var catalogs: [CatalogInfo] = []
+    public var accessPackages: [AccessPackageInfo] = []
+    public var roleAssignments: [RoleAssignment] = []
+    public var requests: [AccessPackageRequest] = []
+    public var summary = ImportSummary()
+
+    /// What the store holds already.
+    public struct Existing {
+        public var catalog: (String) -> Bool
+        public var accessPackage: (String) -> AccessPackageInfo?
+        public var roleAssignment: (RoleAssignment) -> Bool
+        public var request: (String) -> Bool
+
+        public init(
+            catalog: @escaping (String) -> Bool,
+            accessPackage: @escaping (String) -> AccessPackageInfo?,
+            roleAssignment: @escaping (RoleAssignment) -> Bool,
+            request: @escaping (String) -> Bool
+        ) {
+            self.catalog = catalog
+            self.accessPackage = accessPackage
+            self.roleAssignment = roleAssignment
+            self.request = request
+        }
+    }
+
+    /// - Throws: `ImportError` naming the first bad reference.
+    public init(_ fixture: Fixture, existing: Existing) throws(ImportError) {
+        let fileCatalogs = Set(fixture.catalogs.map(\.id))
+        func checkCatalog(_ id: String, at path: String) throws(ImportError) {
+            guard existing.catalog(id) || fileCatalogs.contains(id) else {
+                throw ImportError(path: path, message: "unknown catalog \"\(id)\"")
+            }
+        }
+        for (i, package) in fixture.accessPackages.enumerated() {
+            try checkCatalog(package.catalogId, at: "accessPackages[\(i)].catalogId")
+        }
+        for (i, assignment) in fixture.roleAssignments.enumerated() {
+            try checkCatalog(assignment.catalogId, at: "roleAssignments[\(i)].catalogId")
+        }
+        var filePackages: [String: AccessPackageInfo] = [:]
+        for package in fixture.accessPackages { filePackages[package.id] = package }
+        for (i, var request) in fixture.requests.enumerated() {
+            guard let package = existing.accessPackage(request.accessPackageId) ?? filePackages[request.accessPackageId]
+            else {
+                throw ImportError(
+                    path: "requests[\(i)].accessPackageId",
+                    message: "unknown access package \"\(request.accessPackageId)\"")
+            }
+            if existing.request(request.id) {
+                summary.requestsSkipped += 1
+                continue
+            }
+            request.catalogId = package.catalogId
+            requests.append(request)
+        }
+        catalogs = fixture.catalogs.filter { !existing.catalog($0.id) }
+        accessPackages = fixture.accessPackages.filter { existing.accessPackage($0.id) == nil }
+        roleAssignments = fixture.roleAssignments.filter { !existing.roleAssignment($0) }
+        summary.catalogsInserted = catalogs.count
+        summary.catalogsSkipped = fixture.catalogs.count - catalogs.count
+        summary.accessPackagesInserted = accessPackages.count
+        summary.accessPackagesSkipped = fixture.accessPackages.count - accessPackages.count
+        summary.roleAssignmentsInserted = roleAssignments.count
+        summary.roleAssignmentsSkipped = fixture.roleAssignments.count - roleAssignments.count
+        summary.requestsInserted = requests.count
+    }
+}

@@ -1,0 +1,83 @@
+public import EntitlementAPI
+public import ProtoWire
+
+/// What one Reprocess call does, worked out from the requests as they stand: one result per id
+/// and the accepted requests as they will be stored. Pure, so both stores apply the same rules.
+public struct ReprocessPlan: Sendable {
+    public var results: [ReprocessResult] = []
+    /// The accepted requests, changed: DELIVERING, every resource PENDING, `reprocess_count` + 1,
+    /// `last_reprocessed_at` = now.
+    public var accepted: [AccessPackageRequest] = []
+
+    /// - Parameters:
+    ///   - current: the stored request of an id, nil if there is none.
+    ///   - inProgress: ids another call of this process is accepting right now (not yet committed).
+    public init(
+        accessPackageId: String,
+        requestIds: [String],
+        policy: ReprocessPolicy,
+        now: Timestamp,
+        current: (String) -> AccessPackageRequest?,
+        inProgress: (String) -> Bool = { _ in false }
+    ) {
+        results.reserveCapacity(requestIds.count)
+        for id in requestIds {
+            let stored = current(id)
+            var verdict = policy.evaluate(requestId: id, request: stored, accessPackageId: accessPackageId, now: now)
+            if verdict.outcome == .accepted, inProgress(id) {
+                verdict = (.alreadyInProgress, "another call is reprocessing the request right now")
+            }
+            var result = ReprocessResult()
+            result.requestId = id
+            result.outcome = verdict.outcome
+            result.detail = verdict.detail
+            if verdict.outcome == .accepted, var request = stored {
+                request.state = .delivering
+                for i in request.resources.indices {
+                    request.resources[i].state = .pending
+                    request.resources[i].error = ""
+                }
+                if request.reprocessCount < .max { request.reprocessCount += 1 }
+                request.lastReprocessedAt = now
+                accepted.append(request)
+                result.request = request
+            } else if verdict.outcome != .notFound {
+                result.request = stored
+            }
+            results.append(result)
+        }
+    }
+
+    /// The call's audit record.
+    public func auditRecord(
+        callerObjectId: String?, accessPackageId: String, requestIds: [String], now: Timestamp
+    ) -> AuditRecord {
+        AuditRecord(
+            callerObjectId: callerObjectId, time: now, accessPackageId: accessPackageId,
+            requestIds: requestIds, outcomes: results.map(\.outcome), decision: .allowed)
+    }
+}
+
+extension AccessPackageRequest {
+    /// This request after one provisioning attempt of resource `index`: `attempts` + 1, state
+    /// DELIVERED or FAILED (with `error`).
+    public func recordingAttempt(onResource index: Int, delivered: Bool, error: String) -> AccessPackageRequest {
+        var request = self
+        if request.resources[index].attempts < .max { request.resources[index].attempts += 1 }
+        request.resources[index].state = delivered ? .delivered : .failed
+        request.resources[index].error = delivered ? "" : error
+        return request
+    }
+
+    /// This request settled from its resources: all delivered → DELIVERED, some →
+    /// PARTIALLY_DELIVERED, none → DELIVERY_FAILED. `completed_at` keeps the original completion
+    /// time; it is set (to `now`) only for a request that never completed.
+    public func settled(now: Timestamp) -> AccessPackageRequest {
+        var request = self
+        let delivered = request.resources.filter { $0.state == .delivered }.count
+        request.state =
+            delivered == request.resources.count ? .delivered : delivered > 0 ? .partiallyDelivered : .deliveryFailed
+        if request.completedAt == nil { request.completedAt = now }
+        return request
+    }
+}

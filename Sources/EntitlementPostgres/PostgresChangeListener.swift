@@ -1,0 +1,98 @@
+import Entitlement
+import EntitlementAPI
+import Logging
+import PostgresNIO
+import RPCCore
+
+/// Feeds one replica's `RequestChangeFeed` from `LISTEN entitlement_changes`, on a connection of
+/// its own, so a change committed through any replica reaches watchers on every replica.
+///
+/// Payloads: "b" + base64 of a changed request; "i" + the id of one too big to inline (read
+/// back); "d" when an import changed the directory tables. If the connection drops,
+/// notifications may have been missed, so open watches end with UNAVAILABLE (the client watches
+/// again and gets a fresh snapshot) and the listener reconnects with backoff.
+struct PostgresChangeListener: Sendable {
+    let url: PostgresStoreURL
+    weak var store: PostgresRequestStore?
+    let feed: RequestChangeFeed
+    let logger: Logger
+
+    init(url: PostgresStoreURL, store: PostgresRequestStore, feed: RequestChangeFeed, logger: Logger) {
+        self.url = url
+        self.store = store
+        self.feed = feed
+        self.logger = logger
+    }
+
+    func run() async {
+        var backoff = Duration.milliseconds(100)
+        var reconnecting = false
+        while !Task.isCancelled {
+            do {
+                var configuration = PostgresConnection.Configuration(
+                    host: url.host, port: url.port, username: url.username, password: url.password,
+                    database: url.database, tls: try url.connectionTLS)
+                configuration.options.connectTimeout = .seconds(3)
+                let connection = try await PostgresConnection.connect(
+                    configuration: configuration, id: 0, logger: logger)
+                do {
+                    try await connection.listen(on: RequestRow.changesChannel) { notifications in
+                        backoff = .milliseconds(100)
+                        if reconnecting {
+                            // What was missed while disconnected: the directory may have changed,
+                            // and requests may be waiting for delivery.
+                            logger.notice("listening for database changes again")
+                            try? await store?.reloadDirectory()
+                            store?.deliveryWakeups.signal()
+                        }
+                        for try await notification in notifications {
+                            await handle(notification.payload)
+                        }
+                    }
+                } catch {
+                    try? await connection.close()
+                    throw error
+                }
+                try? await connection.close()
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning(
+                    "lost the database's change notifications; reconnecting",
+                    metadata: ["error": .string(PostgresRequestStore.describe(error))])
+            }
+            if Task.isCancelled { return }
+            feed.interrupt(
+                with: RPCError(
+                    code: .unavailable,
+                    message: "this replica lost the database's change notifications; watch again"))
+            reconnecting = true
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(2))
+        }
+    }
+
+    private func handle(_ payload: String) async {
+        guard let kind = payload.first else { return }
+        let rest = String(payload.dropFirst())
+        switch kind {
+        case "b":
+            guard let bytes = Base64.decode(rest), let request = try? AccessPackageRequest(serializedBytes: bytes) else {
+                logger.error("undecodable change notification", metadata: ["bytes": .stringConvertible(payload.utf8.count)])
+                return
+            }
+            publish(request)
+        case "i":
+            guard let request = try? await store?.request(id: rest) else { return }
+            publish(request)
+        case "d":
+            try? await store?.reloadDirectory()
+        default:
+            logger.error("unknown change notification", metadata: ["kind": .string(String(kind))])
+        }
+    }
+
+    private func publish(_ request: AccessPackageRequest) {
+        feed.publish(CollectionOfOne(request))
+        if request.state == .delivering { store?.deliveryWakeups.signal() }
+    }
+}

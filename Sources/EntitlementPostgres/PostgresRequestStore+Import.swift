@@ -1,0 +1,67 @@
+public import Entitlement
+import EntitlementAPI
+import NIOCore
+import PostgresNIO
+
+extension PostgresRequestStore {
+    /// Imports a fixture insert-only, all or nothing, by `FixturePlan`'s rules: one transaction
+    /// under the advisory lock (replicas importing at once take turns), and every replica
+    /// reloads the directory tables when it commits.
+    @discardableResult
+    public func importFixture(_ fixture: Fixture) async throws -> ImportSummary {
+        let logger = logger
+        let fixtureIds = fixture.requests.map(\.id)
+        let planned: Result<FixturePlan, ImportError> = try await database { client in
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.lockKey))", logger: logger)
+                let tables = try await DirectoryTables.load(connection, logger: logger)
+                var stored: Set<String> = []
+                for try await id in try await connection.query(
+                    "SELECT id FROM requests WHERE id = ANY(\(fixtureIds))", logger: logger
+                ).decode(String.self) {
+                    stored.insert(id)
+                }
+                // A bad reference ends the import before anything is written.
+                let plan: FixturePlan
+                do throws(ImportError) {
+                    plan = try FixturePlan(
+                    fixture,
+                    existing: FixturePlan.Existing(
+                        catalog: { tables.catalogs[$0] != nil },
+                        accessPackage: { tables.packages[$0] },
+                        roleAssignment: { tables.roles[$0.principalId]?[$0.catalogId]?.contains($0.role) == true },
+                        request: { stored.contains($0) }))
+                } catch {
+                    return .failure(error)
+                }
+                for catalog in plan.catalogs {
+                    try await connection.query(
+                        "INSERT INTO catalogs (id, display_name) VALUES (\(catalog.id), \(catalog.displayName))",
+                        logger: logger)
+                }
+                for package in plan.accessPackages {
+                    try await connection.query(
+                        """
+                        INSERT INTO access_packages (id, catalog_id, display_name)
+                        VALUES (\(package.id), \(package.catalogId), \(package.displayName))
+                        """, logger: logger)
+                }
+                for assignment in plan.roleAssignments {
+                    try await connection.query(
+                        """
+                        INSERT INTO role_assignments (principal_id, catalog_id, role)
+                        VALUES (\(assignment.principalId), \(assignment.catalogId), \(assignment.role.rawValue))
+                        """, logger: logger)
+                }
+                try await RequestRow.insert(plan.requests, on: connection, logger: logger)
+                try await connection.query("SELECT pg_notify(\(RequestRow.directoryChannel), '')", logger: logger)
+                return .success(plan)
+            }
+        }
+        let plan = try planned.get()
+        try await reloadDirectory()
+        if plan.requests.contains(where: { $0.state == .delivering }) { deliveryWakeups.signal() }
+        logger.info("imported", metadata: ["summary": .string(plan.summary.description)])
+        return plan.summary
+    }
+}

@@ -1,0 +1,395 @@
+public import Entitlement
+public import EntitlementAPI
+public import Logging
+import NIOCore
+import PostgresNIO
+import ProtoWire
+public import RPCCore
+import Synchronization
+
+/// The request store many replicas share, on PostgreSQL (`--store postgres://…`).
+///
+/// The database is the source of truth: every read is a query (keyset pagination on the listing
+/// index), and cross-replica safety comes from it: a Reprocess call is one transaction that locks
+/// its rows (`FOR UPDATE`), so of concurrent calls naming one id on any replica exactly one is
+/// ACCEPTED; a DELIVERING request is delivered under a lease (`FOR UPDATE SKIP LOCKED`, renewed
+/// while this replica lives), so a dead replica's deliveries are taken over once its leases
+/// expire. Changes reach every replica's watchers through `LISTEN/NOTIFY`, which PostgreSQL
+/// delivers only after the commit.
+///
+/// Catalogs, packages and role assignments are held in memory (authorization reads them per call)
+/// and reloaded when any replica imports. Every database call has a deadline, so while the
+/// database is down calls fail with UNAVAILABLE instead of hanging; the pool reconnects by itself.
+public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
+    /// How long a delivery lease lasts without renewal; renewed every third of it.
+    public static let leaseDuration: Duration = .seconds(10)
+    /// How long one database call may take before the caller gets UNAVAILABLE.
+    public static let callDeadline: Duration = .seconds(5)
+    /// `RequestState.delivering` as stored.
+    static let deliveringState = RequestState.delivering.rawValue
+
+    public nonisolated let pageTokens: PageTokenCodec
+    public nonisolated let accessDirectory = AccessDirectory()
+    public nonisolated let changes: RequestChangeFeed
+    public nonisolated let deliveryWakeups = WakeSignal()
+    public nonisolated var isCommitting: Bool { reachable.value.load(ordering: .relaxed) }
+    /// This process's name on the leases it holds (unique per start).
+    public nonisolated let replicaId: String
+
+    let client: PostgresClient
+    let clock: any WallClock
+    let logger: Logger
+    let metrics: StoreMetrics
+    let reachable = SharedFlag(true)
+    private var background: [Task<Void, Never>] = []
+    private var closed = false
+    var directory = DirectoryTables()
+    /// Consecutive deliveries of a request that stopped on a store failure (for the backoff).
+    var deliveryRetries: [String: Int] = [:]
+
+    package let auditTrail: AuditTrail
+    package var refusalThrottle = RefusalAuditThrottle()
+    package var refusalFlushScheduled = false
+    package var auditClock: any WallClock { clock }
+
+    /// Connects, applies migrations, loads the directory tables and starts listening for changes.
+    /// - Parameters:
+    ///   - url: the database.
+    ///   - directory: the local data dir, for `audit.log` (created if missing).
+    public static func connect(
+        url: PostgresStoreURL,
+        directory: String,
+        clock: any WallClock = SystemWallClock(),
+        logger: Logger = Logger(label: "entitlement.store"),
+        changes: RequestChangeFeed = RequestChangeFeed(),
+        metrics: StoreMetrics = .disabled,
+        maxConnections: Int = 16
+    ) async throws -> PostgresRequestStore {
+        try FileSystem.makeDirectory(directory)
+        var configuration = PostgresClient.Configuration(
+            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
+            tls: url.tls)
+        configuration.options.maximumConnections = maxConnections
+        configuration.options.connectTimeout = .seconds(3)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let run = Task { await client.run() }
+        do {
+            var key = [UInt8](repeating: 0, count: 32)
+            var random = SystemRandomNumberGenerator()
+            for i in key.indices { key[i] = random.next() }
+            let newKey = key
+            let stored = try await withDeadline(.seconds(15)) {
+                try await PostgresSchema.migrate(client, newKey: newKey, logger: logger)
+            }
+            let store = try PostgresRequestStore(
+                client: client, clock: clock, logger: logger, changes: changes, metrics: metrics, pageTokenKey: stored,
+                auditDirectory: directory)
+            try await store.start(url: url, clientTask: run)
+            return store
+        } catch {
+            run.cancel()
+            throw StoreError.unreachable("cannot open \(url): \(Self.describe(error))")
+        }
+    }
+
+    private init(
+        client: PostgresClient, clock: any WallClock, logger: Logger, changes: RequestChangeFeed, metrics: StoreMetrics,
+        pageTokenKey: [UInt8], auditDirectory: String
+    ) throws(StoreError) {
+        self.client = client
+        self.clock = clock
+        self.logger = logger
+        self.changes = changes
+        self.metrics = metrics
+        self.pageTokens = PageTokenCodec(key: pageTokenKey)
+        self.auditTrail = try AuditTrail(directory: auditDirectory, logger: logger)
+        self.replicaId = "replica-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    }
+
+    private func start(url: PostgresStoreURL, clientTask: Task<Void, Never>) async throws {
+        try await reloadDirectory()
+        let listener = PostgresChangeListener(url: url, store: self, feed: changes, logger: logger)
+        background = [
+            clientTask,
+            Task { await listener.run() },
+            Task { [weak self] in await self?.renewLeases() },
+        ]
+    }
+
+    public func close() async {
+        guard !closed else { return }
+        closed = true
+        await flushAllRefusalAudit()
+        deliveryWakeups.close()
+        // The client last: the listener and lease renewal stop first.
+        for task in background.reversed() { task.cancel() }
+    }
+
+    // MARK: Reads
+
+    public func accessPackage(id: String) -> AccessPackageInfo? { directory.packages[id] }
+    public func catalog(id: String) -> CatalogInfo? { directory.catalogs[id] }
+    public func catalogRoles(principalId: String) -> [String: Set<CatalogRole>] { directory.roles[principalId] ?? [:] }
+
+    public func request(id: String) async throws(StoreError) -> AccessPackageRequest? {
+        try await database { client in
+            try await client.execute(RequestByID(id: id)).first { _ in true }
+        }
+    }
+
+    public func countRequests() async throws(StoreError) -> Int {
+        try await database { client in
+            try await client.query("SELECT count(*) FROM requests").decode(Int.self).first { _ in true } ?? 0
+        }
+    }
+
+    public func listRequests(
+        accessPackageId: String, states: [RequestState], after cursor: ListingKey?, limit: Int
+    ) async throws(StoreError) -> RequestPage? {
+        guard await knowsPackage(accessPackageId) else { return nil }
+        let limit = max(1, min(limit, RequestStore.maxPageSize))
+        let stateValues = Array(Set(states.map(\.rawValue))).sorted()
+        // One more row than the page says whether more follow.
+        let rows: [AccessPackageRequest] = try await database { client in
+            if let cursor {
+                try await client.execute(
+                    PageAfter(packageId: accessPackageId, states: stateValues, cursor: cursor, limit: limit + 1)
+                ).reduce(into: []) { $0.append($1) }
+            } else {
+                try await client.execute(FirstPage(packageId: accessPackageId, states: stateValues, limit: limit + 1))
+                    .reduce(into: []) { $0.append($1) }
+            }
+        }
+        return RequestPage(requests: Array(rows.prefix(limit)), hasMore: rows.count > limit)
+    }
+
+    /// Whether the package exists; one another replica imported a moment ago counts too.
+    func knowsPackage(_ id: String) async -> Bool {
+        if directory.packages[id] != nil { return true }
+        try? await reloadDirectory()
+        return directory.packages[id] != nil
+    }
+
+    // MARK: Reprocess
+
+    public func reprocess(
+        accessPackageId: String, requestIds: [String], callerObjectId: String?, policy: ReprocessPolicy
+    ) async throws(StoreError) -> [ReprocessResult]? {
+        precondition(
+            requestIds.count <= RequestStore.maxReprocessBatch,
+            "reprocess takes at most \(RequestStore.maxReprocessBatch) ids")
+        guard await knowsPackage(accessPackageId) else { return nil }
+        let now = clock.now()
+        let logger = logger
+        let outcome: (plan: ReprocessPlan, record: AuditRecord, seq: Int64)
+        do throws(StoreError) {
+            outcome = try await database { client in
+                try await client.withTransaction(logger: logger) { connection in
+                    // Locked in id order, so concurrent calls naming the same ids cannot deadlock;
+                    // a second call waits here and then sees DELIVERING (ALREADY_IN_PROGRESS).
+                    var current: [String: AccessPackageRequest] = [:]
+                    let rows = try await connection.query(
+                        "SELECT body FROM requests WHERE id = ANY(\(requestIds)) ORDER BY id FOR UPDATE", logger: logger)
+                    for try await body in rows.decode(ByteBuffer.self) {
+                        let request = try RequestRow.decode(body)
+                        current[request.id] = request
+                    }
+                    let plan = ReprocessPlan(
+                        accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
+                        current: { current[$0] })
+                    for request in plan.accepted {
+                        try await RequestRow.update(request, on: connection, logger: logger)
+                    }
+                    let record = plan.auditRecord(
+                        callerObjectId: callerObjectId, accessPackageId: accessPackageId, requestIds: requestIds, now: now)
+                    let seq = try await AuditRows.insert(record, on: connection, logger: logger)
+                    return (plan, record, seq)
+                }
+            }
+        } catch {
+            // The audit row went down with the transaction; record the failed call on its own.
+            await auditRejected(
+                caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,
+                reason: "the store could not commit the call: \(error)")
+            throw error
+        }
+        if !outcome.plan.accepted.isEmpty { deliveryWakeups.signal() }
+        auditTrail.log(outcome.record, seq: outcome.seq)
+        metrics.recordOutcomes(outcome.plan.results)
+        return outcome.plan.results
+    }
+
+    // MARK: Audit
+
+    package func insertAuditRecord(_ record: AuditRecord) async throws(StoreError) -> Int64 {
+        let logger = logger
+        return try await database { client in
+            try await client.withConnection { connection in
+                try await AuditRows.insert(record, on: connection, logger: logger)
+            }
+        }
+    }
+
+    public func appendAudit(_ record: AuditRecord) async throws(StoreError) {
+        try await appendAuditRecord(record)
+    }
+
+    public func recordDeniedReprocess(
+        caller: String?, packageId: String, requestIds: [String], reason: String, peer: String?
+    ) async {
+        await auditDenied(caller: caller, packageId: packageId, requestIds: requestIds, reason: reason, peer: peer)
+    }
+
+    public func recordRejectedReprocess(caller: String?, packageId: String, requestIds: [String], reason: String) async {
+        await auditRejected(caller: caller, packageId: packageId, requestIds: requestIds, reason: reason)
+    }
+
+    public func auditRecords(limit: Int) async throws(StoreError) -> [AuditRecord] {
+        try await database { client in
+            try await AuditRows.newest(limit: max(0, limit), client: client)
+        }
+    }
+
+    // MARK: Watch
+
+    public func watch(accessPackageId: String, ids: [String]) async throws(RPCError) -> WatchStart? {
+        guard await knowsPackage(accessPackageId) else { return nil }
+        // Subscribed before the snapshot is read, so no change committed after the read is
+        // missed (one committed in between may be seen twice, which a watcher tolerates).
+        let subscription = try changes.subscribe(packageId: accessPackageId, ids: ids.isEmpty ? nil : Set(ids))
+        let snapshot: [AccessPackageRequest]
+        if ids.isEmpty { return WatchStart(snapshot: [], subscription: subscription) }
+        do {
+            snapshot = try await database { client in
+                try await client.query(
+                    "SELECT body FROM requests WHERE id = ANY(\(ids)) AND access_package_id = \(accessPackageId)"
+                ).decode(ByteBuffer.self).reduce(into: []) { $0.append(try RequestRow.decode($1)) }
+            }
+        } catch {
+            changes.cancel(subscription)
+            throw error.rpcError
+        }
+        var byId: [String: AccessPackageRequest] = [:]
+        for request in snapshot { byId[request.id] = request }
+        var ordered: [AccessPackageRequest] = []
+        for (i, id) in ids.enumerated() {
+            guard let request = byId[id] else {
+                changes.cancel(subscription)
+                throw RPCError(
+                    code: .notFound,
+                    message: "request_ids[\(i)] \"\(CallerText.clean(id))\" is not a request of access package \"\(CallerText.clean(accessPackageId))\"")
+            }
+            ordered.append(request)
+        }
+        return WatchStart(snapshot: ordered, subscription: subscription)
+    }
+
+    // MARK: Directory
+
+    /// Reloads catalogs, packages and role assignments (after an import on any replica).
+    func reloadDirectory() async throws(StoreError) {
+        let logger = logger
+        let tables = try await database { client in
+            try await client.withConnection { try await DirectoryTables.load($0, logger: logger) }
+        }
+        directory = tables
+        accessDirectory.replace(roles: tables.roles, packageCatalogs: tables.packages.mapValues(\.catalogId))
+    }
+
+    // MARK: Database calls
+
+    /// Runs one unit of database work off the actor, with `callDeadline`; any failure is a
+    /// `StoreError.unreachable` saying what went wrong. Tracks reachability for health.
+    @discardableResult
+    func database<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresClient) async throws -> T
+    ) async throws(StoreError) -> T {
+        let client = client
+        do {
+            let value = try await Self.withDeadline(Self.callDeadline) { try await body(client) }
+            reachable.value.store(true, ordering: .relaxed)
+            return value
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            if Self.isConnectivity(error) { reachable.value.store(false, ordering: .relaxed) }
+            throw StoreError.unreachable(Self.describe(error))
+        }
+    }
+
+    /// A failure to reach the database (as opposed to a statement it refused).
+    static func isConnectivity(_ error: any Error) -> Bool {
+        if error is DeadlineExceeded { return true }
+        guard let error = error as? PSQLError else { return false }
+        return error.code != .server
+    }
+
+    /// What went wrong, without the query's bound values (PSQLError's own description hides all).
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as PSQLError:
+            if let message = error.serverInfo?[.message] {
+                return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+            }
+            if let underlying = error.underlying { return "\(error.code): \(underlying)" }
+            return "\(error.code)"
+        case let error as StoreError: return error.description
+        default: return "\(error)"
+        }
+    }
+
+    static func withDeadline<T: Sendable>(
+        _ limit: Duration, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw DeadlineExceeded(limit: limit) }
+            return value
+        }
+    }
+}
+
+/// The database did not answer in time.
+struct DeadlineExceeded: Error, CustomStringConvertible {
+    let limit: Duration
+    var description: String { "no answer within \(limit)" }
+}
+
+/// A flag readable from any thread (the store's reachability, for health checks).
+final class SharedFlag: Sendable {
+    let value: Atomic<Bool>
+    init(_ initial: Bool) { value = Atomic(initial) }
+}
+
+/// Catalogs, access packages and role assignments as loaded from the database.
+struct DirectoryTables: Sendable {
+    var catalogs: [String: CatalogInfo] = [:]
+    var packages: [String: AccessPackageInfo] = [:]
+    /// principal id → catalog id → roles.
+    var roles: [String: [String: Set<CatalogRole>]] = [:]
+
+    static func load(_ connection: PostgresConnection, logger: Logger) async throws -> DirectoryTables {
+        var tables = DirectoryTables()
+        for try await (id, name) in try await connection.query("SELECT id, display_name FROM catalogs", logger: logger)
+            .decode((String, String).self)
+        {
+            tables.catalogs[id] = CatalogInfo(id: id, displayName: name)
+        }
+        for try await (id, catalog, name) in try await connection.query(
+            "SELECT id, catalog_id, display_name FROM access_packages", logger: logger
+        ).decode((String, String, String).self) {
+            tables.packages[id] = AccessPackageInfo(id: id, catalogId: catalog, displayName: name)
+        }
+        for try await (principal, catalog, role) in try await connection.query(
+            "SELECT principal_id, catalog_id, role FROM role_assignments", logger: logger
+        ).decode((String, String, Int32).self) {
+            tables.roles[principal, default: [:]][catalog, default: []].insert(CatalogRole(rawValue: role))
+        }
+        return tables
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import PostgresNIO
+
+/// `--store postgres://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=disable|prefer|require]`, parsed.
+/// User, password and database are percent-decoded; TLS is `prefer` unless `sslmode` says else.
+public struct PostgresStoreURL: Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var username: String
+    public var password: String?
+    public var database: String
+    public var sslMode: SSLMode
+
+    public enum SSLMode: String, Sendable { case disable, prefer, require }
+
+    /// - Throws: `PostgresStoreURLError` saying what is wrong with the text and what is expected.
+    public init(_ text: String) throws(PostgresStoreURLError) {
+        guard let components = URLComponents(string: text), let scheme = components.scheme,
+            ["postgres", "postgresql"].contains(scheme.lowercased())
+        else { throw PostgresStoreURLError("must start with postgres://") }
+        guard let host = components.host, !host.isEmpty else { throw PostgresStoreURLError("names no host") }
+        guard let user = components.user, !user.isEmpty else { throw PostgresStoreURLError("names no user") }
+        let database = String(components.path.drop { $0 == "/" })
+        guard !database.isEmpty, !database.contains("/") else { throw PostgresStoreURLError("names no database (…/DB)") }
+        self.host = host
+        self.port = components.port ?? 5432
+        guard (1...65_535).contains(port) else { throw PostgresStoreURLError("port \(port) is out of range") }
+        self.username = user.removingPercentEncoding ?? user
+        self.password = components.password.map { $0.removingPercentEncoding ?? $0 }
+        self.database = database.removingPercentEncoding ?? database
+        self.sslMode = .prefer
+        for item in components.queryItems ?? [] {
+            guard item.name == "sslmode" else { throw PostgresStoreURLError("has an unknown parameter \"\(item.name)\"") }
+            guard let mode = item.value.flatMap(SSLMode.init(rawValue:)) else {
+                throw PostgresStoreURLError("sslmode must be disable, prefer or require")
+            }
+            sslMode = mode
+        }
+    }
+
+    /// The URL without its password, for logs.
+    public var description: String { "postgres://\(username)@\(host):\(port)/\(database)?sslmode=\(sslMode.rawValue)" }
+
+    var tls: PostgresClient.Configuration.TLS {
+        switch sslMode {
+        case .disable: .disable
+        case .prefer: .prefer(.makeClientConfiguration())
+        case .require: .require(.makeClientConfiguration())
+        }
+    }
+
+    var connectionTLS: PostgresConnection.Configuration.TLS {
+        get throws {
+            switch sslMode {
+            case .disable: .disable
+            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+        }
+    }
+}
+
+/// A `--store` value that is not a usable PostgreSQL URL.
+public struct PostgresStoreURLError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ problem: String) {
+        description = "--store \(problem); expected postgres://USER[:PASSWORD]@HOST:PORT/DB"
+    }
+}

@@ -1,0 +1,201 @@
+import Entitlement
+import EntitlementAPI
+import Logging
+import NIOCore
+import PostgresNIO
+import ProtoWire
+import RPCCore
+
+/// How a request is stored and announced: its protobuf encoding plus the index columns, and a
+/// `NOTIFY` on `changesChannel` in the same transaction (delivered to listeners on commit).
+enum RequestRow {
+    static let changesChannel = "entitlement_changes"
+    /// Directory changes (an import): every replica reloads catalogs, packages and roles.
+    static let directoryChannel = "entitlement_directory"
+    /// Notification payloads stay under PostgreSQL's 8000-byte limit; a bigger request is
+    /// announced by id and read by the listener.
+    static let maxInlinePayload = 7_000
+
+    static func decode(_ body: ByteBuffer) throws -> AccessPackageRequest {
+        try AccessPackageRequest(serializedBytes: Array(body.readableBytesView))
+    }
+
+    /// Stores a changed request (its id, package and `created_at` never change) and announces it.
+    static func update(
+        _ request: AccessPackageRequest, on connection: PostgresConnection, logger: Logger,
+        leaseUntil lease: LeaseChange = .keep
+    ) async throws {
+        let body = ByteBuffer(bytes: request.serializedBytes())
+        let state = request.state.rawValue
+        switch lease {
+        case .keep:
+            try await connection.query(
+                "UPDATE requests SET state = \(state), body = \(body), changed_at = now() WHERE id = \(request.id)",
+                logger: logger)
+        case .renew(let milliseconds):
+            try await connection.query(
+                """
+                UPDATE requests SET state = \(state), body = \(body), changed_at = now(),
+                    lease_until = now() + \(milliseconds) * interval '1 millisecond'
+                WHERE id = \(request.id)
+                """, logger: logger)
+        case .release:
+            try await connection.query(
+                """
+                UPDATE requests SET state = \(state), body = \(body), changed_at = now(),
+                    lease_owner = NULL, lease_until = NULL
+                WHERE id = \(request.id)
+                """, logger: logger)
+        }
+        try await announce(request, body: body, on: connection, logger: logger)
+    }
+
+    enum LeaseChange {
+        case keep
+        case renew(milliseconds: Int64)
+        case release
+    }
+
+    /// `NOTIFY` with the request itself ("b" + base64 of its encoding) or, when too big, its id ("i").
+    static func announce(
+        _ request: AccessPackageRequest, body: ByteBuffer, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        var payload = "b" + Base64.encode(Array(body.readableBytesView))
+        if payload.utf8.count > maxInlinePayload { payload = "i" + request.id }
+        try await connection.query("SELECT pg_notify(\(changesChannel), \(payload))", logger: logger)
+    }
+
+    /// Inserts new requests (ids not stored yet), in batches of one statement each.
+    static func insert(_ requests: [AccessPackageRequest], on connection: PostgresConnection, logger: Logger) async throws {
+        for batch in stride(from: 0, to: requests.count, by: 1_000).map({ requests[$0..<min($0 + 1_000, requests.count)] }) {
+            var ids: [String] = [], packages: [String] = [], states: [Int32] = []
+            var seconds: [Int64] = [], nanos: [Int32] = [], bodies: [ByteBuffer] = []
+            for request in batch {
+                let created = request.createdAt ?? Timestamp()
+                ids.append(request.id)
+                packages.append(request.accessPackageId)
+                states.append(request.state.rawValue)
+                seconds.append(created.seconds)
+                nanos.append(created.nanos)
+                bodies.append(ByteBuffer(bytes: request.serializedBytes()))
+            }
+            try await connection.query(
+                """
+                INSERT INTO requests (id, access_package_id, state, created_seconds, created_nanos, body)
+                SELECT * FROM unnest(\(ids)::text[], \(packages)::text[], \(states)::int4[], \(seconds)::int8[],
+                    \(nanos)::int4[], \(bodies)::bytea[])
+                ON CONFLICT (id) DO NOTHING
+                """, logger: logger)
+        }
+    }
+}
+
+/// The request with one id.
+struct RequestByID: PostgresPreparedStatement {
+    static let sql = "SELECT body FROM requests WHERE id = $1"
+    typealias Row = AccessPackageRequest
+    var id: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(id)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> AccessPackageRequest { try RequestRow.decode(row.decode(ByteBuffer.self)) }
+}
+
+/// The first page of a package's requests in listing order, optionally of some states only
+/// (an empty array: all states). Walks the listing index.
+struct FirstPage: PostgresPreparedStatement {
+    static let sql = """
+        SELECT body FROM requests
+        WHERE access_package_id = $1 AND (cardinality($2::int4[]) = 0 OR state = ANY($2::int4[]))
+        ORDER BY created_seconds DESC, created_nanos DESC, id
+        LIMIT $3
+        """
+    typealias Row = AccessPackageRequest
+    var packageId: String
+    var states: [Int32]
+    var limit: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(packageId)
+        bindings.append(states)
+        bindings.append(Int64(limit))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> AccessPackageRequest { try RequestRow.decode(row.decode(ByteBuffer.self)) }
+}
+
+/// The page after a cursor: keyset pagination (`created_at` descending, then `id` ascending),
+/// so a page costs the same however deep it is.
+struct PageAfter: PostgresPreparedStatement {
+    static let sql = """
+        SELECT body FROM requests
+        WHERE access_package_id = $1 AND (cardinality($2::int4[]) = 0 OR state = ANY($2::int4[]))
+          AND (created_seconds, created_nanos) <= ($3, $4)
+          AND (created_seconds < $3 OR created_nanos < $4 OR id > $5)
+        ORDER BY created_seconds DESC, created_nanos DESC, id
+        LIMIT $6
+        """
+    typealias Row = AccessPackageRequest
+    var packageId: String
+    var states: [Int32]
+    var cursor: ListingKey
+    var limit: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(packageId)
+        bindings.append(states)
+        bindings.append(cursor.createdSeconds)
+        bindings.append(cursor.createdNanos)
+        bindings.append(cursor.id)
+        bindings.append(Int64(limit))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> AccessPackageRequest { try RequestRow.decode(row.decode(ByteBuffer.self)) }
+}
+
+/// The audit table: one row per audited call, ids and outcomes as arrays.
+enum AuditRows {
+    static func insert(_ record: AuditRecord, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        let outcomes = record.outcomes.map(\.protoName)
+        let rows = try await connection.query(
+            """
+            INSERT INTO audit (time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count,
+                request_ids, outcomes)
+            VALUES (\(record.time.seconds), \(record.time.nanos), \(record.callerObjectId), \(record.accessPackageId),
+                \(record.decision.rawValue), \(record.reason), \(record.peer), \(Int32(clamping: record.count)),
+                \(record.requestIds), \(outcomes))
+            RETURNING seq
+            """, logger: logger)
+        for try await seq in rows.decode(Int64.self) { return seq }
+        throw StoreSetupError("INSERT INTO audit returned no seq")
+    }
+
+    /// The newest `limit` records, oldest first.
+    static func newest(limit: Int, client: PostgresClient) async throws -> [AuditRecord] {
+        let rows = try await client.query(
+            """
+            SELECT time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count, request_ids, outcomes
+            FROM audit ORDER BY seq DESC LIMIT \(Int64(limit))
+            """)
+        var records: [AuditRecord] = []
+        for try await (seconds, nanos, caller, package, decision, reason, peer, count, ids, outcomes) in rows.decode(
+            (Int64, Int32, String?, String, String, String, String?, Int32, [String], [String]).self)
+        {
+            records.append(
+                AuditRecord(
+                    callerObjectId: caller, time: Timestamp(seconds: seconds, nanos: nanos), accessPackageId: package,
+                    requestIds: ids, outcomes: outcomes.compactMap(ReprocessOutcome.init(protoName:)),
+                    decision: AuditRecord.Decision(rawValue: decision) ?? .rejected, reason: reason, peer: peer,
+                    count: Int(count)))
+        }
+        return records.reversed()
+    }
+}
