@@ -14,21 +14,26 @@ extension PostgresRequestStore {
     public func claimDeliveringRequests(limit: Int) async -> [AccessPackageRequest] {
         let owner = replicaId
         let lease = Self.leaseMilliseconds
+        let working = Array(delivering)
         do {
-            return try await database { client in
+            let claimed: [AccessPackageRequest] = try await database { client in
                 try await client.query(
                     """
                     UPDATE requests SET lease_owner = \(owner),
                         lease_until = now() + \(lease) * interval '1 millisecond'
                     WHERE id IN (
                         SELECT id FROM requests
-                        WHERE state = \(Self.deliveringState) AND (lease_until IS NULL OR lease_until < now())
+                        WHERE state = \(Self.deliveringState)
+                          AND (lease_until IS NULL OR lease_until < now()
+                               OR (lease_owner = \(owner) AND id <> ALL(\(working))))
                         ORDER BY changed_at LIMIT \(Int64(max(0, limit)))
                         FOR UPDATE SKIP LOCKED)
                     RETURNING body
                     """
                 ).decode(ByteBuffer.self).reduce(into: []) { $0.append(try RequestRow.decode($1)) }
             }
+            delivering.formUnion(claimed.map(\.id))
+            return claimed
         } catch {
             logger.error("cannot claim requests for delivery", metadata: ["error": .string(error.description)])
             return []
@@ -50,6 +55,7 @@ extension PostgresRequestStore {
         let now = clock.now()
         let settled = try await changeLeased(requestId, lease: .release) { $0.settled(now: now) }
         deliveryRetries[requestId] = nil
+        delivering.remove(requestId)
         return settled
     }
 
@@ -93,6 +99,7 @@ extension PostgresRequestStore {
 
     /// Frees a lease now rather than at its expiry; if that fails, it simply expires.
     private func releaseLease(_ requestId: String) async {
+        delivering.remove(requestId)
         let owner = replicaId
         do {
             try await database { client in
@@ -146,13 +153,16 @@ extension PostgresRequestStore {
             } catch {
                 return
             }
+            let working = Array(delivering)
             do {
-                try await database { client in
-                    try await client.query(
-                        """
-                        UPDATE requests SET lease_until = now() + \(lease) * interval '1 millisecond'
-                        WHERE lease_owner = \(owner) AND state = \(Self.deliveringState)
-                        """)
+                if !working.isEmpty {
+                    try await database { client in
+                        try await client.query(
+                            """
+                            UPDATE requests SET lease_until = now() + \(lease) * interval '1 millisecond'
+                            WHERE id = ANY(\(working)) AND lease_owner = \(owner) AND state = \(Self.deliveringState)
+                            """)
+                    }
                 }
             } catch {
                 logger.warning("cannot renew delivery leases", metadata: ["error": .string(error.description)])

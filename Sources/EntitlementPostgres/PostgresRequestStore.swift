@@ -25,6 +25,9 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     public static let leaseDuration: Duration = .seconds(10)
     /// How long one database call may take before the caller gets UNAVAILABLE.
     public static let callDeadline: Duration = .seconds(5)
+    /// The deadline while the database is known to be unreachable: calls fail fast during an
+    /// outage (each still tries, so the first to get through marks it reachable again).
+    public static let outageCallDeadline: Duration = .seconds(1)
     /// `RequestState.delivering` as stored.
     static let deliveringState = RequestState.delivering.rawValue
 
@@ -46,6 +49,10 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     var directory = DirectoryTables()
     /// Consecutive deliveries of a request that stopped on a store failure (for the backoff).
     var deliveryRetries: [String: Int] = [:]
+    /// Requests this replica's worker is delivering now: only their leases are renewed. A lease
+    /// given up while the database was unreachable stays in the table but is not renewed, and
+    /// this replica may claim it again at once.
+    var delivering: Set<String> = []
 
     package let auditTrail: AuditTrail
     package var refusalThrottle = RefusalAuditThrottle()
@@ -298,15 +305,17 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
 
     // MARK: Database calls
 
-    /// Runs one unit of database work off the actor, with `callDeadline`; any failure is a
+    /// Runs one unit of database work off the actor, with `callDeadline` (`outageCallDeadline`
+    /// while the database is unreachable); any failure is a
     /// `StoreError.unreachable` saying what went wrong. Tracks reachability for health.
     @discardableResult
     func database<T: Sendable>(
         _ body: @escaping @Sendable (PostgresClient) async throws -> T
     ) async throws(StoreError) -> T {
         let client = client
+        let deadline = reachable.value.load(ordering: .relaxed) ? Self.callDeadline : Self.outageCallDeadline
         do {
-            let value = try await Self.withDeadline(Self.callDeadline) { try await body(client) }
+            let value = try await Self.withDeadline(deadline) { try await body(client) }
             reachable.value.store(true, ordering: .relaxed)
             return value
         } catch let error as StoreError {
@@ -338,19 +347,69 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
         }
     }
 
+    /// `body`'s result, or `DeadlineExceeded` once `limit` has passed. Unstructured on purpose:
+    /// a task group would wait for `body` even after the deadline, and a connection lease
+    /// waiting for an unreachable database does not end on cancellation.
     static func withDeadline<T: Sendable>(
         _ limit: Duration, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
+        let race = DeadlineRace<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                race.start(
+                    continuation,
+                    work: Task {
+                        do {
+                            race.finish(with: .success(try await body()))
+                        } catch {
+                            race.finish(with: .failure(error))
+                        }
+                    },
+                    timer: Task {
+                        try? await Task.sleep(for: limit)
+                        race.finish(with: .failure(DeadlineExceeded(limit: limit)))
+                    })
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else { throw DeadlineExceeded(limit: limit) }
-            return value
+        } onCancel: {
+            race.finish(with: .failure(CancellationError()))
         }
+    }
+}
+
+/// The first of a call's result, its deadline and its cancellation resumes the caller; the
+/// others are cancelled.
+private final class DeadlineRace<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var tasks: [Task<Void, Never>] = []
+        var outcome: Result<T, any Error>?
+    }
+
+    private let state = Mutex(State())
+
+    func start(_ continuation: CheckedContinuation<T, any Error>, work: Task<Void, Never>, timer: Task<Void, Never>) {
+        let early = state.withLock { state -> Result<T, any Error>? in
+            if let outcome = state.outcome { return outcome }
+            state.continuation = continuation
+            state.tasks = [work, timer]
+            return nil
+        }
+        if let early {
+            work.cancel()
+            timer.cancel()
+            continuation.resume(with: early)
+        }
+    }
+
+    func finish(with result: Result<T, any Error>) {
+        let (continuation, tasks) = state.withLock { state -> (CheckedContinuation<T, any Error>?, [Task<Void, Never>]) in
+            guard state.outcome == nil else { return (nil, []) }
+            state.outcome = result
+            defer { state.continuation = nil; state.tasks = [] }
+            return (state.continuation, state.tasks)
+        }
+        for task in tasks { task.cancel() }
+        continuation?.resume(with: result)
     }
 }
 

@@ -1,0 +1,215 @@
+"""Several replicas on one PostgreSQL (CONTRACT §4 `--store`, Step 8): real grpcio clients against
+two server processes sharing a throwaway database. Needs ENTITLEMENT_TEST_POSTGRES (a superuser
+URL) and ENTITLEMENT_TEST_PG_CTL (pg_ctl for that cluster); the test command provides both."""
+
+import os
+import shlex
+import subprocess
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+
+from helpers import FIXTURE, O, S, Server, admin_md, pb
+
+C = grpc.StatusCode
+SERVER_URL = os.environ.get("ENTITLEMENT_TEST_POSTGRES")
+PG_CTL = os.environ.get("ENTITLEMENT_TEST_PG_CTL")
+
+pytestmark = pytest.mark.skipif(not SERVER_URL, reason="ENTITLEMENT_TEST_POSTGRES is not set (scripts/test sets it)")
+
+
+def psql(url, sql):
+    out = subprocess.run(["psql", url, "-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def database_url(name):
+    base, _, query = SERVER_URL.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
+
+
+@pytest.fixture
+def database():
+    name = "replicas_" + uuid.uuid4().hex[:12]
+    psql(SERVER_URL, f"CREATE DATABASE {name}")
+    yield database_url(name)
+    psql(SERVER_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def replicas(workspace, database):
+    """start(name, latency_ms=...) → a replica on the test's database; all stopped at the end."""
+    started = []
+
+    def start(name, latency_ms=500, ready=True):
+        s = Server(workspace, workspace.data_dir(f"{name}-{uuid.uuid4().hex[:6]}"),
+                   extra=["--store", database, "--provisioning-latency-ms", str(latency_ms)])
+        started.append(s)
+        if ready:
+            s.wait_ready()
+        return s
+
+    yield start
+    for s in started:
+        s.kill() if s.alive() else s.stop()
+
+
+def eligible(n, skip=0):
+    ids = [r["id"] for r in FIXTURE["requests"] if r["accessPackageId"] == "ap-1" and "-elig-" in r["id"]]
+    return ids[skip:skip + n]
+
+
+def reprocess(server, ids, timeout=10):
+    return server.stub().Reprocess(pb.ReprocessRequest(access_package_id="ap-1", request_ids=ids),
+                                   metadata=admin_md(), timeout=timeout)
+
+
+def state_of(server, rid):
+    page = server.stub().ListRequests(pb.ListRequestsRequest(access_package_id="ap-1", page_size=1000),
+                                      metadata=admin_md(), timeout=10)
+    return next(r for r in page.requests if r.id == rid)
+
+
+def test_two_replicas_starting_at_once_share_one_schema(replicas, database):
+    a = replicas("a", ready=False)
+    b = replicas("b", ready=False)
+    a.wait_ready()
+    b.wait_ready()
+    assert psql(database, "SELECT count(*) FROM schema_migrations") == "1"
+    # Both imported the same fixture: insert-only, so it is there once.
+    assert psql(database, "SELECT count(*) FROM requests") == str(len(FIXTURE["requests"]))
+
+
+def test_concurrent_reprocess_of_one_id_over_both_replicas_accepts_exactly_once(replicas):
+    # A long grant keeps the request DELIVERING while all 100 calls land.
+    a, b = replicas("a", latency_ms=10_000), replicas("b", latency_ms=10_000)
+    rid = eligible(1)[0]
+    barrier = threading.Barrier(100)
+
+    def call(i):
+        barrier.wait()
+        return reprocess(a if i % 2 else b, [rid], timeout=20).results[0].outcome
+
+    with ThreadPoolExecutor(100) as pool:
+        outcomes = list(pool.map(call, range(100)))
+    assert outcomes.count(O.REPROCESS_OUTCOME_ACCEPTED) == 1, outcomes
+    assert outcomes.count(O.REPROCESS_OUTCOME_ALREADY_IN_PROGRESS) == 99, outcomes
+
+
+def test_a_reprocess_through_one_replica_is_seen_at_once_through_the_other_and_by_its_watchers(replicas):
+    a, b = replicas("a", latency_ms=300), replicas("b", latency_ms=300)
+    rid = eligible(1, skip=1)[0]
+    watch = b.stub().WatchRequests(pb.WatchRequestsRequest(access_package_id="ap-1", request_ids=[rid],
+                                                           until_settled=False), metadata=admin_md(), timeout=15)
+    seen = []
+    first = threading.Event()
+
+    def read():
+        try:
+            for m in watch:
+                seen.append(m.request)
+                first.set()
+                if len(seen) > 1 and m.request.state != S.REQUEST_STATE_DELIVERING:
+                    return
+        except grpc.RpcError as e:
+            seen.append(e)
+            first.set()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert first.wait(10), "no snapshot from the watcher on B"
+    r = reprocess(a, [rid])
+    assert r.results[0].outcome == O.REPROCESS_OUTCOME_ACCEPTED
+    # Visible through B right away: its reads go to the shared database.
+    assert state_of(b, rid).state == S.REQUEST_STATE_DELIVERING
+    reader.join(15)
+    watch.cancel()
+    assert not any(isinstance(x, Exception) for x in seen), seen
+    states = [m.state for m in seen]
+    assert S.REQUEST_STATE_DELIVERING in states[1:], states
+    assert states[-1] == S.REQUEST_STATE_DELIVERED, states
+
+
+def test_a_killed_replicas_delivery_is_finished_by_the_other(replicas, database):
+    a = replicas("a", latency_ms=60_000)  # would take a minute: it dies first
+    rid = eligible(1, skip=2)[0]
+    assert reprocess(a, [rid]).results[0].outcome == O.REPROCESS_OUTCOME_ACCEPTED
+    deadline = time.monotonic() + 5
+    while psql(database, f"SELECT lease_owner IS NOT NULL FROM requests WHERE id = '{rid}'") != "t":
+        assert time.monotonic() < deadline, "A never leased the request"
+        time.sleep(0.05)
+    # B starts once A holds the lease (a running B could otherwise win the request first).
+    b = replicas("b", latency_ms=100)
+    a.kill()
+    killed = time.monotonic()
+    while time.monotonic() - killed < 30:
+        if state_of(b, rid).state != S.REQUEST_STATE_DELIVERING:
+            break
+        time.sleep(0.25)
+    final = state_of(b, rid)
+    assert final.state == S.REQUEST_STATE_DELIVERED, f"still {final.state} 30 s after A was killed\n{b.log()}"
+    assert final.reprocess_count == 1
+
+
+@pytest.mark.skipif(not PG_CTL, reason="ENTITLEMENT_TEST_PG_CTL is not set")
+def test_postgres_restarted_under_load_unavailable_then_recovered_nothing_lost(replicas, database):
+    a, b = replicas("a", latency_ms=50), replicas("b", latency_ms=50)
+    ids = eligible(6, skip=3)
+    stop = threading.Event()
+    results = {"ok": 0, "errors": {}, "accepted": {i: 0 for i in ids}}
+    lock = threading.Lock()
+
+    def load(server, mine):
+        while not stop.is_set():
+            for rid in mine:
+                try:
+                    r = reprocess(server, [rid], timeout=8)
+                    with lock:
+                        results["ok"] += 1
+                        if r.results[0].outcome == O.REPROCESS_OUTCOME_ACCEPTED:
+                            results["accepted"][rid] += 1
+                except grpc.RpcError as e:
+                    with lock:
+                        results["errors"][e.code()] = results["errors"].get(e.code(), 0) + 1
+                time.sleep(0.02)
+
+    threads = [threading.Thread(target=load, args=(a, ids[:3])), threading.Thread(target=load, args=(b, ids[3:]))]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    before = results["ok"]
+    subprocess.run(shlex.split(PG_CTL) + ["stop", "-m", "fast"], check=True, capture_output=True, timeout=60)
+    time.sleep(3)
+    ok_while_down = results["ok"]
+    subprocess.run(shlex.split(PG_CTL) + ["start"], check=True, capture_output=True, timeout=60)
+    # The replicas reconnect by themselves.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and results["ok"] < ok_while_down + 20:
+        time.sleep(0.2)
+    stop.set()
+    for t in threads:
+        t.join(20)
+    assert before > 0, results
+    assert results["errors"], "no call failed while PostgreSQL was down"
+    assert set(results["errors"]) == {C.UNAVAILABLE}, results["errors"]
+    assert results["ok"] >= ok_while_down + 20, f"calls did not recover: {results}"
+    # Nothing accepted is lost: every acceptance a caller saw is in the request and the audit table.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and psql(
+            database, f"SELECT count(*) FROM requests WHERE state = {S.REQUEST_STATE_DELIVERING}") != "0":
+        time.sleep(0.2)
+    for rid in ids:
+        count = int(psql(database, f"SELECT body IS NOT NULL FROM requests WHERE id = '{rid}'") == "t")
+        assert count == 1
+        stored = state_of(a, rid)
+        audited = int(psql(database, "SELECT count(*) FROM audit, unnest(request_ids, outcomes) AS x(id, outcome) "
+                                     f"WHERE x.id = '{rid}' AND x.outcome = 'REPROCESS_OUTCOME_ACCEPTED'"))
+        assert stored.reprocess_count == audited >= results["accepted"][rid], (rid, stored.reprocess_count,
+                                                                               audited, results["accepted"][rid])
+        assert stored.state != S.REQUEST_STATE_DELIVERING
