@@ -143,7 +143,8 @@ extension PostgresRequestStore {
     }
 
     /// While this replica lives, its leases are renewed every third of their duration, and the
-    /// delivery worker is woken to look for leases other replicas let expire.
+    /// delivery worker is woken to look for leases other replicas let expire. The round trip is
+    /// also the health probe: with no traffic, an outage still turns health NOT_SERVING.
     func renewLeases() async {
         let owner = replicaId
         let lease = Self.leaseMilliseconds
@@ -155,8 +156,10 @@ extension PostgresRequestStore {
             }
             let working = Array(delivering)
             do {
-                if !working.isEmpty {
-                    try await database { client in
+                try await database { client in
+                    if working.isEmpty {
+                        try await client.query("SELECT 1")
+                    } else {
                         try await client.query(
                             """
                             UPDATE requests SET lease_until = now() + \(lease) * interval '1 millisecond'

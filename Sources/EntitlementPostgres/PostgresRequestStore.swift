@@ -192,18 +192,23 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
         do throws(StoreError) {
             outcome = try await database { client in
                 try await client.withTransaction(logger: logger) { connection in
-                    // Locked in id order, so concurrent calls naming the same ids cannot deadlock;
-                    // a second call waits here and then sees DELIVERING (ALREADY_IN_PROGRESS).
-                    var current: [String: AccessPackageRequest] = [:]
-                    let rows = try await connection.query(
-                        "SELECT body FROM requests WHERE id = ANY(\(requestIds)) ORDER BY id FOR UPDATE", logger: logger)
-                    for try await body in rows.decode(ByteBuffer.self) {
-                        let request = try RequestRow.decode(body)
-                        current[request.id] = request
-                    }
-                    let plan = ReprocessPlan(
+                    // Read first without locks: only ids the policy would accept can change, so
+                    // only those are locked (in id order, so concurrent calls cannot deadlock) and
+                    // evaluated again. A call naming the same id on another replica waits on the
+                    // lock and then finds it DELIVERING (ALREADY_IN_PROGRESS); calls that accept
+                    // nothing never wait on each other.
+                    var current = try await RequestRow.fetch(requestIds, lock: false, on: connection, logger: logger)
+                    var plan = ReprocessPlan(
                         accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
                         current: { current[$0] })
+                    if !plan.accepted.isEmpty {
+                        let locked = try await RequestRow.fetch(
+                            plan.accepted.map(\.id), lock: true, on: connection, logger: logger)
+                        current.merge(locked) { _, new in new }
+                        plan = ReprocessPlan(
+                            accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
+                            current: { current[$0] })
+                    }
                     for request in plan.accepted {
                         try await RequestRow.update(request, on: connection, logger: logger)
                     }

@@ -20,6 +20,22 @@ enum RequestRow {
         try AccessPackageRequest(serializedBytes: Array(body.readableBytesView))
     }
 
+    /// The stored requests among `ids`, by id; `lock` takes their row locks (in id order).
+    static func fetch(
+        _ ids: [String], lock: Bool, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [String: AccessPackageRequest] {
+        let query: PostgresQuery =
+            lock
+            ? "SELECT body FROM requests WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE"
+            : "SELECT body FROM requests WHERE id = ANY(\(ids))"
+        var requests: [String: AccessPackageRequest] = [:]
+        for try await body in try await connection.query(query, logger: logger).decode(ByteBuffer.self) {
+            let request = try decode(body)
+            requests[request.id] = request
+        }
+        return requests
+    }
+
     /// Stores a changed request (its id, package and `created_at` never change) and announces it.
     static func update(
         _ request: AccessPackageRequest, on connection: PostgresConnection, logger: Logger,

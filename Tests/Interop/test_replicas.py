@@ -185,7 +185,8 @@ def test_postgres_restarted_under_load_unavailable_then_recovered_nothing_lost(r
     time.sleep(1.5)
     before = results["ok"]
     subprocess.run(shlex.split(PG_CTL) + ["stop", "-m", "fast"], check=True, capture_output=True, timeout=60)
-    time.sleep(3)
+    # Down for longer than a database call's deadline (5 s), so calls do fail meanwhile.
+    time.sleep(7)
     ok_while_down = results["ok"]
     subprocess.run(shlex.split(PG_CTL) + ["start"], check=True, capture_output=True, timeout=60)
     # The replicas reconnect by themselves.
@@ -213,3 +214,61 @@ def test_postgres_restarted_under_load_unavailable_then_recovered_nothing_lost(r
         assert stored.reprocess_count == audited >= results["accepted"][rid], (rid, stored.reprocess_count,
                                                                                audited, results["accepted"][rid])
         assert stored.state != S.REQUEST_STATE_DELIVERING
+
+
+def test_the_store_can_come_from_the_environment(workspace, database, monkeypatch):
+    monkeypatch.setenv("ENTITLEMENT_STORE", database)
+    s = Server(workspace, workspace.data_dir(f"env-{uuid.uuid4().hex[:6]}"))
+    try:
+        s.wait_ready()
+        assert "using the shared store" in s.log()
+        assert psql(database, "SELECT count(*) FROM requests") == str(len(FIXTURE["requests"]))
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize("url, needle", [
+    ("mysql://u@h:1/db", "must start with postgres://"),
+    ("postgres://127.0.0.1:5432/db", "names no user"),
+    ("postgres://u@127.0.0.1:5432", "names no database"),
+    ("postgres://u@127.0.0.1:5432/db?sslmode=sometimes", "sslmode must be disable, prefer or require"),
+])
+def test_a_bad_store_url_is_a_usage_error_saying_what_is_wrong(workspace, url, needle):
+    s = Server(workspace, workspace.data_dir(f"bad-{uuid.uuid4().hex[:6]}"), extra=["--store", url])
+    assert s.proc.wait(30) == 64, "a usage error exits 64 (EX_USAGE)"
+    s.stop()
+    assert needle in s.log(), s.log()
+
+
+def test_an_unreachable_database_at_start_up_fails_naming_it(workspace):
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgres://nobody:secret@127.0.0.1:{port}/nothing?sslmode=disable"
+    s = Server(workspace, workspace.data_dir(f"down-{uuid.uuid4().hex[:6]}"), extra=["--store", url])
+    assert s.proc.wait(60) != 0
+    s.stop()
+    log = s.log()
+    assert f"postgres://nobody@127.0.0.1:{port}/nothing" in log, log
+    assert "secret" not in log, "the password must not be logged"
+
+
+def test_health_turns_not_serving_while_the_database_is_down(replicas):
+    if not PG_CTL:
+        pytest.skip("ENTITLEMENT_TEST_PG_CTL is not set")
+    from helpers import health_pb
+    a = replicas("a")
+    subprocess.run(shlex.split(PG_CTL) + ["stop", "-m", "fast"], check=True, capture_output=True, timeout=60)
+    try:
+        deadline = time.monotonic() + 15
+        status = None
+        while time.monotonic() < deadline:
+            status = a.health().Check(health_pb.HealthCheckRequest(service=""), timeout=3).status
+            if status == health_pb.HealthCheckResponse.NOT_SERVING:
+                break
+            time.sleep(0.3)
+        assert status == health_pb.HealthCheckResponse.NOT_SERVING
+    finally:
+        subprocess.run(shlex.split(PG_CTL) + ["start"], check=True, capture_output=True, timeout=60)
+    a.wait_ready(timeout=20)

@@ -4,6 +4,7 @@
 #                      ENTITLEMENT_TEST_POSTGRES (a superuser URL) and ENTITLEMENT_TEST_PG_CTL
 #                      (a command that takes pg_ctl's arguments, for the restart tests)
 #   pg_cluster_stop    stops it and removes its files (also on exit, once started)
+# PG_CLUSTER_FSYNC=on keeps fsync (benchmarks: a commit then costs what it costs in production).
 
 pg_cluster_start() {
     local bin
@@ -31,8 +32,8 @@ pg_cluster_start() {
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$PG_CLUSTER_DIR'
-fsync = off
-full_page_writes = off
+fsync = ${PG_CLUSTER_FSYNC:-off}
+full_page_writes = ${PG_CLUSTER_FSYNC:-off}
 max_connections = 300
 CONF
     ENTITLEMENT_TEST_PG_CTL="${as[*]} $bin/pg_ctl -D $PG_CLUSTER_DIR/data -l $PG_CLUSTER_DIR/server.log -w"
