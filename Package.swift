@@ -22,6 +22,7 @@ let dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+    .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
 ]
 
 let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
@@ -131,6 +132,7 @@ let targets: [Target] = [
         dependencies: [
             "EntitlementAPI", "H2Transport", "RPCCore", "ProtoWire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
         ] + nio,
         swiftSettings: settings
     ),

@@ -12,7 +12,10 @@ import Darwin
 
 /// Connection and per-call options shared by every subcommand.
 struct ClientOptions: ParsableArguments {
-    @Option(help: "Server host (h2c, prior knowledge).")
+    @Option(help: ArgumentHelp("Server address, as grpcurl and ghz take it (h2c, prior knowledge).", valueName: "host:port"))
+    var target: String?
+
+    @Option(help: "Server host (h2c, prior knowledge); --target sets host and port at once.")
     var host = "127.0.0.1"
 
     @Option(help: "Server port.")
@@ -31,9 +34,25 @@ struct ClientOptions: ParsableArguments {
 
     func validate() throws {
         guard (1...65_535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
+        if let target { _ = try Self.parseTarget(target) }
         guard timeout.isFinite, timeout > 0, timeout <= 86_400 else {
             throw ValidationError("--timeout must be more than 0 and at most 86400 seconds")
         }
+    }
+
+    /// `--target`'s host and port, else `--host` and `--port`.
+    var address: (host: String, port: Int) {
+        target.flatMap { try? Self.parseTarget($0) } ?? (host, port)
+    }
+
+    /// "host:port", "[::1]:port" or ":port" (localhost).
+    static func parseTarget(_ text: String) throws(ValidationError) -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (1...65_535).contains(port)
+        else { throw ValidationError("--target must be host:port with a port of 1 to 65535, got \"\(text)\"") }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 
     /// The token from `--token`, else from the environment; a leading `Bearer ` is dropped.
@@ -59,7 +78,7 @@ struct ClientOptions: ParsableArguments {
     /// Runs `body` with one client connection, closes it, and turns a failed call into
     /// `error: <CODE>: <message>` on stderr and exit status 1.
     func withClient<T>(authorized: Bool, _ body: (GRPCClient) async throws -> T) async throws -> T {
-        let client = GRPCClient(host: host, port: port)
+        let client = GRPCClient(host: address.host, port: address.port)
         let result: Result<T, any Error>
         do {
             result = .success(try await body(client))
@@ -86,6 +105,22 @@ struct ClientOptions: ParsableArguments {
         }
         writeStandardError(line)
     }
+}
+
+/// `--output table|json` (and `--json`, its alias) for every subcommand that prints responses.
+struct OutputOptions: ParsableArguments {
+    @Option(help: "table (text for people) or json (proto3 JSON mapping, one object per line).")
+    var output: OutputFormat = .table
+
+    @Flag(help: "Same as --output json.")
+    var json = false
+
+    var isJSON: Bool { json || output == .json }
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case table
+    case json
 }
 
 /// `--compression` values.

@@ -8,8 +8,9 @@ struct ListCommand: AsyncParsableCommand {
         abstract: "List the requests of an access package, newest first.",
         discussion: """
             Prints each request (id, state, times in RFC 3339 UTC, reprocess count, requestor, resources), \
-            then the next page token. --all follows pages to the end. --json prints proto3 JSON \
-            (with --all, one object holding every request).
+            then the next page token. --all follows pages to the end. --output json prints the proto3 JSON \
+            mapping of each ListRequestsResponse, one page per line, so `| entitlement reprocess --package P -` \
+            reprocesses what was listed.
             """
     )
 
@@ -36,8 +37,7 @@ struct ListCommand: AsyncParsableCommand {
     @Flag(help: "Follow next page tokens until the last page.")
     var all = false
 
-    @Flag(help: "Print proto3 JSON instead of text.")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
         guard !packageID.isEmpty else { throw ValidationError("--package must not be empty") }
@@ -45,7 +45,7 @@ struct ListCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var output = ListOutput(json: json, all: all)
+        var output = ListOutput(json: output.isJSON, all: all)
         try await client.withClient(authorized: true) { transport in
             let service = AccessPackageRequestsClient(transport: transport)
             let options = client.callOptions(authorized: true)
@@ -70,7 +70,6 @@ private struct ListOutput {
     let json: Bool
     let all: Bool
     private var count = 0
-    private var lastToken = ""
 
     init(json: Bool, all: Bool) {
         self.json = json
@@ -78,30 +77,18 @@ private struct ListOutput {
     }
 
     mutating func write(_ page: ListRequestsResponse) {
-        lastToken = page.nextPageToken
-        if json && !all {
-            print(ProtoJSON.render(ProtoJSON.value(page)))
+        count += page.requests.count
+        if json {
+            print(ProtoJSON.line(ProtoJSON.value(page)))
             return
         }
-        for request in page.requests {
-            if json {
-                let element = ProtoJSON.render(ProtoJSON.value(request), indent: 4)
-                print(count == 0 ? "{\n  \"requests\": [\n    \(element)" : ",\n    \(element)", terminator: "")
-            } else {
-                print(Formatting.lines(for: request))
-            }
-            count += 1
-        }
-        if !json && !all { print("next page token: \(page.nextPageToken.isEmpty ? "(none, last page)" : page.nextPageToken)") }
+        for request in page.requests { print(Formatting.lines(for: request)) }
+        if !all { print("next page token: \(page.nextPageToken.isEmpty ? "(none, last page)" : page.nextPageToken)") }
     }
 
     func finish() {
-        guard all else { return }
-        if json {
-            print(count == 0 ? "{}" : "\n  ]\n}")
-        } else {
-            print("\(count) request\(count == 1 ? "" : "s"), last page reached")
-        }
+        guard all, !json else { return }
+        print("\(count) request\(count == 1 ? "" : "s"), last page reached")
     }
 }
 

@@ -1,20 +1,25 @@
 import EntitlementAPI
+import Histogram
 import RPCCore
 import Synchronization
 
-/// One prepared call of a load test, bound to one connection; the request message is built once.
+/// The prepared calls of a load test on one connection, one per RPC of the mix; each request
+/// message is built once.
 struct LoadCall: Sendable {
     private enum Kind: Sendable {
         case list(AccessPackageRequestsClient, ListRequestsRequest)
         case reprocess(AccessPackageRequestsClient, ReprocessRequest)
         case health(HealthClient, HealthCheckRequest)
+        case watch(AccessPackageRequestsClient, WatchRequestsRequest)
     }
 
+    let rpc: LoadRPC
     private let kind: Kind
     private let options: CallOptions
 
     init(rpc: LoadRPC, transport: any ClientTransport, options: CallOptions, packageID: String, pageSize: Int32, ids: [String]) {
-        self.options = options
+        self.rpc = rpc
+        var options = options
         switch rpc {
         case .list:
             var request = ListRequestsRequest()
@@ -27,48 +32,51 @@ struct LoadCall: Sendable {
             request.requestIds = ids
             kind = .reprocess(AccessPackageRequestsClient(transport: transport), request)
         case .health:
+            options.metadata = Metadata()  // health checks need no token
             kind = .health(HealthClient(transport: transport), HealthCheckRequest())
+        case .watch:
+            var request = WatchRequestsRequest()
+            request.accessPackageId = packageID
+            request.requestIds = ids
+            kind = .watch(AccessPackageRequestsClient(transport: transport), request)
         }
+        self.options = options
     }
 
-    /// One call; what the response held is tallied in `result`.
-    func perform(into result: inout WorkerResult) async throws {
+    /// One call; what the response held is tallied in `tally`. A watch call ends once the
+    /// snapshot (one message per watched id) is in: its latency is the time to the snapshot.
+    func perform(into tally: inout LoadTally) async throws {
         switch kind {
         case .list(let client, let request):
             let response = try await client.listRequests(request, options: options)
-            result.items += response.requests.count
+            tally.items += response.requests.count
         case .reprocess(let client, let request):
             let response = try await client.reprocess(request, options: options)
-            for item in response.results { result.outcomes[item.outcome.protoName, default: 0] += 1 }
-            result.items += response.results.count
+            for item in response.results { tally.outcomes[item.outcome.protoName, default: 0] += 1 }
+            tally.items += response.results.count
         case .health(let client, let request):
             let response = try await client.check(request, options: options)
-            result.outcomes[response.status.protoName, default: 0] += 1
-        }
-    }
-
-    /// Calls back to back until `stop` says no more; everything is recorded locally, no locks.
-    func runWorker(until stop: LoadStop, clock: ContinuousClock) async -> WorkerResult {
-        var result = WorkerResult()
-        while true {
-            let start = clock.now
-            guard stop.mayStart(at: start) else { break }
-            do {
-                try await perform(into: &result)
-                result.latencies.append(Self.microseconds(clock.now - start))
-            } catch let error as RPCError {
-                result.errors[error.code.description, default: 0] += 1
-            } catch {
-                result.errors["CLIENT_ERROR", default: 0] += 1
+            tally.outcomes[response.status.protoName, default: 0] += 1
+        case .watch(let client, let request):
+            var received = 0
+            for try await _ in try await client.watchRequests(request, options: options) {
+                received += 1
+                if received >= request.requestIds.count { break }
             }
+            tally.items += received
         }
-        return result
     }
+}
 
-    private static func microseconds(_ duration: Duration) -> Int {
-        let (seconds, attoseconds) = duration.components
-        return Int(seconds) * 1_000_000 + Int(attoseconds / 1_000_000_000_000)
-    }
+/// How a worker paces its calls.
+enum LoadPacing: Sendable {
+    /// Back to back: the next call starts when the last ended.
+    case closed
+    /// Each worker's share of `rate` on a fixed schedule. `measureFromSchedule`: latency counts
+    /// from the intended send time (open loop: a stall delays every call scheduled behind it, and
+    /// that delay is in the percentiles); otherwise from the actual send (a throttled closed
+    /// loop, which hides it: coordinated omission).
+    case scheduled(rate: Double, measureFromSchedule: Bool)
 }
 
 /// When the test stops starting calls: a call budget, a deadline, or both (whichever comes first).
@@ -82,78 +90,156 @@ final class LoadStop: Sendable {
         self.deadline = deadline
     }
 
-    func mayStart(at now: ContinuousClock.Instant) -> Bool {
-        if let deadline, now >= deadline { return false }
+    func mayStart(at instant: ContinuousClock.Instant) -> Bool {
+        if let deadline, instant >= deadline { return false }
         guard let limit else { return true }
         return started.wrappingAdd(1, ordering: .relaxed).oldValue < limit
     }
 }
 
-/// What one worker saw; merged once at the end.
-struct WorkerResult: Sendable {
-    var latencies: [Int] = []
-    var errors: [String: Int] = [:]
+/// Counts of one worker between flushes; merged into the recorder.
+struct LoadTally: Sendable {
+    var statuses: [String: Int] = [:]
     var outcomes: [String: Int] = [:]
+    var byRPC: [String: Int] = [:]
     var items = 0
+    /// Latencies (µs) of successful calls since the last flush, and the second each call ended in.
+    var latencies: [UInt64] = []
+    var endings: [(second: Int, ok: Bool)] = []
+    /// How late calls started against their schedule (open loop), at worst.
+    var maxLagMicroseconds: UInt64 = 0
+    var started = 0
 
-    mutating func merge(_ other: WorkerResult) {
-        latencies.append(contentsOf: other.latencies)
-        errors.merge(other.errors, uniquingKeysWith: +)
-        outcomes.merge(other.outcomes, uniquingKeysWith: +)
-        items += other.items
+    static let flushEvery = 256
+
+    var isDue: Bool { endings.count >= Self.flushEvery }
+}
+
+/// Everything a run measured, shared by its workers. Workers batch locally and flush every
+/// `LoadTally.flushEvery` calls, so the lock is taken rarely; the histogram bounds memory for any
+/// duration (latencies up to an hour, 3 significant digits).
+final class LoadRecorder: Sendable {
+    struct Totals: Sendable {
+        var histogram = Histogram<UInt64>(
+            lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+        var statuses: [String: Int] = [:]
+        var outcomes: [String: Int] = [:]
+        var byRPC: [String: Int] = [:]
+        var items = 0
+        var okPerSecond: [Int] = []
+        var errorsPerSecond: [Int] = []
+        var maxLagMicroseconds: UInt64 = 0
+        var started = 0
+
+        var total: Int { statuses.values.reduce(0, +) }
+        var ok: Int { statuses["OK"] ?? 0 }
+    }
+
+    private let totals = Mutex(Totals())
+    /// Seconds are counted from here (the timeline of calls/s).
+    let origin: ContinuousClock.Instant
+    /// A warm-up recorder keeps counts only (its calls are reported as setup calls).
+    let keepsLatencies: Bool
+
+    init(origin: ContinuousClock.Instant, keepsLatencies: Bool = true) {
+        self.origin = origin
+        self.keepsLatencies = keepsLatencies
+    }
+
+    func flush(_ tally: inout LoadTally) {
+        totals.withLock { totals in
+            totals.statuses.merge(tally.statuses, uniquingKeysWith: +)
+            totals.outcomes.merge(tally.outcomes, uniquingKeysWith: +)
+            totals.byRPC.merge(tally.byRPC, uniquingKeysWith: +)
+            totals.items += tally.items
+            totals.started += tally.started
+            totals.maxLagMicroseconds = max(totals.maxLagMicroseconds, tally.maxLagMicroseconds)
+            if keepsLatencies {
+                for latency in tally.latencies {
+                    _ = totals.histogram.record(min(latency, totals.histogram.highestTrackableValue))
+                }
+                for ending in tally.endings {
+                    // Bounded: at most one slot per second of the run (a day is 86,400).
+                    guard ending.second >= 0, ending.second < 86_401 else { continue }
+                    while totals.okPerSecond.count <= ending.second {
+                        totals.okPerSecond.append(0)
+                        totals.errorsPerSecond.append(0)
+                    }
+                    if ending.ok { totals.okPerSecond[ending.second] += 1 } else { totals.errorsPerSecond[ending.second] += 1 }
+                }
+            }
+        }
+        tally = LoadTally()
+    }
+
+    func snapshot() -> Totals { totals.withLock { $0 } }
+
+    /// Calls so far, errors so far, and p99 so far (µs), for the progress line.
+    func progress() -> (calls: Int, errors: Int, p99: UInt64) {
+        totals.withLock { ($0.total, $0.total - $0.ok, $0.histogram.totalCount > 0 ? $0.histogram.valueAtPercentile(99) : 0) }
     }
 }
 
-/// The printed summary of a load test.
-struct LoadReport {
-    let setup: String
-    let target: String
-    let elapsed: Duration
-    let result: WorkerResult
-    let rpc: LoadRPC
+/// One worker: one call in flight at a time, on its connection's prepared calls, picking the RPC
+/// of each call from the mix's cycle so the whole run keeps the mix's proportions.
+struct LoadWorker: Sendable {
+    let index: Int
+    let workers: Int
+    let calls: [LoadRPC: LoadCall]
+    let cycle: [LoadRPC]
+    let pacing: LoadPacing
 
-    var succeeded: Int { result.latencies.count }
-    var failed: Int { result.errors.values.reduce(0, +) }
-
-    var text: String {
-        let (s, atto) = elapsed.components
-        let seconds = Double(s) + Double(atto) / 1e18
-        let total = succeeded + failed
-        var lines = [
-            "rpc:         \(setup)",
-            "target:      \(target)",
-            "elapsed:     \(Formatting.decimal(seconds, digits: 3)) s",
-            "calls:       \(total) (\(succeeded) ok, \(failed) failed)",
-            "calls/s:     \(Formatting.decimal(seconds > 0 ? Double(total) / seconds : 0, digits: 1))",
-        ]
-        let sorted = result.latencies.sorted()
-        if sorted.isEmpty {
-            lines.append("latency us:  (no successful calls)")
-        } else {
-            let p = { (q: Double) in String(Self.percentile(sorted, q)) }
-            lines.append("latency us:  p50 \(p(0.50))  p90 \(p(0.90))  p99 \(p(0.99))  max \(sorted[sorted.count - 1])")
+    func run(until stop: LoadStop, recorder: LoadRecorder, clock: ContinuousClock, start: ContinuousClock.Instant) async {
+        var tally = LoadTally()
+        var n = 0
+        // A scheduled worker takes every `workers`-th slot of the whole run's schedule.
+        var interval = Duration.zero
+        var measureFromSchedule = false
+        if case .scheduled(let rate, let fromSchedule) = pacing {
+            interval = .nanoseconds(Int64((Double(workers) / rate * 1_000_000_000).rounded()))
+            measureFromSchedule = fromSchedule
         }
-        lines.append("errors:      " + Self.tally(result.errors, empty: "none"))
-        switch rpc {
-        case .list:
-            let perCall = succeeded > 0 ? Double(result.items) / Double(succeeded) : 0
-            lines.append("requests:    \(Formatting.decimal(perCall, digits: 1)) per response")
-        case .reprocess, .health:
-            lines.append("outcomes:    " + Self.tally(result.outcomes, empty: "-"))
+        let offset = interval / workers * index
+        while !Task.isCancelled {
+            var origin = clock.now
+            if interval > .zero {
+                let intended = start + offset + interval * n
+                guard stop.mayStart(at: intended) else { break }
+                if intended > origin {
+                    try? await Task.sleep(until: intended, tolerance: .microseconds(50), clock: clock)
+                }
+                let sent = clock.now
+                if sent > intended { tally.maxLagMicroseconds = max(tally.maxLagMicroseconds, Self.microseconds(sent - intended)) }
+                origin = measureFromSchedule ? intended : sent
+            } else {
+                guard stop.mayStart(at: origin) else { break }
+            }
+            let rpc = cycle[(index + n * workers) % cycle.count]
+            n += 1
+            tally.started += 1
+            tally.byRPC[rpc.rawValue, default: 0] += 1
+            var status = "OK"
+            do {
+                try await calls[rpc]!.perform(into: &tally)
+            } catch let error as RPCError {
+                status = error.code.description
+            } catch {
+                status = "CLIENT_ERROR"
+            }
+            let ended = clock.now
+            tally.statuses[status, default: 0] += 1
+            if status == "OK" { tally.latencies.append(Self.microseconds(ended - origin)) }
+            tally.endings.append((Self.seconds(ended - recorder.origin), status == "OK"))
+            if tally.isDue { recorder.flush(&tally) }
         }
-        return lines.joined(separator: "\n")
+        recorder.flush(&tally)
     }
 
-    /// Nearest-rank percentile of an ascending, non-empty array.
-    static func percentile(_ sorted: [Int], _ q: Double) -> Int {
-        let rank = Int((q * Double(sorted.count)).rounded(.up))
-        return sorted[min(max(rank, 1), sorted.count) - 1]
+    static func microseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) * 1_000_000 + UInt64(attoseconds / 1_000_000_000_000)
     }
 
-    private static func tally(_ counts: [String: Int], empty: String) -> String {
-        guard !counts.isEmpty else { return empty }
-        return counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-            .map { "\($0.key) \($0.value)" }
-            .joined(separator: ", ")
-    }
+    static func seconds(_ duration: Duration) -> Int { Int(duration.components.seconds) }
 }

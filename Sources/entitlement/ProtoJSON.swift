@@ -75,6 +75,38 @@ enum ProtoJSON {
         name == String(raw) ? .number(Int64(raw)) : .string(name)
     }
 
+    /// On one line, as `--output json` prints each object.
+    static func line(_ value: Value) -> String {
+        var out = ""
+        writeCompact(value, to: &out)
+        return out
+    }
+
+    private static func writeCompact(_ value: Value, to out: inout String) {
+        switch value {
+        case .string(let s):
+            writeString(s, to: &out)
+        case .number(let n):
+            out += String(n)
+        case .array(let elements):
+            out += "["
+            for (i, element) in elements.enumerated() {
+                if i > 0 { out += "," }
+                writeCompact(element, to: &out)
+            }
+            out += "]"
+        case .object(let fields):
+            out += "{"
+            for (i, (name, field)) in fields.enumerated() {
+                if i > 0 { out += "," }
+                writeString(name, to: &out)
+                out += ":"
+                writeCompact(field, to: &out)
+            }
+            out += "}"
+        }
+    }
+
     /// Pretty-printed with two-space indentation; `indent` is the column nested lines start from.
     static func render(_ value: Value, indent: Int = 0) -> String {
         var out = ""

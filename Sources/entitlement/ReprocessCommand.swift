@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import EntitlementAPI
 import RPCCore
 
@@ -6,47 +7,74 @@ import RPCCore
 struct ReprocessCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reprocess",
-        abstract: "Reprocess requests of an access package (1 to 100 ids).",
+        abstract: "Reprocess requests of an access package.",
         discussion: """
-            Prints one line per id, in the order given: id, outcome, resulting state, detail. \
-            Outcomes such as NOT_ELIGIBLE are results, not failures: the exit status is 0 whenever the call succeeds.
+            Ids come from the arguments, from --file, or from standard input with `-`: whitespace- or \
+            comma-separated ids, or the JSON lines `entitlement list --output json` prints (their \
+            requests' ids), so `entitlement list --package P --state delivery_failed --output json | \
+            entitlement reprocess --package P -` works. They are sent in calls of at most 100 ids, in order, \
+            repeats dropped. Prints one line per id: id, outcome, resulting state, detail (--output json: \
+            each ReprocessResponse on one line). Outcomes such as NOT_ELIGIBLE are results, not failures: \
+            the exit status is 0 whenever every call succeeds.
             """
     )
+
+    /// The most ids one Reprocess call takes.
+    static let batchSize = 100
 
     @OptionGroup var client: ClientOptions
 
     @Option(name: .customLong("package"), help: "Access package id.")
     var packageID: String
 
-    @Flag(help: "Print the response as proto3 JSON.")
-    var json = false
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .customLong("file"), help: ArgumentHelp("Read request ids from this file ('-': standard input).", valueName: "path"))
+    var file: String?
 
     @Flag(help: "After reprocessing, watch the accepted requests until they settle and print the final state of each.")
     var wait = false
 
-    @Argument(help: "Request ids to reprocess.")
-    var requestIDs: [String]
+    @Argument(help: "Request ids to reprocess; '-' reads them from standard input.")
+    var requestIDs: [String] = []
 
     func validate() throws {
         guard !packageID.isEmpty else { throw ValidationError("--package must not be empty") }
-        guard (1...100).contains(requestIDs.count) else { throw ValidationError("give 1 to 100 request ids") }
+        guard !requestIDs.isEmpty || file != nil else {
+            throw ValidationError("give request ids as arguments, with --file PATH, or '-' to read them from standard input")
+        }
     }
 
     func run() async throws {
+        let ids = try RequestIDInput.collect(arguments: requestIDs, file: file)
+        guard !ids.isEmpty else {
+            writeStandardError("no request ids to reprocess")
+            return
+        }
+        let json = output.isJSON
         try await client.withClient(authorized: true) { transport in
             let api = AccessPackageRequestsClient(transport: transport)
-            var request = ReprocessRequest()
-            request.accessPackageId = packageID
-            request.requestIds = requestIDs
-            let response = try await api.reprocess(request, options: client.callOptions(authorized: true))
-            if json {
-                print(ProtoJSON.render(ProtoJSON.value(response)))
-            } else {
-                for result in response.results { print(Formatting.line(for: result)) }
+            let options = client.callOptions(authorized: true)
+            var accepted: [String] = []
+            for start in stride(from: 0, to: ids.count, by: Self.batchSize) {
+                var request = ReprocessRequest()
+                request.accessPackageId = packageID
+                request.requestIds = Array(ids[start..<min(start + Self.batchSize, ids.count)])
+                let response = try await api.reprocess(request, options: options)
+                if json {
+                    print(ProtoJSON.line(ProtoJSON.value(response)))
+                } else {
+                    for result in response.results { print(Formatting.line(for: result)) }
+                }
+                accepted += response.results.filter { $0.outcome == .accepted }.map(\.requestId)
             }
-            let accepted = response.results.filter { $0.outcome == .accepted }.map(\.requestId)
             guard wait, !accepted.isEmpty else { return }
-            try await Self.waitUntilSettled(accepted, package: packageID, api: api, options: client.callOptions(authorized: true), json: json)
+            if !json { print("settled:") }
+            for start in stride(from: 0, to: accepted.count, by: Self.batchSize) {
+                try await Self.waitUntilSettled(
+                    Array(accepted[start..<min(start + Self.batchSize, accepted.count)]), package: packageID, api: api,
+                    options: options, json: json)
+            }
         }
     }
 
@@ -62,10 +90,59 @@ struct ReprocessCommand: AsyncParsableCommand {
         for try await change in try await api.watchRequests(watch, options: options) {
             if let request = change.request { final[request.id] = request }
         }
-        if !json { print("settled:") }
         for id in ids {
             guard let request = final[id] else { continue }
-            print(json ? ProtoJSON.render(ProtoJSON.value(request)) : Formatting.changeLine(for: request))
+            print(json ? ProtoJSON.line(ProtoJSON.value(request)) : Formatting.changeLine(for: request))
         }
+    }
+}
+
+/// Request ids from arguments, a file or standard input, in order, without repeats.
+enum RequestIDInput {
+    static func collect(arguments: [String], file: String?) throws -> [String] {
+        var texts: [String] = []
+        var fromArguments: [String] = []
+        for argument in arguments {
+            if argument == "-" { texts.append(try read("-")) } else { fromArguments.append(argument) }
+        }
+        if let file { texts.append(try read(file)) }
+        var seen: Set<String> = []
+        var ids: [String] = []
+        for id in fromArguments + texts.flatMap(parse) where seen.insert(id).inserted { ids.append(id) }
+        return ids
+    }
+
+    /// Ids in `text`: JSON lines (a ListRequestsResponse's `requests[].id`, a watch line's
+    /// `request.id`, or an object's `id`), else whitespace- or comma-separated words.
+    static func parse(_ text: String) -> [String] {
+        var ids: [String] = []
+        for line in text.split(whereSeparator: \.isNewline) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("{"), let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] {
+                if let requests = object["requests"] as? [[String: Any]] {
+                    ids += requests.compactMap { $0["id"] as? String }
+                } else if let request = object["request"] as? [String: Any], let id = request["id"] as? String {
+                    ids.append(id)
+                } else if let id = object["id"] as? String {
+                    ids.append(id)
+                }
+                continue
+            }
+            ids += trimmed.split { $0 == " " || $0 == "," || $0 == "\t" }.map(String.init)
+        }
+        return ids
+    }
+
+    private static func read(_ path: String) throws -> String {
+        let data: Data
+        if path == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let contents = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("cannot read request ids from \(path)")
+            }
+            data = contents
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -26,8 +26,7 @@ struct WatchCommand: AsyncParsableCommand {
     @Option(name: .customLong("for"), help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
     var duration: Double?
 
-    @Flag(help: "Print each change as one line of proto3 JSON.")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     @Argument(help: "Request ids to watch (none: the whole package).")
     var requestIDs: [String] = []
@@ -49,7 +48,7 @@ struct WatchCommand: AsyncParsableCommand {
         var options = client.callOptions(authorized: true)
         // A watch runs as long as asked, not for the per-call --timeout.
         options.timeout = duration.map { .nanoseconds(Int64(($0 * 1_000_000_000).rounded())) }
-        let print = json ? Self.printJSON : Self.printLine
+        let print = output.isJSON ? Self.printJSON : Self.printLine
         let timed = duration != nil
         try await client.withClient(authorized: true) { transport in
             do {
@@ -69,6 +68,6 @@ struct WatchCommand: AsyncParsableCommand {
     }
 
     static func printJSON(_ request: AccessPackageRequest) {
-        Swift.print(ProtoJSON.render(ProtoJSON.value(request)))
+        Swift.print(ProtoJSON.line(ProtoJSON.value(request)))
     }
 }
