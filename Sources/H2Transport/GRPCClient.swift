@@ -9,7 +9,12 @@ public final class GRPCClient: ClientTransport {
     private let host: String
     private let port: Int
     private let group: any EventLoopGroup
+    /// The loop every connection of this client lives on (chosen once, so tasks can run there).
+    private let loop: any EventLoop
     private let ownsGroup: Bool
+    /// Runs Swift tasks on this client's event loop: a caller that makes many calls (a load
+    /// tester's worker) started with this preference pays no thread hop per call.
+    public let executor: any TaskExecutor
     private let state = Mutex<State>(State())
 
     private struct State {
@@ -29,6 +34,8 @@ public final class GRPCClient: ClientTransport {
             self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             self.ownsGroup = true
         }
+        self.loop = group.next()
+        self.executor = EventLoopTaskExecutor(loop: loop, lifetime: LoopLifetime())
     }
 
     public func unary(method: MethodDescriptor, request: [UInt8], options: CallOptions) async throws -> ClientResponse<[UInt8]> {
@@ -36,7 +43,7 @@ public final class GRPCClient: ClientTransport {
         let loop = channel.eventLoop
         let promise = loop.makePromise(of: ClientResponse<[UInt8]>.self)
         let path = method.path
-        loop.execute {
+        let start: @Sendable () -> Void = {
             do {
                 let handler = try channel.pipeline.syncOperations.handler(type: GRPCClientConnection.self)
                 handler.start(path: path, request: request, options: options, promise: promise)
@@ -44,6 +51,8 @@ public final class GRPCClient: ClientTransport {
                 promise.fail(RPCError(code: .unavailable, message: "connection is closed"))
             }
         }
+        // Already on the connection's loop (a task on `executor`): start at once, no hop.
+        if loop.inEventLoop { start() } else { loop.execute(start) }
         return try await withTaskCancellationHandler {
             try await promise.futureResult.get()
         } onCancel: {
@@ -85,7 +94,7 @@ public final class GRPCClient: ClientTransport {
             if let connecting = state.connecting { return .pending(future: connecting.future, usable: connecting.usable) }
             let usable = ConnectionUsability()
             let authority = "\(host):\(port)"
-            let future = ClientBootstrap(group: group)
+            let future = ClientBootstrap(group: loop)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {

@@ -14,6 +14,10 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     private var reading = false
     private var output = OutputBuffer()
     private var flushScheduled = false
+    /// Calls started since the last flush (see `start`).
+    private var unflushedStarts = 0
+    /// Past this many started calls, a turn's requests are written at once rather than at its end.
+    private static let flushAfterStarts = 8
     private var flushing = false
     /// Shared with `GRPCClient`, which reads it without hopping to this connection's event loop.
     private let usability: ConnectionUsability
@@ -95,6 +99,7 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         // A failing write can re-enter through channelReadComplete while the buffer is in use.
         guard !flushing, let context, let session else { return }
         flushing = true
+        unflushedStarts = 0
         let ok = output.flush(session, to: context)
         flushing = false
         if !ok {
@@ -144,7 +149,13 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
         let stream = ClientStream(promise: promise, requestBody: OutgoingBody(body))
         switch submit(stream, path: path, options: options, compressed: compressed) {
-        case .success: break
+        case .success:
+            // When many calls start in one turn (callers resumed by one read), the first is
+            // written at once and then every `flushAfterStarts`th, so the server works on them
+            // while the rest are still being started (instead of both sides taking turns with
+            // whole batches), at one write per several calls. The rest go at the turn's end.
+            unflushedStarts += 1
+            if !reading, !flushing, unflushedStarts == 1 || unflushedStarts >= Self.flushAfterStarts { flush() }
         case .failure(let error): promise.fail(error)
         }
     }
@@ -174,7 +185,9 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         headers.add("content-type", "application/grpc")
         headers.add("te", "trailers")
         headers.add("user-agent", "entitlement-swift/1.0")
-        headers.add("grpc-accept-encoding", CompressionAlgorithm.acceptEncodingHeader)
+        if options.acceptsCompressedResponses {
+            headers.add("grpc-accept-encoding", CompressionAlgorithm.acceptEncodingHeader)
+        }
         if compressed { headers.add("grpc-encoding", options.compression.rawValue) }
         if let timeout = options.timeout { headers.add("grpc-timeout", GRPCTimeout.format(timeout)) }
         for entry in options.metadata where !Metadata.isReserved(entry.key) || entry.key == "authorization" {

@@ -8,11 +8,17 @@ public struct CallOptions: Sendable {
     public var metadata: Metadata
     /// Compress the request with this algorithm (the server must accept it).
     public var compression: CompressionAlgorithm
+    /// Advertise `grpc-accept-encoding` (gzip, deflate), so the server may compress responses.
+    public var acceptsCompressedResponses: Bool
 
-    public init(timeout: Duration? = nil, metadata: Metadata = Metadata(), compression: CompressionAlgorithm = .identity) {
+    public init(
+        timeout: Duration? = nil, metadata: Metadata = Metadata(), compression: CompressionAlgorithm = .identity,
+        acceptsCompressedResponses: Bool = true
+    ) {
         self.timeout = timeout
         self.metadata = metadata
         self.compression = compression
+        self.acceptsCompressedResponses = acceptsCompressedResponses
     }
 }
 

@@ -30,6 +30,11 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "Request compression: identity, gzip or deflate.")
     var compression: CompressionOption = .identity
 
+    @Flag(
+        name: .customLong("no-accept-compression"),
+        help: "Do not send grpc-accept-encoding, so responses come uncompressed (as h2load gets them).")
+    var noAcceptCompression = false
+
     static let tokenVariable = "ENTITLEMENT_TOKEN"
 
     func validate() throws {
@@ -71,7 +76,8 @@ struct ClientOptions: ParsableArguments {
         return CallOptions(
             timeout: .nanoseconds(Int64((timeout * 1_000_000_000).rounded())),
             metadata: metadata,
-            compression: compression.algorithm
+            compression: compression.algorithm,
+            acceptsCompressedResponses: !noAcceptCompression
         )
     }
 

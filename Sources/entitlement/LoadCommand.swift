@@ -172,7 +172,7 @@ struct LoadCommand: AsyncParsableCommand {
         if warmup.seconds > 0 {
             let start = clock.now
             let warm = LoadRecorder(origin: start, keepsLatencies: false)
-            await runPhase(perConnection, stop: LoadStop(limit: nil, deadline: start + warmup.duration), recorder: warm, clock: clock, start: start)
+            await runPhase(perConnection, executors: transports.map(\.executor), stop: LoadStop(limit: nil, deadline: start + warmup.duration), recorder: warm, clock: clock, start: start)
             setupCalls += warm.snapshot().total
         }
 
@@ -183,7 +183,7 @@ struct LoadCommand: AsyncParsableCommand {
         let stop = LoadStop(limit: requests, deadline: effective.map { start + $0.duration })
         let progress = LoadProgress(recorder: recorder, clock: clock)
         let reporter = Task { await progress.run() }
-        await runPhase(perConnection, stop: stop, recorder: recorder, clock: clock, start: start)
+        await runPhase(perConnection, executors: transports.map(\.executor), stop: stop, recorder: recorder, clock: clock, start: start)
         let elapsed = clock.now - start
         reporter.cancel()
         await reporter.value
@@ -202,8 +202,8 @@ struct LoadCommand: AsyncParsableCommand {
     }
 
     private func runPhase(
-        _ perConnection: [[LoadRPC: LoadCall]], stop: LoadStop, recorder: LoadRecorder, clock: ContinuousClock,
-        start: ContinuousClock.Instant
+        _ perConnection: [[LoadRPC: LoadCall]], executors: [any TaskExecutor], stop: LoadStop, recorder: LoadRecorder,
+        clock: ContinuousClock, start: ContinuousClock.Instant
     ) async {
         let pacing: LoadPacing =
             rate.map { .scheduled(rate: $0.perSecond, measureFromSchedule: (loop ?? .open) == .open) } ?? .closed
@@ -213,7 +213,10 @@ struct LoadCommand: AsyncParsableCommand {
                 let worker = LoadWorker(
                     index: index, workers: concurrency, calls: perConnection[index % perConnection.count], cycle: cycle,
                     pacing: pacing)
-                group.addTask { await worker.run(until: stop, recorder: recorder, clock: clock, start: start) }
+                // On its connection's event loop: a call costs no thread hop there and back.
+                group.addTask(executorPreference: executors[index % executors.count]) {
+                    await worker.run(until: stop, recorder: recorder, clock: clock, start: start)
+                }
             }
         }
     }
