@@ -222,7 +222,7 @@ struct StreamingTests {
             _ = try? await sender.value
             let error = await #expect(throws: RPCError.self) { _ = try await call.finish() }
             #expect(error?.code == .resourceExhausted)
-            for _ in 0..<200 where server.callsInFlight > 0 { try await Task.sleep(for: .milliseconds(10)) }
+            for _ in 0..<2_000 where server.callsInFlight > 0 { try await Task.sleep(for: .milliseconds(10)) }
             #expect(server.callsInFlight == 0)
         }
     }
@@ -239,11 +239,11 @@ struct StreamingTests {
             try await Task.sleep(for: .milliseconds(200))
             reader.cancel()
             _ = try? await reader.value
-            for _ in 0..<200 where service.cancelledCalls.load(ordering: .relaxed) == 0 {
+            for _ in 0..<2_000 where service.cancelledCalls.load(ordering: .relaxed) == 0 {
                 try await Task.sleep(for: .milliseconds(10))
             }
             #expect(service.cancelledCalls.load(ordering: .relaxed) == 1)
-            for _ in 0..<200 where server.callsInFlight > 0 { try await Task.sleep(for: .milliseconds(10)) }
+            for _ in 0..<2_000 where server.callsInFlight > 0 { try await Task.sleep(for: .milliseconds(10)) }
             #expect(server.callsInFlight == 0)
         }
     }
@@ -257,7 +257,7 @@ struct StreamingTests {
                 {}
             }
             #expect(error?.code == .deadlineExceeded)
-            for _ in 0..<200 where service.cancelledCalls.load(ordering: .relaxed) == 0 {
+            for _ in 0..<2_000 where service.cancelledCalls.load(ordering: .relaxed) == 0 {
                 try await Task.sleep(for: .milliseconds(10))
             }
             #expect(service.cancelledCalls.load(ordering: .relaxed) == 1)

@@ -12,6 +12,14 @@ struct Base64Tests {
         #expect(Base64.decode(encoded) == Array(plain.utf8))
     }
 
+    @Test("base64url has the URL alphabet and no padding", arguments: [
+        ([UInt8](), ""), ([0x66], "Zg"), ([0x66, 0x6F], "Zm8"), ([0xFB, 0xFF], "-_8"), ([0xFB, 0xFF, 0xBF], "-_-_"),
+    ])
+    func url(bytes: [UInt8], encoded: String) {
+        #expect(Base64.encodeURL(bytes) == encoded)
+        #expect(Base64.decode(encoded) == bytes)
+    }
+
     @Test("unpadded input decodes, as gRPC peers may omit padding")
     func unpadded() {
         #expect(Base64.decode("Zm9vYg") == Array("foob".utf8))

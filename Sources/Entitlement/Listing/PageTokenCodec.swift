@@ -11,22 +11,30 @@ public struct PageTokenCodec: Sendable {
     private static let fixedSize = 1 + bindingSize + 8 + 4
 
     private let key: SymmetricKey
+    /// An HMAC already keyed: each token copies it (the digest state is copy-on-write) instead of
+    /// setting the key up again per call.
+    private let keyed: HMAC<SHA256>
 
     /// A codec with the given 32-byte key.
     public init(key: [UInt8]) {
         precondition(key.count == 32, "a page-token key is 32 bytes")
         self.key = SymmetricKey(data: key)
+        self.keyed = HMAC<SHA256>(key: self.key)
     }
 
     /// An opaque token that resumes the listing after `cursor`, for this package and states.
     public func encode(after cursor: ListingKey, accessPackageId: String, states: [RequestState]) -> String {
-        var bytes: [UInt8] = [Self.version]
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Self.fixedSize + cursor.id.utf8.count + Self.macSize)
+        bytes.append(Self.version)
         bytes += Self.binding(accessPackageId: accessPackageId, states: states)
         Self.appendBigEndian(UInt64(bitPattern: cursor.createdSeconds), width: 8, to: &bytes)
         Self.appendBigEndian(UInt64(UInt32(bitPattern: cursor.createdNanos)), width: 4, to: &bytes)
-        bytes += Array(cursor.id.utf8)
-        bytes += Array(HMAC<SHA256>.authenticationCode(for: bytes, using: key))
-        return Self.base64URL(bytes)
+        bytes += cursor.id.utf8
+        var mac = keyed
+        mac.update(data: bytes)
+        bytes += mac.finalize()
+        return Base64.encodeURL(bytes)
     }
 
     /// The cursor a token carries, if it is genuine and was issued for this package and states.
@@ -35,7 +43,7 @@ public struct PageTokenCodec: Sendable {
     {
         guard token.utf8.count <= 4_096, let bytes = Base64.decode(token),
             bytes.count >= Self.fixedSize + Self.macSize, bytes[0] == Self.version,
-            Self.base64URL(bytes) == token  // one spelling per token: no padding, no stray bits
+            Base64.encodeURL(bytes) == token  // one spelling per token: no padding, no stray bits
         else { throw .malformed }
         let body = bytes[..<(bytes.count - Self.macSize)]
         let mac = bytes[(bytes.count - Self.macSize)...]
@@ -49,12 +57,6 @@ public struct PageTokenCodec: Sendable {
         let nanos = Int32(bitPattern: UInt32(truncatingIfNeeded: Self.readBigEndian(body, at: &offset, width: 4)))
         guard let id = String(validating: body[offset...], as: UTF8.self) else { throw .malformed }
         return ListingKey(createdSeconds: seconds, createdNanos: nanos, id: id)
-    }
-
-    private static func base64URL(_ bytes: [UInt8]) -> String {
-        var text = Base64.encode(bytes)
-        while text.hasSuffix("=") { text.removeLast() }
-        return String(text.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
     }
 
     // The package id and the sorted, de-duplicated states, hashed; stored so reuse is told apart

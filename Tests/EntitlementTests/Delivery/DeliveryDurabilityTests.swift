@@ -12,13 +12,13 @@ struct DeliveryDurabilityTests {
     @Test("an attempt whose commit fails is not visible, and the request can be attempted again")
     func failedAttemptInvisible() async throws {
         try await withEmbeddedStore(requests: [makeRequest("r1", state: .delivering, completedAgo: nil, resources: 2)]) { store, _ in
-            let before = try #require(try await store.request(id: "r1"))
+            let before = try #require(await store.request(id: "r1"))
             #expect(await store.claimDeliveringRequests().map(\.id) == ["r1"])
             await store.injectCommitFailures(1)
             await #expect(throws: StoreError.self) {
                 try await store.recordDeliveryAttempt(requestId: "r1", resourceIndex: 0, delivered: true)
             }
-            #expect(try await store.request(id: "r1") == before)
+            #expect(await store.request(id: "r1") == before)
             let after = try #require(try await store.recordDeliveryAttempt(requestId: "r1", resourceIndex: 0, delivered: true))
             #expect(after.resources[0].attempts == before.resources[0].attempts + 1)
             #expect(after.resources[0].state == .delivered)
@@ -36,7 +36,7 @@ struct DeliveryDurabilityTests {
                 try await store.recordDeliveryAttempt(requestId: "r1", resourceIndex: 0, delivered: true)
                 await store.injectCommitFailures(1)
                 await #expect(throws: StoreError.self) { try await store.finishDelivery(requestId: "r1") }
-                #expect(try await store.request(id: "r1")?.state == .delivering)
+                #expect(await store.request(id: "r1")?.state == .delivering)
                 await store.close()
             }
             let reopened = try RequestStore(directory: path, clock: ManualWallClock(testNow))
@@ -61,7 +61,7 @@ struct DeliveryDurabilityTests {
                 return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
             }
             // Whatever failed is retried; then every resource is delivered exactly as attempted.
-            let request = try #require(try await store.request(id: "r1"))
+            let request = try #require(await store.request(id: "r1"))
             for index in request.resources.indices where request.resources[index].state != .delivered {
                 try await store.recordDeliveryAttempt(requestId: "r1", resourceIndex: index, delivered: true)
             }

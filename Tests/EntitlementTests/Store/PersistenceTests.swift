@@ -23,8 +23,8 @@ struct PersistenceTests {
             }
 
             let store = try RequestStore(directory: path, clock: clock)
-            #expect(try await store.countRequests() == 5)
-            let reopened = try #require(try await store.request(id: "r1"))
+            #expect(await store.countRequests() == 5)
+            let reopened = try #require(await store.request(id: "r1"))
             #expect(reopened.state == .delivering)
             #expect(reopened.reprocessCount == 1)
             #expect(reopened.lastReprocessedAt == testNow)
@@ -70,7 +70,7 @@ struct PersistenceTests {
                 await store.close()
             }
             let store = try RequestStore(directory: path)
-            let request = try #require(try await store.request(id: "r1"))
+            let request = try #require(await store.request(id: "r1"))
             #expect(request.state == .partiallyDelivered)
             #expect(request.resources.map(\.attempts) == [3, 2])
             await store.close()
@@ -99,7 +99,7 @@ struct PersistenceTests {
                 await store.close()
             }
             let store = try RequestStore(directory: path, clock: ManualWallClock(testNow))
-            #expect(try await store.request(id: odd)?.id == odd)
+            #expect(await store.request(id: odd)?.id == odd)
             await store.close()
         }
     }
