@@ -25,22 +25,62 @@ final class AuditLogFile {
 
     /// Appends one line; `seq` is the record's place in the audit table (nil: not in it).
     func append(_ record: AuditRecord, seq: Int64?) {
-        var line = "{"
-        if let seq { line += "\"seq\":\(seq)," }
-        line += "\"time\":\"\(RFC3339.format(record.time))\",\"decision\":\"\(record.decision.rawValue)\""
-        line += ",\"caller\":" + (record.callerObjectId.map(Self.quoted) ?? "null")
-        line += ",\"access_package_id\":" + Self.quoted(record.accessPackageId)
-        line += ",\"request_ids\":[" + record.requestIds.map(Self.quoted).joined(separator: ",") + "]"
-        if !record.outcomes.isEmpty {
-            line += ",\"outcomes\":[" + record.outcomes.map { Self.quoted($0.protoName) }.joined(separator: ",") + "]"
-        }
-        if !record.reason.isEmpty { line += ",\"reason\":" + Self.quoted(record.reason) }
-        if let peer = record.peer { line += ",\"peer\":" + Self.quoted(peer) }
-        if record.count != 1 { line += ",\"count\":\(record.count)" }
-        line += "}\n"
+        var line = Self.line(for: record, seq: seq)
         // One write per line with O_APPEND, so concurrent writers never interleave within a line.
-        var bytes = Array(line.utf8)
-        _ = bytes.withUnsafeMutableBytes { write(descriptor, $0.baseAddress, $0.count) }
+        _ = line.withUnsafeMutableBytes { write(descriptor, $0.baseAddress, $0.count) }
+    }
+
+    /// The line's bytes, built in one buffer: it is written on the store's actor once per
+    /// audited call, so it must not cost a string per field.
+    static func line(for record: AuditRecord, seq: Int64?) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + record.requestIds.count * 32 + record.reason.utf8.count)
+        func raw(_ text: StaticString) {
+            text.withUTF8Buffer { out.append(contentsOf: $0) }
+        }
+        func plain(_ text: String) { out.append(contentsOf: text.utf8) }
+        out.append(UInt8(ascii: "{"))
+        if let seq {
+            raw("\"seq\":")
+            plain(String(seq))
+            out.append(UInt8(ascii: ","))
+        }
+        raw("\"time\":\"")
+        plain(RFC3339.format(record.time))
+        raw("\",\"decision\":\"")
+        plain(record.decision.rawValue)
+        raw("\",\"caller\":")
+        if let caller = record.callerObjectId { appendQuoted(caller, to: &out) } else { raw("null") }
+        raw(",\"access_package_id\":")
+        appendQuoted(record.accessPackageId, to: &out)
+        raw(",\"request_ids\":[")
+        for (i, id) in record.requestIds.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            appendQuoted(id, to: &out)
+        }
+        out.append(UInt8(ascii: "]"))
+        if !record.outcomes.isEmpty {
+            raw(",\"outcomes\":[")
+            for (i, outcome) in record.outcomes.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                appendQuoted(outcome.protoName, to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+        if !record.reason.isEmpty {
+            raw(",\"reason\":")
+            appendQuoted(record.reason, to: &out)
+        }
+        if let peer = record.peer {
+            raw(",\"peer\":")
+            appendQuoted(peer, to: &out)
+        }
+        if record.count != 1 {
+            raw(",\"count\":")
+            plain(String(record.count))
+        }
+        raw("}\n")
+        return out
     }
 
     /// The `seq` of the last line that has one: 0 for an empty file, nil when the file has
@@ -65,18 +105,25 @@ final class AuditLogFile {
         return nil
     }
 
-    /// A JSON string literal. Control characters are already escaped by `CallerText`; quotes and
-    /// backslashes are escaped here.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// Appends `text` as a JSON string literal: quotes, backslashes and control characters are
+    /// escaped (byte by byte: UTF-8 never uses bytes below 0x80 inside a multi-byte character).
+    static func appendQuoted(_ text: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                out.append(UInt8(ascii: "\\"))
+                out.append(byte)
+            case 0..<0x20:
+                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 15)])
+            default:
+                out.append(byte)
             }
         }
-        return out + "\""
+        out.append(UInt8(ascii: "\""))
     }
 }

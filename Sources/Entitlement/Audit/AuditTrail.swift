@@ -26,14 +26,16 @@ package final class AuditTrail {
 
     package func log(_ record: AuditRecord, seq: Int64?) {
         file.append(record, seq: seq)
+        // Ids and outcomes as one comma-separated value each: a log handler renders an array
+        // element by element, and this line is written on the store's actor for every call.
         var metadata: Logger.Metadata = [
             "audit.decision": .string(record.decision.rawValue),
             "audit.caller": .string(record.callerObjectId ?? "-"),
             "audit.access_package_id": .string(record.accessPackageId),
-            "audit.request_ids": .array(record.requestIds.map { .string($0) }),
+            "audit.request_ids": .string(record.requestIds.joined(separator: ",")),
         ]
         if !record.outcomes.isEmpty {
-            metadata["audit.outcomes"] = .array(record.outcomes.map { .string($0.protoName) })
+            metadata["audit.outcomes"] = .string(record.outcomes.map(\.protoName).joined(separator: ","))
         }
         if !record.reason.isEmpty { metadata["audit.reason"] = .string(record.reason) }
         if let peer = record.peer { metadata["audit.peer"] = .string(peer) }

@@ -34,6 +34,29 @@ struct AuditLogFileTests {
     }
 }
 
+@Suite("audit.log lines are JSON whatever the caller sent")
+struct AuditLineTests {
+    @Test("quotes, backslashes, control characters and non-ASCII text survive a JSON round trip")
+    func escaping() throws {
+        let tricky = "a\"b\\c\u{01}d\te\nf ünï 名"
+        let record = AuditRecord(
+            callerObjectId: tricky, time: testNow, accessPackageId: "ap-\"1", requestIds: [tricky, "r2"],
+            outcomes: [.notFound, .accepted], decision: .denied, reason: tricky, peer: "[::1]:80", count: 3)
+        let line = AuditLogFile.line(for: record, seq: 42)
+        #expect(line.last == UInt8(ascii: "\n"))
+        let object = try #require(JSONSerialization.jsonObject(with: Data(line.dropLast())) as? [String: Any])
+        #expect(object["seq"] as? Int == 42)
+        #expect(object["caller"] as? String == record.callerObjectId)
+        #expect(object["access_package_id"] as? String == record.accessPackageId)
+        #expect(object["request_ids"] as? [String] == record.requestIds)
+        #expect(object["outcomes"] as? [String] == ["REPROCESS_OUTCOME_NOT_FOUND", "REPROCESS_OUTCOME_ACCEPTED"])
+        #expect(object["reason"] as? String == record.reason)
+        #expect(object["peer"] as? String == "[::1]:80")
+        #expect(object["count"] as? Int == 3)
+        #expect(object["decision"] as? String == "denied")
+    }
+}
+
 @Suite("Refused calls cannot fill the audit log")
 struct RefusalAuditThrottleTests {
     @Test("a flood of refused calls from one peer writes about one row per second, with the count")
