@@ -47,6 +47,8 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     private var background: [Task<Void, Never>] = []
     private var closed = false
     var directory = DirectoryTables()
+    /// When `knowsPackage` last reloaded the directory for an unknown package.
+    private var lastDemandReload: ContinuousClock.Instant?
     /// Consecutive deliveries of a request that stopped on a store failure (for the backoff).
     var deliveryRetries: [String: Int] = [:]
     /// Requests this replica's worker is delivering now: only their leases are renewed. A lease
@@ -171,8 +173,14 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     }
 
     /// Whether the package exists; one another replica imported a moment ago counts too.
+    /// An import on any replica also announces itself (the listener reloads); this covers a
+    /// notification not yet received. At most one such reload a second: a caller naming unknown
+    /// packages must not turn each call into a read of the whole directory.
     func knowsPackage(_ id: String) async -> Bool {
         if directory.packages[id] != nil { return true }
+        let now = ContinuousClock.now
+        if let last = lastDemandReload, now - last < .seconds(1) { return false }
+        lastDemandReload = now
         try? await reloadDirectory()
         return directory.packages[id] != nil
     }

@@ -106,10 +106,16 @@ enum RequestRow {
     }
 }
 
+/// A prepared statement whose rows are stored requests (their `body` column).
+protocol RequestQuery: PostgresPreparedStatement where Row == AccessPackageRequest {}
+
+extension RequestQuery {
+    func decodeRow(_ row: PostgresRow) throws -> AccessPackageRequest { try RequestRow.decode(row.decode(ByteBuffer.self)) }
+}
+
 /// The request with one id.
-struct RequestByID: PostgresPreparedStatement {
+struct RequestByID: RequestQuery {
     static let sql = "SELECT body FROM requests WHERE id = $1"
-    typealias Row = AccessPackageRequest
     var id: String
 
     func makeBindings() throws -> PostgresBindings {
@@ -117,20 +123,17 @@ struct RequestByID: PostgresPreparedStatement {
         bindings.append(id)
         return bindings
     }
-
-    func decodeRow(_ row: PostgresRow) throws -> AccessPackageRequest { try RequestRow.decode(row.decode(ByteBuffer.self)) }
 }
 
 /// The first page of a package's requests in listing order, optionally of some states only
 /// (an empty array: all states). Walks the listing index.
-struct FirstPage: PostgresPreparedStatement {
+struct FirstPage: RequestQuery {
     static let sql = """
         SELECT body FROM requests
         WHERE access_package_id = $1 AND (cardinality($2::int4[]) = 0 OR state = ANY($2::int4[]))
         ORDER BY created_seconds DESC, created_nanos DESC, id
         LIMIT $3
         """
-    typealias Row = AccessPackageRequest
     var packageId: String
     var states: [Int32]
     var limit: Int
@@ -142,13 +145,11 @@ struct FirstPage: PostgresPreparedStatement {
         bindings.append(Int64(limit))
         return bindings
     }
-
-    func decodeRow(_ row: PostgresRow) throws -> AccessPackageRequest { try RequestRow.decode(row.decode(ByteBuffer.self)) }
 }
 
 /// The page after a cursor: keyset pagination (`created_at` descending, then `id` ascending),
 /// so a page costs the same however deep it is.
-struct PageAfter: PostgresPreparedStatement {
+struct PageAfter: RequestQuery {
     static let sql = """
         SELECT body FROM requests
         WHERE access_package_id = $1 AND (cardinality($2::int4[]) = 0 OR state = ANY($2::int4[]))
@@ -157,7 +158,6 @@ struct PageAfter: PostgresPreparedStatement {
         ORDER BY created_seconds DESC, created_nanos DESC, id
         LIMIT $6
         """
-    typealias Row = AccessPackageRequest
     var packageId: String
     var states: [Int32]
     var cursor: ListingKey
@@ -173,8 +173,6 @@ struct PageAfter: PostgresPreparedStatement {
         bindings.append(Int64(limit))
         return bindings
     }
-
-    func decodeRow(_ row: PostgresRow) throws -> AccessPackageRequest { try RequestRow.decode(row.decode(ByteBuffer.self)) }
 }
 
 /// The audit table: one row per audited call, ids and outcomes as arrays.

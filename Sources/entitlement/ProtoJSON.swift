@@ -78,11 +78,11 @@ enum ProtoJSON {
     /// On one line, as `--output json` prints each object.
     static func line(_ value: Value) -> String {
         var out = ""
-        writeCompact(value, to: &out)
+        write(value, to: &out)
         return out
     }
 
-    private static func writeCompact(_ value: Value, to out: inout String) {
+    private static func write(_ value: Value, to out: inout String) {
         switch value {
         case .string(let s):
             writeString(s, to: &out)
@@ -92,7 +92,7 @@ enum ProtoJSON {
             out += "["
             for (i, element) in elements.enumerated() {
                 if i > 0 { out += "," }
-                writeCompact(element, to: &out)
+                write(element, to: &out)
             }
             out += "]"
         case .object(let fields):
@@ -101,45 +101,9 @@ enum ProtoJSON {
                 if i > 0 { out += "," }
                 writeString(name, to: &out)
                 out += ":"
-                writeCompact(field, to: &out)
+                write(field, to: &out)
             }
             out += "}"
-        }
-    }
-
-    /// Pretty-printed with two-space indentation; `indent` is the column nested lines start from.
-    static func render(_ value: Value, indent: Int = 0) -> String {
-        var out = ""
-        write(value, indent: indent, to: &out)
-        return out
-    }
-
-    private static func write(_ value: Value, indent: Int, to out: inout String) {
-        switch value {
-        case .string(let s):
-            writeString(s, to: &out)
-        case .number(let n):
-            out += String(n)
-        case .array(let elements):
-            guard !elements.isEmpty else { out += "[]"; return }
-            out += "[\n"
-            for (i, element) in elements.enumerated() {
-                out += String(repeating: " ", count: indent + 2)
-                write(element, indent: indent + 2, to: &out)
-                out += i == elements.count - 1 ? "\n" : ",\n"
-            }
-            out += String(repeating: " ", count: indent) + "]"
-        case .object(let fields):
-            guard !fields.isEmpty else { out += "{}"; return }
-            out += "{\n"
-            for (i, (name, field)) in fields.enumerated() {
-                out += String(repeating: " ", count: indent + 2)
-                writeString(name, to: &out)
-                out += ": "
-                write(field, indent: indent + 2, to: &out)
-                out += i == fields.count - 1 ? "\n" : ",\n"
-            }
-            out += String(repeating: " ", count: indent) + "}"
         }
     }
 
