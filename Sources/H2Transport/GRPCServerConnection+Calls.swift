@@ -31,6 +31,7 @@ extension GRPCServerConnection {
             return .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false)
         }
         if let unary = shared.router.handler(forPath: path) {
+            stream.unaryHandler = unary
             stream.observed = (unary.method, .unary)
         } else {
             // Not unary: a streaming method, or nothing at all.
@@ -140,7 +141,7 @@ extension GRPCServerConnection {
             dispatchStreaming(stream, handler: streaming)
             return
         }
-        guard let path = stream.path, let handler = shared.router.handler(forPath: path) else {
+        guard let handler = stream.unaryHandler else {
             respond(stream, with: .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false))
             return
         }

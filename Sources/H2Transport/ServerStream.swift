@@ -54,6 +54,8 @@ final class ServerStream {
 
     /// Set at the headers when `:path` names a streaming method.
     var streamingHandler: StreamingMethodHandler?
+    /// The unary method's handler, found once when the headers are checked.
+    var unaryHandler: UnaryMethodHandler?
     /// The running streaming call, once dispatched.
     var streaming: StreamBuffers?
     /// Response metadata of a streaming call's handler (headers go out with the first message).

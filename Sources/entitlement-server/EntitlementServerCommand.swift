@@ -157,14 +157,9 @@ struct EntitlementServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        let json = logFormat == "json"
+        let format: LogFormat = logFormat == "json" ? .json : .text
         LoggingSystem.bootstrap { label in
-            if json {
-                var handler = JSONLogHandler(label: label)
-                handler.logLevel = level
-                return handler
-            }
-            var handler = TextLogHandler(label: label)
+            var handler = LineLogHandler(label: label, format: format)
             handler.logLevel = level
             return handler
         }

@@ -1,5 +1,7 @@
 public import Logging
 public import RPCCore
+import Glibc
+import Synchronization
 
 /// One access line per call: method, status, duration, peer, caller, bytes, and the W3C trace id
 /// from the caller's `traceparent` (a new one when it sent none), so a call can be followed
@@ -23,6 +25,37 @@ public struct AccessLog: CallObserver {
 
     public func callFinished(_ summary: CallSummary) {
         guard logger.logLevel <= .info, !unlogged.contains(summary.method.service) else { return }
+        if let handler = logger.handler as? LineLogHandler {
+            guard var line = handler.startLine(level: .info, message: "call") else { return }
+            write(summary, to: &line)
+            handler.sink.write(line.finish(source: "EntitlementServerCore"))
+        } else {
+            logger.info("call", metadata: Self.metadata(summary))
+        }
+    }
+
+    /// The call's fields, in key order (the order `LineLogHandler` would sort them into).
+    private func write(_ summary: CallSummary, to line: inout LogLine) {
+        if let caller = summary.callerId { line.append("caller", CallerText.clean(caller)) }
+        line.append("duration_ms", thousandths: Int(GRPCServerMetrics.nanoseconds(summary.duration) / 1_000))
+        line.append("grpc.code", summary.code.description)
+        line.append("grpc.method", summary.method.path)
+        if summary.kind != .unary {
+            line.append("messages_received", summary.messagesReceived)
+            line.append("messages_sent", summary.messagesSent)
+        }
+        line.append("peer", summary.peer)
+        line.append("request_bytes", summary.requestBytes)
+        line.append("response_bytes", summary.responseBytes)
+        if let traced = TraceContext.traceID(fromTraceparent: summary.traceparent) {
+            line.append("trace_id", traced)
+        } else {
+            line.append("trace_id", hex: TraceContext.newTraceIDBits())
+        }
+    }
+
+    /// The same fields as swift-log metadata, for a logger with some other handler.
+    static func metadata(_ summary: CallSummary) -> Logger.Metadata {
         var metadata: Logger.Metadata = [
             "grpc.method": .string(summary.method.path),
             "grpc.code": .string(summary.code.description),
@@ -37,7 +70,7 @@ public struct AccessLog: CallObserver {
             metadata["messages_sent"] = .stringConvertible(summary.messagesSent)
         }
         if let caller = summary.callerId { metadata["caller"] = .string(CallerText.clean(caller)) }
-        logger.info("call", metadata: metadata)
+        return metadata
     }
 
     static func milliseconds(_ duration: Duration) -> String {
@@ -66,14 +99,56 @@ public enum TraceContext {
 
     /// A random trace id for a call that arrived without one.
     public static func newTraceID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let high = generator.next() as UInt64
-        let low = generator.next() as UInt64
+        let (high, low) = newTraceIDBits()
         return hex(high) + hex(low)
     }
+
+    /// The 128 random bits of a new trace id, from a pool refilled by one `getrandom` per 256
+    /// ids (a syscall per call was a visible cost of every logged call).
+    static func newTraceIDBits() -> (UInt64, UInt64) {
+        randomPool.withLock { pool in (pool.next(), pool.next()) }
+    }
+
+    private static let randomPool = Mutex(RandomPool())
 
     private static func hex(_ value: UInt64) -> String {
         let digits = String(value, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}
+
+/// Random 64-bit words from the kernel's generator, read 512 at a time from `/dev/urandom`
+/// (word by word from the system generator if that cannot be read).
+struct RandomPool {
+    private var words = [UInt64](repeating: 0, count: 512)
+    private var position = 512
+
+    mutating func next() -> UInt64 {
+        if position == words.count {
+            refill()
+            position = 0
+        }
+        defer { position += 1 }
+        return words[position]
+    }
+
+    private mutating func refill() {
+        let wanted = words.count * MemoryLayout<UInt64>.size
+        let got = words.withUnsafeMutableBytes { raw -> Int in
+            let descriptor = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { return 0 }
+            defer { close(descriptor) }
+            var filled = 0
+            while filled < raw.count {
+                let count = read(descriptor, raw.baseAddress! + filled, raw.count - filled)
+                if count <= 0 { break }
+                filled += count
+            }
+            return filled
+        }
+        if got < wanted {
+            var generator = SystemRandomNumberGenerator()
+            for i in words.indices { words[i] = generator.next() }
+        }
     }
 }

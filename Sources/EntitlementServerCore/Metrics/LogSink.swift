@@ -27,16 +27,14 @@ public final class LogSink: Sendable {
         self.descriptor = descriptor
     }
 
-    /// Queues one line (with its newline).
-    public func write(_ line: String) {
-        var utf8 = line.utf8
+    /// Queues one line's bytes (with its newline).
+    func write(_ line: [UInt8]) {
         let (startFlusher, flushNow) = state.withLock { state -> (Bool, Bool) in
-            if state.buffer.count + utf8.count > Self.maxBuffered {
+            if state.buffer.count + line.count > Self.maxBuffered {
                 state.dropped += 1
                 return (false, false)
             }
-            state.buffer.append(contentsOf: utf8)
-            utf8 = "".utf8
+            state.buffer.append(contentsOf: line)
             let start = !state.started
             state.started = true
             return (start, state.buffer.count >= Self.flushThreshold)

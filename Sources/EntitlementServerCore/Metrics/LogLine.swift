@@ -1,0 +1,233 @@
+import Glibc
+import Logging
+import Synchronization
+
+/// How log lines look: swift-log's stream style for people, one JSON object for pipelines.
+public enum LogFormat: String, Sendable, CaseIterable {
+    /// `time level label: key=value … [source] message`
+    case text
+    /// `{"time":…,"level":…,"label":…,"message":…,"key":"value",…}`, values escaped.
+    case json
+}
+
+/// One log line built as UTF-8 bytes in one buffer: the handler's path for every line, and the
+/// access log's directly (it appends its fields already in key order, with no metadata dictionary).
+/// Fields must be appended in ascending key order; `LineLogHandler` sorts swift-log metadata first.
+struct LogLine {
+    private(set) var bytes: [UInt8] = []
+    private let format: LogFormat
+    /// The text format puts the message after the fields.
+    private let message: String
+
+    init(format: LogFormat, level: Logger.Level, label: String, message: String) {
+        self.format = format
+        self.message = message
+        bytes.reserveCapacity(256)
+        switch format {
+        case .text:
+            bytes += LogTimestamp.local()
+            bytes.append(UInt8(ascii: " "))
+            bytes += level.rawValue.utf8
+            bytes.append(UInt8(ascii: " "))
+            bytes += label.utf8
+            bytes.append(UInt8(ascii: ":"))
+        case .json:
+            bytes += #"{"time":""#.utf8
+            bytes += LogTimestamp.utcMilliseconds()
+            bytes += #"","level":""#.utf8
+            bytes += level.rawValue.utf8
+            bytes += #"","label":"#.utf8
+            appendJSONString(label)
+            bytes += #","message":"#.utf8
+            appendJSONString(message)
+        }
+    }
+
+    /// A text field; JSON gets it as a string (as every metadata value is).
+    mutating func append(_ key: String, _ value: String) {
+        startField(key)
+        switch format {
+        case .text: bytes += value.utf8
+        case .json: appendJSONString(value)
+        }
+    }
+
+    /// A number, written as decimal digits (a JSON string, like the handler's other values).
+    mutating func append(_ key: String, _ value: Int) {
+        startField(key)
+        if format == .json { bytes.append(UInt8(ascii: "\"")) }
+        bytes += String(value).utf8
+        if format == .json { bytes.append(UInt8(ascii: "\"")) }
+    }
+
+    /// `whole.fff`, for durations in milliseconds with microsecond precision.
+    mutating func append(_ key: String, thousandths value: Int) {
+        startField(key)
+        if format == .json { bytes.append(UInt8(ascii: "\"")) }
+        let magnitude = value.magnitude
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        bytes += String(magnitude / 1_000).utf8
+        bytes.append(UInt8(ascii: "."))
+        let fraction = Int(magnitude % 1_000)
+        bytes.append(UInt8(ascii: "0") + UInt8(fraction / 100))
+        bytes.append(UInt8(ascii: "0") + UInt8(fraction / 10 % 10))
+        bytes.append(UInt8(ascii: "0") + UInt8(fraction % 10))
+        if format == .json { bytes.append(UInt8(ascii: "\"")) }
+    }
+
+    /// 16 bytes as 32 lowercase hex digits (a trace id).
+    mutating func append(_ key: String, hex value: (UInt64, UInt64)) {
+        startField(key)
+        if format == .json { bytes.append(UInt8(ascii: "\"")) }
+        appendHex(value.0)
+        appendHex(value.1)
+        if format == .json { bytes.append(UInt8(ascii: "\"")) }
+    }
+
+    /// A swift-log metadata value, rendered as swift-log renders it (text) or as JSON.
+    mutating func append(_ key: String, _ value: Logger.MetadataValue) {
+        switch format {
+        case .text:
+            startField(key)
+            bytes += value.description.utf8
+        case .json:
+            startField(key)
+            appendJSON(value)
+        }
+    }
+
+    /// The finished line, with its newline.
+    consuming func finish(source: String) -> [UInt8] {
+        switch format {
+        case .text:
+            bytes += " [".utf8
+            bytes += source.utf8
+            bytes += "] ".utf8
+            bytes += message.utf8
+        case .json:
+            bytes.append(UInt8(ascii: "}"))
+        }
+        bytes.append(UInt8(ascii: "\n"))
+        return bytes
+    }
+
+    private mutating func startField(_ key: String) {
+        switch format {
+        case .text:
+            bytes.append(UInt8(ascii: " "))
+            bytes += key.utf8
+            bytes.append(UInt8(ascii: "="))
+        case .json:
+            bytes.append(UInt8(ascii: ","))
+            appendJSONString(key)
+            bytes.append(UInt8(ascii: ":"))
+        }
+    }
+
+    private mutating func appendHex(_ value: UInt64) {
+        let digits = Array("0123456789abcdef".utf8)
+        for shift in stride(from: 60, through: 0, by: -4) {
+            bytes.append(digits[Int(value >> UInt64(shift) & 0xF)])
+        }
+    }
+
+    private mutating func appendJSON(_ value: Logger.MetadataValue) {
+        switch value {
+        case .string(let string): appendJSONString(string)
+        case .stringConvertible(let convertible): appendJSONString(convertible.description)
+        case .array(let values):
+            bytes.append(UInt8(ascii: "["))
+            for (i, element) in values.enumerated() {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                appendJSON(element)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .dictionary(let dictionary):
+            bytes.append(UInt8(ascii: "{"))
+            for (i, (key, element)) in dictionary.sorted(by: { $0.key < $1.key }).enumerated() {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                appendJSONString(key)
+                bytes.append(UInt8(ascii: ":"))
+                appendJSON(element)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// A JSON string: quotes, backslashes and control characters escaped, so caller text cannot
+    /// break the line; other bytes (UTF-8 included) as they are.
+    private mutating func appendJSONString(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes += #"\""#.utf8
+            case UInt8(ascii: "\\"): bytes += #"\\"#.utf8
+            case UInt8(ascii: "\n"): bytes += #"\n"#.utf8
+            case UInt8(ascii: "\r"): bytes += #"\r"#.utf8
+            case UInt8(ascii: "\t"): bytes += #"\t"#.utf8
+            case 0..<0x20, 0x7F:
+                let digits = Array("0123456789abcdef".utf8)
+                bytes += #"\u00"#.utf8
+                bytes.append(digits[Int(byte >> 4)])
+                bytes.append(digits[Int(byte & 0xF)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
+
+/// The time at the start of a line. The local-time text of the current second is formatted once
+/// and reused by every line of that second.
+enum LogTimestamp {
+    private static let lastSecond = Mutex<(time_t, [UInt8])>((0, []))
+
+    /// `2026-12-02T10:31:07+0000` (local time with its offset), as swift-log's stream handler.
+    static func local() -> [UInt8] {
+        var now = time(nil)
+        if let cached = lastSecond.withLock({ $0.0 == now ? $0.1 : nil }) { return cached }
+        var parts = tm()
+        localtime_r(&now, &parts)
+        var buffer = [Int8](repeating: 0, count: 32)
+        let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
+        let text = buffer[0..<count].map { UInt8(bitPattern: $0) }
+        lastSecond.withLock { $0 = (now, text) }
+        return text
+    }
+
+    /// `2026-12-02T10:31:07.123Z`.
+    static func utcMilliseconds() -> [UInt8] {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var seconds = now.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        var text: [UInt8] = []
+        text.reserveCapacity(24)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                text.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4)
+        text.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2)
+        text.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2)
+        text.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2)
+        text.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2)
+        text.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2)
+        text.append(UInt8(ascii: "."))
+        digits(Int(now.tv_nsec) / 1_000_000, 3)
+        text.append(UInt8(ascii: "Z"))
+        return text
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Logging
+import RPCCore
+import Testing
+
+@testable import EntitlementServerCore
+
+@Suite("Log lines: the handler and the access log's direct path")
+struct LogLineTests {
+    /// Lines written through a sink into a temporary file, read back after a flush.
+    final class CapturedLines: Sendable {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("log-\(UUID().uuidString)").path
+        let sink: LogSink
+        let descriptor: Int32
+
+        init() {
+            descriptor = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
+            sink = LogSink(descriptor: descriptor)
+        }
+
+        func lines() -> [String] {
+            sink.flush()
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").map(String.init)
+        }
+
+        deinit {
+            close(descriptor)
+            unlink(path)
+        }
+    }
+
+    static func summary(kind: RPCKind = .unary, caller: String? = "oid-7") -> CallSummary {
+        CallSummary(
+            method: MethodDescriptor(service: "entitlement.v1.AccessPackageRequests", method: "ListRequests"),
+            kind: kind, code: .ok, duration: .microseconds(12_345), messagesReceived: 1, messagesSent: 3,
+            requestBytes: 11, responseBytes: 336, peer: "127.0.0.1:43280",
+            traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", callerId: caller)
+    }
+
+    /// The line without its leading time (text) or with its time removed (JSON).
+    static func withoutTime(_ line: String, format: LogFormat) throws -> String {
+        switch format {
+        case .text:
+            return String(line.drop { $0 != " " })
+        case .json:
+            var object = try #require(
+                JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String], "not a JSON object of strings: \(line)")
+            #expect(object.removeValue(forKey: "time") != nil)
+            return String(decoding: try JSONSerialization.data(withJSONObject: object, options: .sortedKeys), as: UTF8.self)
+        }
+    }
+
+    @Test(
+        "the access log's direct line equals the handler's line for the same fields",
+        arguments: LogFormat.allCases, [RPCKind.unary, .serverStreaming])
+    func directLineMatchesHandler(format: LogFormat, kind: RPCKind) throws {
+        let captured = CapturedLines()
+        let handler = LineLogHandler(label: "entitlement", format: format, sink: captured.sink)
+        let access = AccessLog(logger: Logger(label: "entitlement") { _ in handler })
+        for caller in ["oid-7", nil] {
+            let summary = Self.summary(kind: kind, caller: caller)
+            access.callFinished(summary)
+            handler.log(
+                event: LogEvent(
+                    level: .info, message: "call", metadata: AccessLog.metadata(summary), source: "EntitlementServerCore",
+                    file: #fileID, function: #function, line: #line))
+        }
+        let lines = captured.lines()
+        try #require(lines.count == 4)
+        #expect(try Self.withoutTime(lines[0], format: format) == Self.withoutTime(lines[1], format: format))
+        #expect(try Self.withoutTime(lines[2], format: format) == Self.withoutTime(lines[3], format: format))
+        #expect(lines[0].contains("duration_ms") && lines[0].contains("12.345"))
+        #expect(lines[0].contains("4bf92f3577b34da6a3ce929d0e0e4736"))
+    }
+
+    @Test("text lines keep swift-log's stream layout")
+    func textLayout() throws {
+        let captured = CapturedLines()
+        let handler = LineLogHandler(label: "entitlement.store", format: .text, sink: captured.sink)
+        Logger(label: "entitlement.store") { _ in handler }.notice("reprocess", metadata: ["b": "2", "a": "1"])
+        let line = try #require(captured.lines().first)
+        #expect(line.hasSuffix(" notice entitlement.store: a=1 b=2 [EntitlementTests] reprocess"))
+        #expect(line.first?.isNumber == true, "starts with the time")
+    }
+
+    @Test("JSON lines escape quotes, backslashes and control characters")
+    func jsonEscapes() throws {
+        let captured = CapturedLines()
+        let handler = LineLogHandler(label: "l", format: .json, sink: captured.sink)
+        let nasty = "a\"b\\c\nd\te\u{1}f\u{7F}é"
+        Logger(label: "l") { _ in handler }.warning("m\"", metadata: ["k": .string(nasty), "n": .stringConvertible(42)])
+        let line = try #require(captured.lines().first)
+        let object = try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
+        #expect(object["k"] == nasty && object["n"] == "42" && object["message"] == "m\"")
+        #expect(object["level"] == "warning" && object["label"] == "l")
+        let time = try #require(object["time"])
+        #expect(time.count == 24 && time.hasSuffix("Z"))
+    }
+
+    @Test("generated trace ids are random 128-bit values")
+    func traceIDBits() {
+        let ids = Set((0..<2_000).map { _ in TraceContext.newTraceIDBits() }.map { "\($0.0)-\($0.1)" })
+        #expect(ids.count == 2_000, "a refill of the pool repeated or lost words")
+    }
+}
