@@ -28,16 +28,48 @@ public struct Fixture: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ImportError(path: "", message: "cannot read \(path)")
         }
-        try self.init(json: [UInt8](data))
+        self = try Self.parsing(data)
     }
 
     /// Parses and checks a JSON fixture.
     public init(json bytes: [UInt8]) throws(ImportError) {
-        let root = try JSONObjectReader(
-            JSONValue.parse(Data(bytes)), path: "",
-            known: ["catalogs", "accessPackages", "roleAssignments", "requests"])
+        self = try Self.parsing(bytes)
+    }
+
+    private static func parsing(_ bytes: some ContiguousBytes) throws(ImportError) -> Fixture {
+        // withUnsafeBytes cannot forward a typed throw, so carry the result out by hand.
+        var result: Result<Fixture, ImportError>?
+        bytes.withUnsafeBytes { raw in
+            do throws(ImportError) {
+                result = .success(try Fixture(parsing: raw))
+            } catch {
+                result = .failure(error)
+            }
+        }
+        return try result!.get()
+    }
+
+    /// Requests are converted as the parser reaches them, so the document is never held as a
+    /// whole tree (a file of 20,000 requests is ~15 MB of JSON but ~60 MB as a tree). Errors keep
+    /// the order of a whole-document check: syntax first, then the sections in order.
+    private init(parsing bytes: UnsafeRawBufferPointer) throws(ImportError) {
         self.init()
+        var requests: [AccessPackageRequest] = []
+        var requestError: ImportError?
         var seen: Set<String> = []
+        let document = try JSONParser.parseObject(bytes, streaming: "requests") { element, i in
+            guard requestError == nil else { return }
+            do throws(ImportError) {
+                let request = try Self.request(element, path: "requests[\(i)]")
+                try Self.checkUnique(request.id, in: &seen, at: "requests[\(i)].id")
+                requests.append(request)
+            } catch {
+                requestError = error
+            }
+        }
+        let root = try JSONObjectReader(
+            document, path: "", known: ["catalogs", "accessPackages", "roleAssignments", "requests"])
+        seen = []
         for (i, element) in try root.array("catalogs").enumerated() {
             let object = try JSONObjectReader(element, path: "catalogs[\(i)]", known: ["id", "displayName"])
             let catalog = CatalogInfo(
@@ -73,12 +105,10 @@ public struct Fixture: Sendable {
             }
             roleAssignments.append(assignment)
         }
-        seen = []
-        for (i, element) in try root.array("requests").enumerated() {
-            let request = try Self.request(element, path: "requests[\(i)]")
-            try Self.checkUnique(request.id, in: &seen, at: "requests[\(i)].id")
-            requests.append(request)
-        }
+        // A streamed array reads as empty here; anything else under "requests" is refused here.
+        _ = try root.array("requests")
+        if let requestError { throw requestError }
+        self.requests = requests
     }
 
     private static func request(_ value: JSONValue, path: String) throws(ImportError) -> AccessPackageRequest {
