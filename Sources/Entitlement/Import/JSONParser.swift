@@ -282,22 +282,13 @@ struct JSONParser {
     private mutating func hexQuad(escapeAt start: Int) throws(Failure) -> UInt32 {
         var value: UInt32 = 0
         for _ in 0..<4 {
-            guard let byte = peek, let digit = Self.hexValue(byte) else {
+            guard let byte = peek, let digit = byte.hexDigitValue else {
                 throw fail("a \\u escape needs four hex digits", at: start)
             }
             value = value << 4 | UInt32(digit)
             offset += 1
         }
         return value
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     private static func describe(_ byte: UInt8) -> String {
