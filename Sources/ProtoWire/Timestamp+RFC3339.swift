@@ -62,20 +62,48 @@ public enum RFC3339 {
         let days = Int(floorDiv(timestamp.seconds, 86_400))
         let secondOfDay = Int(timestamp.seconds - Int64(days) * 86_400)
         let (year, month, day) = civilFromDays(days)
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        // Written digit by digit into one buffer: Reprocess details and audit lines format a
+        // time per request, and interpolating padded parts cost a string each.
+        var text: [UInt8] = []
+        text.reserveCapacity(30)
+        func append(_ value: Int, width: Int) {
+            if value < 0 { text.append(UInt8(ascii: "-")) }
+            let digits = Array(String(value.magnitude).utf8)
+            for _ in digits.count..<max(width, digits.count) { text.append(UInt8(ascii: "0")) }
+            text += digits
         }
-        var text =
-            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
-            + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))"
-        let nanos = Int(min(max(timestamp.nanos, 0), 999_999_999))
+        func appendTwo(_ value: Int) {
+            text.append(UInt8(ascii: "0") + UInt8(value / 10))
+            text.append(UInt8(ascii: "0") + UInt8(value % 10))
+        }
+        if (0...9999).contains(year) {
+            appendTwo(year / 100)
+            appendTwo(year % 100)
+        } else {
+            append(year, width: 4)
+        }
+        text.append(UInt8(ascii: "-"))
+        appendTwo(month)
+        text.append(UInt8(ascii: "-"))
+        appendTwo(day)
+        text.append(UInt8(ascii: "T"))
+        appendTwo(secondOfDay / 3600)
+        text.append(UInt8(ascii: ":"))
+        appendTwo(secondOfDay / 60 % 60)
+        text.append(UInt8(ascii: ":"))
+        appendTwo(secondOfDay % 60)
+        var nanos = Int(min(max(timestamp.nanos, 0), 999_999_999))
         if nanos != 0 {
-            var fraction = pad(nanos, 9)
-            while fraction.count > 3, fraction.hasSuffix("000") { fraction.removeLast(3) }
-            text += "." + fraction
+            var width = 9
+            while width > 3, nanos % 1_000 == 0 {
+                nanos /= 1_000
+                width -= 3
+            }
+            text.append(UInt8(ascii: "."))
+            append(nanos, width: width)
         }
-        return text + "Z"
+        text.append(UInt8(ascii: "Z"))
+        return String(decoding: text, as: UTF8.self)
     }
 
     private static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {

@@ -40,4 +40,18 @@ struct RFC3339Tests {
     func roundTrip(timestamp: Timestamp) {
         #expect(RFC3339.parse(RFC3339.format(timestamp)) == timestamp)
     }
+
+    @Test(
+        "format writes UTC with 0, 3, 6 or 9 fraction digits",
+        arguments: [
+            (Timestamp(seconds: 0), "1970-01-01T00:00:00Z"),
+            (Timestamp(seconds: 1_795_168_800, nanos: 5_000_000), "2026-11-20T10:00:00.005Z"),
+            (Timestamp(seconds: 1_795_168_800, nanos: 120_000), "2026-11-20T10:00:00.000120Z"),
+            (Timestamp(seconds: -86_401, nanos: 7), "1969-12-30T23:59:59.000000007Z"),
+            (Timestamp(seconds: 253_402_300_799, nanos: 999_999_999), "9999-12-31T23:59:59.999999999Z"),
+            (Timestamp(seconds: -62_135_596_800), "0001-01-01T00:00:00Z"),
+        ])
+    func formats(timestamp: Timestamp, expected: String) {
+        #expect(RFC3339.format(timestamp) == expected)
+    }
 }
