@@ -241,13 +241,14 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
 
     // MARK: Audit
 
-    package func insertAuditRecord(_ record: AuditRecord) async throws(StoreError) -> Int64 {
+    package func insertAuditRecord(_ record: AuditRecord) async throws(StoreError) {
         let logger = logger
-        return try await database { client in
+        let seq = try await database { client in
             try await client.withConnection { connection in
                 try await AuditRows.insert(record, on: connection, logger: logger)
             }
         }
+        auditTrail.appendToFile(record, seq: seq)
     }
 
     public func appendAudit(_ record: AuditRecord) async throws(StoreError) {

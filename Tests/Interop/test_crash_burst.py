@@ -218,8 +218,8 @@ def _read_store_audit(data_dir) -> collections.Counter | None:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
         try:
             rows = con.execute(
-                "SELECT i.request_id, COUNT(*) FROM audit a JOIN audit_items i ON i.audit_seq = a.seq "
-                "WHERE a.decision = 'allowed' AND i.outcome = ? GROUP BY i.request_id",
+                "SELECT i.value, COUNT(*) FROM audit a, json_each(a.request_ids) i, json_each(a.outcomes) o "
+                "WHERE a.decision = 'allowed' AND o.key = i.key AND o.value = ? GROUP BY i.value",
                 (OUTCOME_ACCEPTED,)).fetchall()
         finally:
             con.close()

@@ -7,7 +7,8 @@ import Glibc
 /// `audit.log` in the data dir: one JSON object per audited Reprocess call, appended, for operators
 /// to read and ship. The `audit` table in the store is the durable record; this file is its
 /// readable copy, written right after the record is committed (or when committing it failed).
-final class AuditLogFile {
+/// Safe to share between threads: each append is one `write` to a descriptor opened O_APPEND.
+final class AuditLogFile: Sendable {
     private let descriptor: Int32
     private let path: String
 
@@ -25,9 +26,20 @@ final class AuditLogFile {
 
     /// Appends one line; `seq` is the record's place in the audit table (nil: not in it).
     func append(_ record: AuditRecord, seq: Int64?) {
-        var line = Self.line(for: record, seq: seq)
-        // One write per line with O_APPEND, so concurrent writers never interleave within a line.
-        _ = line.withUnsafeMutableBytes { write(descriptor, $0.baseAddress, $0.count) }
+        append(lines: Self.line(for: record, seq: seq))
+    }
+
+    /// Appends whole lines (each with its newline) in one write with O_APPEND, so concurrent
+    /// writers never interleave within a line.
+    func append(lines: [UInt8]) {
+        lines.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                if written <= 0 { return }
+                offset += written
+            }
+        }
     }
 
     /// The line's bytes, built in one buffer: it is written on the store's actor once per
@@ -81,6 +93,18 @@ final class AuditLogFile {
         }
         raw("}\n")
         return out
+    }
+
+    /// `["a","b"]`: strings as a JSON array, escaped as in the lines (the audit table's id and
+    /// outcome columns).
+    static func jsonArray(_ strings: [String]) -> String {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        for (i, string) in strings.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            appendQuoted(string, to: &out)
+        }
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The `seq` of the last line that has one: 0 for an empty file, nil when the file has

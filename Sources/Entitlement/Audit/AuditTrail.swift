@@ -6,7 +6,9 @@ import ProtoWire
 /// server's log and one in `audit.log` (`seq` nil for a record the table could not take).
 /// Used on its store's actor only.
 package final class AuditTrail {
-    private let file: AuditLogFile
+    /// Also handed to the embedded store's SQLite writer, which appends the lines of committed
+    /// records itself (one write per transaction).
+    let file: AuditLogFile
     package let logger: Logger
 
     /// Opens `directory/audit.log` for appending.
@@ -21,11 +23,17 @@ package final class AuditTrail {
     /// The seq of the file's last line, nil when it has none (see `AuditLogFile.lastSeq`).
     func lastSeq() -> Int64? { file.lastSeq() }
 
-    /// Appends a line to audit.log only (start-up reconciliation of lines a crash lost).
-    func appendToFile(_ record: AuditRecord, seq: Int64) { file.append(record, seq: seq) }
+    /// Appends a line to audit.log only (a record committed elsewhere; start-up reconciliation).
+    package func appendToFile(_ record: AuditRecord, seq: Int64) { file.append(record, seq: seq) }
 
+    /// Both lines: audit.log and the server's log.
     package func log(_ record: AuditRecord, seq: Int64?) {
         file.append(record, seq: seq)
+        logToServer(record)
+    }
+
+    /// The server's log line only (audit.log has the record already).
+    package func logToServer(_ record: AuditRecord) {
         // Ids and outcomes as one comma-separated value each: a log handler renders an array
         // element by element, and this line is written on the store's actor for every call.
         var metadata: Logger.Metadata = [
@@ -54,14 +62,14 @@ package protocol RefusalAuditing: Actor {
     var refusalFlushScheduled: Bool { get set }
     var auditTrail: AuditTrail { get }
     var auditClock: any WallClock { get }
-    /// Appends the record in its own transaction; returns its seq.
-    func insertAuditRecord(_ record: AuditRecord) async throws(StoreError) -> Int64
+    /// Appends the record in its own transaction and, once committed, its audit.log line.
+    func insertAuditRecord(_ record: AuditRecord) async throws(StoreError)
 }
 
 extension RefusalAuditing {
     package func appendAuditRecord(_ record: AuditRecord) async throws(StoreError) {
-        let seq = try await insertAuditRecord(record)
-        auditTrail.log(record, seq: seq)
+        try await insertAuditRecord(record)
+        auditTrail.logToServer(record)
     }
 
     package func appendAuditOrLog(_ record: AuditRecord) async {

@@ -5,8 +5,13 @@ import ProtoWire
 extension RequestStore: RefusalAuditing {
     package var auditClock: any WallClock { clock }
 
-    package func insertAuditRecord(_ record: AuditRecord) async throws(StoreError) -> Int64 {
-        try await write { database in try Self.insertAudit(record, in: database) }
+    package func insertAuditRecord(_ record: AuditRecord) async throws(StoreError) {
+        _ = try await write({ database in try Self.insertAudit(record, in: database) }, journalLine: Self.auditLine(record))
+    }
+
+    /// The audit.log line of `record` once its row has committed as `seq` (the writer appends it).
+    static func auditLine(_ record: AuditRecord) -> @Sendable (Int64) -> [UInt8] {
+        { seq in AuditLogFile.line(for: record, seq: seq) }
     }
 
     /// Appends an audit record in its own transaction and logs it.
@@ -35,7 +40,8 @@ extension RequestStore: RefusalAuditing {
     private static func readAudit(limit: Int, in database: SQLiteDatabase) throws(SQLiteError) -> [AuditRecord] {
         try readAudit(
             """
-            SELECT seq, time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count
+            SELECT seq, time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count,
+                request_ids, outcomes
             FROM audit ORDER BY seq DESC LIMIT ?
             """, binding: Int64(max(0, limit)), in: database
         ).reversed().map(\.1)
@@ -45,7 +51,8 @@ extension RequestStore: RefusalAuditing {
     static func readAudit(after seq: Int64, limit: Int, in database: SQLiteDatabase) throws(SQLiteError) -> [(Int64, AuditRecord)] {
         let rows = try readAudit(
             """
-            SELECT seq, time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count
+            SELECT seq, time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count,
+                request_ids, outcomes
             FROM audit WHERE seq > ?1 ORDER BY seq ASC LIMIT \(max(0, limit))
             """, binding: seq, in: database)
         return rows
@@ -76,42 +83,37 @@ extension RequestStore: RefusalAuditing {
             let record = AuditRecord(
                 callerObjectId: rows.optionalString(at: 3),
                 time: Timestamp(seconds: rows.int64(at: 1), nanos: Int32(truncatingIfNeeded: rows.int64(at: 2))),
-                accessPackageId: rows.string(at: 4), requestIds: [],
+                accessPackageId: rows.string(at: 4), requestIds: strings(inJSON: rows.string(at: 9)),
+                outcomes: strings(inJSON: rows.optionalString(at: 10) ?? "[]").compactMap(ReprocessOutcome.init(protoName:)),
                 decision: AuditRecord.Decision(rawValue: rows.string(at: 5)) ?? .rejected,
                 reason: rows.string(at: 6), peer: rows.optionalString(at: 7), count: Int(rows.int64(at: 8)))
             records.append((rows.int64(at: 0), record))
         }
-        let items = try database.statement(
-            "SELECT request_id, outcome FROM audit_items WHERE audit_seq = ? ORDER BY position")
-        for i in records.indices {
-            items.reset()
-            try items.bind(records[i].0)
-            while try items.step() {
-                records[i].1.requestIds.append(items.string(at: 0))
-                if let outcome = items.optionalString(at: 1).flatMap(ReprocessOutcome.init(protoName:)) {
-                    records[i].1.outcomes.append(outcome)
-                }
-            }
-        }
         return records
     }
 
-    /// Inserts the record; returns its `seq` (the order of the audit table, kept in audit.log).
+    /// The strings of a JSON array the store wrote (`AuditLogFile.jsonArray`); empty if the text
+    /// is not one (a hand-edited database).
+    private static func strings(inJSON text: String) -> [String] {
+        let bytes = Array(text.utf8)
+        let value = try? bytes.withUnsafeBytes { raw in try JSONParser.parse(raw) }
+        guard case .array(let elements)? = value else { return [] }
+        return elements.compactMap { element in
+            if case .string(let string) = element { string } else { nil }
+        }
+    }
+
+    /// Inserts the record (one row, ids and outcomes as JSON arrays); returns its `seq` (the
+    /// order of the audit table, kept in audit.log).
     @discardableResult
     static func insertAudit(_ record: AuditRecord, in database: SQLiteDatabase) throws(SQLiteError) -> Int64 {
         let audit = try database.statement(StoreSchema.insertAudit)
         try audit.bind(
             record.time.seconds, Int64(record.time.nanos), record.callerObjectId, record.accessPackageId,
-            record.decision.rawValue, record.reason, record.peer, Int64(record.count))
+            record.decision.rawValue, record.reason, record.peer, Int64(record.count),
+            AuditLogFile.jsonArray(record.requestIds),
+            record.outcomes.isEmpty ? nil : AuditLogFile.jsonArray(record.outcomes.map(\.protoName)))
         try audit.run()
-        let seq = database.lastInsertRowID
-        let item = try database.statement(StoreSchema.insertAuditItem)
-        for (position, id) in record.requestIds.enumerated() {
-            item.reset()
-            let outcome: String? = position < record.outcomes.count ? record.outcomes[position].protoName : nil
-            try item.bind(seq, Int64(position), id, outcome)
-            try item.run()
-        }
-        return seq
+        return database.lastInsertRowID
     }
 }

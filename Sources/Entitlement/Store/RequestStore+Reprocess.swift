@@ -35,12 +35,12 @@ extension RequestStore {
         let ids = accepted.map(\.id)
         pendingAcceptances.formUnion(ids)
         defer { pendingAcceptances.subtract(ids) }
-        let seq: Int64
         do {
-            seq = try await write { [accepted] database in
-                for request in accepted { try Self.store(request, in: database) }
-                return try Self.insertAudit(record, in: database)
-            }
+            _ = try await write(
+                { [accepted] database in
+                    for request in accepted { try Self.store(request, in: database) }
+                    return try Self.insertAudit(record, in: database)
+                }, journalLine: Self.auditLine(record))
         } catch {
             // The audit row went down with the transaction; record the failed call on its own.
             await recordRejectedReprocess(
@@ -51,7 +51,7 @@ extension RequestStore {
         for request in accepted { state.put(request) }
         changes.publish(accepted)
         if !accepted.isEmpty { wakeDeliveryWorker() }
-        auditTrail.log(record, seq: seq)
+        auditTrail.logToServer(record)
         metrics.recordOutcomes(results)
         return results
     }

@@ -63,9 +63,9 @@ public actor RequestStore: RequestStoring {
         }
         self.directory = directory
         self.pageTokens = PageTokenCodec(key: try PageTokenKeyFile.loadOrCreate(path: directory + "/page-token.key"))
-        self.writer = SQLiteWriter(database: database, metrics: metrics)
         let auditTrail = try AuditTrail(directory: directory, logger: logger)
         self.auditTrail = auditTrail
+        self.writer = SQLiteWriter(database: database, metrics: metrics, journal: auditTrail.file)
         self.clock = clock
         self.logger = logger
         // Loaded here, before the writer thread first touches the connection.
@@ -130,9 +130,13 @@ public actor RequestStore: RequestStoring {
 
     /// Runs `body` on the writer thread and returns once its transaction has committed; a failure
     /// rolls back `body`'s changes and becomes a `StoreError`.
-    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteDatabase) throws -> T) async throws(StoreError) -> T {
+    /// `journalLine` gives the audit.log line of the result, appended once the commit is durable.
+    func write<T: Sendable>(
+        _ body: @escaping @Sendable (SQLiteDatabase) throws -> T,
+        journalLine: (@Sendable (T) -> [UInt8])? = nil
+    ) async throws(StoreError) -> T {
         do {
-            return try await writer.perform(body)
+            return try await writer.perform(body, journalLine: journalLine)
         } catch {
             throw StoreError(wrapping: error)
         }

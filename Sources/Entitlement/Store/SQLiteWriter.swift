@@ -7,6 +7,8 @@ import Synchronization
 ///
 /// Each operation runs inside its own SAVEPOINT, so one that fails rolls back alone; its caller
 /// resumes only after the whole transaction has committed (or failed), i.e. once it is durable.
+/// An operation may leave a line for the journal (`audit.log`): the lines of a committed
+/// transaction are appended in one write, in commit order, before any of its callers resume.
 final class SQLiteWriter: Sendable {
     /// The most operations one transaction carries.
     static let maxBatch = 256
@@ -17,9 +19,14 @@ final class SQLiteWriter: Sendable {
 
     private struct Operation: Sendable {
         /// Runs the work in the open transaction; returns how to resume the caller once the
-        /// transaction's fate (nil: committed) is known.
-        let apply: @Sendable (SQLiteDatabase) -> @Sendable ((any Error)?) -> Void
+        /// transaction's fate (nil: committed) is known, and the journal line if it succeeded.
+        let apply: @Sendable (SQLiteDatabase) -> Applied
         let fail: @Sendable (any Error) -> Void
+    }
+
+    private struct Applied {
+        let resume: @Sendable ((any Error)?) -> Void
+        let journalLine: [UInt8]?
     }
 
     private struct State {
@@ -40,11 +47,17 @@ final class SQLiteWriter: Sendable {
     var isCommitting: Bool { !lastCommitFailed.load(ordering: .relaxed) }
 
     private let metrics: StoreMetrics
+    /// Where committed operations' journal lines go.
+    private let journal: AuditLogFile?
 
-    init(database: SQLiteDatabase, maxPending: Int = 4_096, metrics: StoreMetrics = .disabled) {
+    init(
+        database: SQLiteDatabase, maxPending: Int = 4_096, metrics: StoreMetrics = .disabled,
+        journal: AuditLogFile? = nil
+    ) {
         self.database = database
         self.maxPending = maxPending
         self.metrics = metrics
+        self.journal = journal
     }
 
     /// Operations waiting for their transaction now.
@@ -52,7 +65,12 @@ final class SQLiteWriter: Sendable {
 
     /// Runs `work` on the writer thread inside a transaction and returns its result once that
     /// transaction has committed.
-    func perform<T: Sendable>(_ work: @escaping @Sendable (SQLiteDatabase) throws -> T) async throws -> T {
+    /// - Parameter journalLine: the line (with its newline) to append to the journal for the
+    ///   work's result once the transaction has committed; not called if the work failed.
+    func perform<T: Sendable>(
+        _ work: @escaping @Sendable (SQLiteDatabase) throws -> T,
+        journalLine: (@Sendable (T) -> [UInt8])? = nil
+    ) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let operation = Operation(
                 apply: { database in
@@ -67,13 +85,15 @@ final class SQLiteWriter: Sendable {
                         try? database.execute("RELEASE operation")
                         result = .failure(error)
                     }
-                    return { commitError in
-                        if let commitError {
-                            continuation.resume(throwing: commitError)
-                        } else {
-                            continuation.resume(with: result)
-                        }
-                    }
+                    let line = journalLine.flatMap { line in (try? result.get()).map(line) }
+                    return Applied(
+                        resume: { commitError in
+                            if let commitError {
+                                continuation.resume(throwing: commitError)
+                            } else {
+                                continuation.resume(with: result)
+                            }
+                        }, journalLine: line)
                 },
                 fail: { continuation.resume(throwing: $0) }
             )
@@ -136,7 +156,7 @@ final class SQLiteWriter: Sendable {
                 for operation in batch { operation.fail(error) }
                 continue
             }
-            let resumes = batch.map { $0.apply(database) }
+            let applied = batch.map { $0.apply(database) }
             var commitError: (any Error)?
             do {
                 if failOnPurpose { throw StoreError.io("commit failed on purpose (injected)") }
@@ -145,11 +165,15 @@ final class SQLiteWriter: Sendable {
                 try? database.execute("ROLLBACK")
                 commitError = error
             }
+            if commitError == nil, let journal {
+                let lines = applied.reduce(into: [UInt8]()) { lines, op in lines += op.journalLine ?? [] }
+                if !lines.isEmpty { journal.append(lines: lines) }
+            }
             lastCommitFailed.store(commitError != nil, ordering: .relaxed)
             let (seconds, attoseconds) = (ContinuousClock.now - started).components
             metrics.commitSeconds.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
             metrics.commitBatchSize.record(batch.count)
-            for resume in resumes { resume(commitError) }
+            for op in applied { op.resume(commitError) }
         }
     }
 }

@@ -34,13 +34,6 @@ enum StoreSchema {
             decision TEXT NOT NULL,
             reason TEXT NOT NULL
         );
-        CREATE TABLE IF NOT EXISTS audit_items (
-            audit_seq INTEGER NOT NULL,
-            position INTEGER NOT NULL,
-            request_id TEXT NOT NULL,
-            outcome TEXT,
-            PRIMARY KEY (audit_seq, position)
-        );
         CREATE TABLE IF NOT EXISTS grants (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
             request_id TEXT NOT NULL,
@@ -58,8 +51,9 @@ enum StoreSchema {
     static let insertPackage = "INSERT INTO access_packages (id, catalog_id, display_name) VALUES (?, ?, ?)"
     static let insertRole = "INSERT INTO role_assignments (principal_id, catalog_id, role) VALUES (?, ?, ?)"
     static let insertAudit = """
-        INSERT INTO audit (time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO audit (
+            time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count, request_ids, outcomes)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     /// Columns added after version 1, as (table, column, definition); added when missing, so a
@@ -67,6 +61,10 @@ enum StoreSchema {
     static let addedColumns = [
         ("audit", "peer", "TEXT"),
         ("audit", "count", "INTEGER NOT NULL DEFAULT 1"),
+        // The call's ids and their outcomes as JSON arrays of strings (`json_each` reads them):
+        // one row per call, where a row per id made every Reprocess insert eleven.
+        ("audit", "request_ids", "TEXT NOT NULL DEFAULT '[]'"),
+        ("audit", "outcomes", "TEXT"),
     ]
 
     /// Brings an existing database up to this schema.
@@ -79,9 +77,48 @@ enum StoreSchema {
             info.reset()
             if !present { try database.execute("ALTER TABLE \(table) ADD COLUMN \(column) \(definition)") }
         }
+        try moveAuditItems(database)
     }
-    static let insertAuditItem =
-        "INSERT INTO audit_items (audit_seq, position, request_id, outcome) VALUES (?, ?, ?, ?)"
+
+    /// Data dirs written before the ids moved into the audit row keep them in `audit_items`
+    /// (a row per id): copied into each row's columns, in one transaction, then dropped.
+    private static func moveAuditItems(_ database: SQLiteDatabase) throws(SQLiteError) {
+        let exists = try database.statement("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_items'")
+        _ = try exists.step()
+        guard exists.int64(at: 0) > 0 else { return }
+        exists.reset()
+        try database.execute("BEGIN IMMEDIATE")
+        do throws(SQLiteError) {
+            let items = try database.statement(
+                "SELECT audit_seq, request_id, outcome FROM audit_items ORDER BY audit_seq, position")
+            let update = try database.statement("UPDATE audit SET request_ids = ?, outcomes = ? WHERE seq = ?")
+            var current: (seq: Int64, ids: [String], outcomes: [String])?
+            func flush() throws(SQLiteError) {
+                guard let row = current else { return }
+                update.reset()
+                try update.bind(
+                    AuditLogFile.jsonArray(row.ids), row.outcomes.isEmpty ? nil : AuditLogFile.jsonArray(row.outcomes),
+                    row.seq)
+                try update.run()
+            }
+            while try items.step() {
+                let seq = items.int64(at: 0)
+                if current?.seq != seq {
+                    try flush()
+                    current = (seq, [], [])
+                }
+                current?.ids.append(items.string(at: 1))
+                if let outcome = items.optionalString(at: 2) { current?.outcomes.append(outcome) }
+            }
+            try flush()
+            items.reset()
+            try database.execute("DROP TABLE audit_items")
+            try database.execute("COMMIT")
+        } catch {
+            try? database.execute("ROLLBACK")
+            throw error
+        }
+    }
     static let insertGrant = """
         INSERT INTO grants (request_id, resource_id, resource_type, principal_id, time_seconds, time_nanos)
         VALUES (?, ?, ?, ?, ?, ?)

@@ -34,6 +34,55 @@ struct AuditLogFileTests {
     }
 }
 
+@Suite("audit.log is written by the store's writer, per commit")
+struct AuditJournalTests {
+    static func seqs(in path: String) throws -> [Int] {
+        try String(contentsOfFile: path + "/audit.log", encoding: .utf8).split(separator: "\n").map {
+            try #require((JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["seq"] as? Int)
+        }
+    }
+
+    @Test("a call's line is in the file when the call returns; concurrent calls' lines follow the table's order")
+    func linesBeforeTheAnswer() async throws {
+        try await withTemporaryDirectory { path in
+            let store = try RequestStore(directory: path, clock: ManualWallClock(testNow))
+            try await store.importFixture(baseFixture(requests: [makeRequest("r1")]))
+            let handler = AccessPackageRequestsHandler(store: store)
+            _ = try await handler.reprocess(reprocessRequest(ids: ["r1"]), context: makeContext())
+            #expect(try Self.seqs(in: path) == [1], "the line was not written before the call returned")
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<50 {
+                    group.addTask { _ = try? await handler.reprocess(reprocessRequest(ids: ["nope"]), context: makeContext()) }
+                }
+            }
+            #expect(try Self.seqs(in: path) == Array(1...51))
+            await store.close()
+        }
+    }
+
+    @Test("a transaction that fails to commit leaves no line for its row")
+    func failedCommitWritesNoLine() async throws {
+        try await withTemporaryDirectory { path in
+            let store = try RequestStore(directory: path, clock: ManualWallClock(testNow))
+            try await store.importFixture(baseFixture(requests: [makeRequest("r1")]))
+            await store.injectCommitFailures(1)
+            let handler = AccessPackageRequestsHandler(store: store)
+            await #expect(throws: (any Error).self) {
+                _ = try await handler.reprocess(reprocessRequest(ids: ["r1"]), context: makeContext())
+            }
+            await store.close()
+            let lines = try String(contentsOfFile: path + "/audit.log", encoding: .utf8).split(separator: "\n")
+            let objects = try lines.map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+            // Only the failed call's own record (written once the failure was known), none for the lost row.
+            #expect(objects.count == 1)
+            #expect(objects.first?["decision"] as? String == "rejected")
+            let reopened = try RequestStore(directory: path)
+            #expect(try await reopened.auditRecords().count == 1)
+            await reopened.close()
+        }
+    }
+}
+
 @Suite("audit.log lines are JSON whatever the caller sent")
 struct AuditLineTests {
     @Test("quotes, backslashes, control characters and non-ASCII text survive a JSON round trip")
