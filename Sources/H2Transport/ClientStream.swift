@@ -21,7 +21,8 @@ final class ClientStream {
     var headerBlocksSeen = 0
     var deframer = GRPCDeframer(limit: GRPCFraming.maxMessageSize, maxMessages: 1)
     var failure: RPCError?
-    var timer: Scheduled<Void>?
+    /// When the call's deadline passes (the connection's sweep ends it then).
+    var deadline: NIODeadline?
 
     init(promise: EventLoopPromise<ClientResponse<[UInt8]>>, requestBody: OutgoingBody) {
         self.promise = promise

@@ -17,8 +17,12 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     /// Calls started since the last flush (see `start`).
     private var unflushedStarts = 0
     /// Past this many started calls, a turn's requests are written at once rather than at its end.
-    private static let flushAfterStarts = 8
+    private static let flushAfterStarts = 16
     private var flushing = false
+    /// One timer per connection ends every call whose deadline has passed (a timer per call cost
+    /// a scheduled task and its cancellation on every call); it is due at `deadlineSweepAt`.
+    private var deadlineSweep: Scheduled<Void>?
+    private var deadlineSweepAt: NIODeadline?
     /// Shared with `GRPCClient`, which reads it without hopping to this connection's event loop.
     private let usability: ConnectionUsability
     private var isUsable: Bool {
@@ -47,6 +51,8 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        deadlineSweep?.cancel()
+        deadlineSweep = nil
         failAll(RPCError(code: .unavailable, message: "connection closed"))
         session = nil
         self.context = nil
@@ -89,7 +95,6 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     /// Ends a call that is over: the unary promise fails, or the streaming queues do.
     private func end(_ stream: ClientStream, with error: RPCError) {
-        stream.timer?.cancel()
         stream.closed = true
         stream.promise?.fail(error)
         stream.buffers?.fail(error)
@@ -177,7 +182,7 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         _ stream: ClientStream, path: String, options: CallOptions, compressed: Bool
     ) -> Result<Int32, RPCError> {
         guard let session, let context else { return .failure(RPCError(code: .unavailable, message: "connection is closed")) }
-        var headers = HeaderList()
+        var headers = HeaderList(capacity: 10 + options.metadata.count, bytes: 256 + path.utf8.count)
         headers.add(":method", "POST")
         headers.add(":scheme", "http")
         headers.add(":path", path)
@@ -203,13 +208,37 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         }
         streams[id] = stream
         if let timeout = options.timeout {
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            stream.timer = context.eventLoop.scheduleTask(in: TimeAmount(clamping: timeout)) {
-                bound.value.cancel(streamID: id, error: RPCError(code: .deadlineExceeded, message: "deadline exceeded"))
-            }
+            let deadline = NIODeadline.now() + TimeAmount(clamping: timeout)
+            stream.deadline = deadline
+            scheduleDeadlineSweep(at: deadline, on: context.eventLoop)
         }
         scheduleFlush()
         return .success(id)
+    }
+
+    /// Makes sure a sweep runs by `deadline`. Calls of one client mostly share a timeout, so a
+    /// later call's deadline is later and needs no timer of its own.
+    private func scheduleDeadlineSweep(at deadline: NIODeadline, on loop: any EventLoop) {
+        if deadlineSweep != nil, let at = deadlineSweepAt, at <= deadline { return }
+        deadlineSweep?.cancel()
+        deadlineSweepAt = deadline
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        deadlineSweep = loop.scheduleTask(deadline: deadline) { bound.value.sweepDeadlines() }
+    }
+
+    /// Ends the calls whose deadline has passed and schedules the next sweep, if any is due.
+    private func sweepDeadlines() {
+        deadlineSweep = nil
+        deadlineSweepAt = nil
+        let now = NIODeadline.now()
+        var next: NIODeadline?
+        var expired: [Int32] = []
+        for (id, stream) in streams {
+            guard let deadline = stream.deadline else { continue }
+            if deadline <= now { expired.append(id) } else { next = min(next ?? deadline, deadline) }
+        }
+        for id in expired { cancel(streamID: id, error: RPCError(code: .deadlineExceeded, message: "deadline exceeded")) }
+        if let next, let loop = eventLoop { scheduleDeadlineSweep(at: next, on: loop) }
     }
 
     /// Abandons a call (deadline or task cancellation): RST_STREAM CANCEL and fail the call.
@@ -300,7 +329,6 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     func sessionStreamClosed(streamID: Int32, errorCode: UInt32) {
         guard let stream = streams.removeValue(forKey: streamID) else { return }
-        stream.timer?.cancel()
         stream.closed = true
         if let buffers = stream.buffers {
             // Messages already received are still read; then the status.

@@ -15,6 +15,13 @@ struct HeaderList: Sendable {
 
     init() {}
 
+    /// A list with room for `capacity` fields of `bytes` bytes in all, so building it does not
+    /// grow its buffers field by field.
+    init(capacity: Int, bytes: Int) {
+        fields.reserveCapacity(capacity)
+        self.bytes.reserveCapacity(bytes)
+    }
+
     mutating func add(_ name: String, _ value: String) {
         let nameStart = bytes.count
         bytes.append(contentsOf: name.utf8)

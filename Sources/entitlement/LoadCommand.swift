@@ -63,6 +63,11 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Page size for list calls.")
     var pageSize: Int32 = 50
 
+    @Option(
+        help: ArgumentHelp(
+            "check: read each list page's fields and count its requests without building them; full: decode every response with the generated types, as an application would (client CPU per page of 50: about twice)."))
+    var decode: ResponseDecoding = .check
+
     @Option(help: ArgumentHelp("Comma-separated request ids for reprocess and watch calls.", valueName: "id,id,…"))
     var ids: String?
 
@@ -149,7 +154,9 @@ struct LoadCommand: AsyncParsableCommand {
         }
         let perConnection = transports.map { transport in
             Dictionary(uniqueKeysWithValues: rpcs.weights.map {
-                ($0.rpc, LoadCall(rpc: $0.rpc, transport: transport, options: options, packageID: packageID ?? "", pageSize: pageSize, ids: requestIDs))
+                ($0.rpc, LoadCall(
+                    rpc: $0.rpc, transport: transport, options: options, packageID: packageID ?? "", pageSize: pageSize,
+                    ids: requestIDs, decoding: decode))
             })
         }
 
@@ -194,7 +201,7 @@ struct LoadCommand: AsyncParsableCommand {
             connections: connections, concurrency: concurrency, loop: pacingName, rate: rate?.perSecond,
             durationS: effective?.seconds, requests: requests, warmupS: warmup.seconds,
             package: needsPackage ? packageID : nil, pageSize: rpcs.weights.contains { $0.rpc == .list } ? pageSize : nil,
-            ids: needsIDs ? requestIDs.count : nil, compression: client.compression.rawValue)
+            ids: needsIDs ? requestIDs.count : nil, compression: client.compression.rawValue, decode: decode.rawValue)
         let label = self.label ?? "\(settings.rpc) \(pacingName)\(rate.map { " \(Formatting.decimal($0.perSecond, digits: 0))/s" } ?? "") c\(concurrency)"
         return LoadReport(
             label: label, startedAt: startedAt, settings: settings, totals: recorder.snapshot(), elapsed: elapsed,
@@ -255,6 +262,14 @@ enum LoadRPC: String, ExpressibleByArgument, CaseIterable, Sendable, CustomStrin
 enum LoopMode: String, ExpressibleByArgument, CaseIterable, Sendable {
     case open
     case closed
+}
+
+/// How much of each response the tester reads (`--decode`).
+enum ResponseDecoding: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// List pages: every top-level field read and checked, the requests counted, not built.
+    case check
+    /// Every response decoded into the generated types.
+    case full
 }
 
 /// The live progress line: rewritten in place once a second on a terminal (stderr), a plain line

@@ -19,6 +19,8 @@ struct LoadReport: Codable, Sendable {
         var pageSize: Int32?
         var ids: Int?
         var compression: String
+        /// check or full (`--decode`); absent in reports written before the option existed.
+        var decode: String?
     }
 
     struct Latency: Codable, Sendable {

@@ -133,6 +133,20 @@ def test_load_counts_agree_exactly_with_the_servers_metrics(observed, tmp_path):
     assert r["rps"] > 0 and r["duration_s"] > 0
 
 
+def test_checked_and_decoded_pages_count_the_same_requests(observed, tmp_path):
+    s, _ = observed
+    counts = {}
+    for mode in ("check", "full"):
+        report = tmp_path / f"{mode}.json"
+        out = cli("load", "--target", s.addr, "--rpc", "list", "--package", "ap-1", "--page-size", "3",
+                  "--requests", "60", "--decode", mode, "--report", str(report))
+        assert out.returncode == 0, out.stderr
+        r = json.loads(report.read_text())
+        assert r["ok"] == 60 and r["settings"]["decode"] == mode
+        counts[mode] = r["items_per_call"]
+    assert counts["check"] == counts["full"] == 3.0, counts
+
+
 class StallingHealth(health_grpc.HealthServicer):
     """Answers at once, except that every call arriving in the first 200 ms of each second
     waits until that window has passed: a server that stalls for 200 ms once a second."""

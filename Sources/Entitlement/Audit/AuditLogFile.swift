@@ -135,6 +135,12 @@ final class AuditLogFile: Sendable {
     /// escaped (byte by byte: UTF-8 never uses bytes below 0x80 inside a multi-byte character).
     static func appendQuoted(_ text: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Ids and names rarely need escaping: copy them whole when none of their bytes does.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out.append(contentsOf: text.utf8)
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"):

@@ -26,8 +26,8 @@ public struct LineLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var line = LogLine(format: format, level: event.level, label: label, message: event.message.description)
-        var fields = metadata
-        if let extra = event.metadata { fields.merge(extra) { _, new in new } }
+        let extra = event.metadata ?? [:]
+        let fields = metadata.isEmpty ? extra : metadata.merging(extra) { _, new in new }
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) { line.append(key, value) }
         sink.write(line.finish(source: event.source))
     }
