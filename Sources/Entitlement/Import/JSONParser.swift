@@ -205,7 +205,7 @@ struct JSONParser {
         guard valid else { throw fail("malformed number '\(CallerText.clean(text))'", at: start) }
         if integral, let integer = Int64(text) { return .integer(integer) }
         guard let double = Double(text), double.isFinite else {
-            throw fail("number '\(text)' is out of range", at: start)
+            throw fail("number '\(CallerText.clean(text))' is out of range", at: start)
         }
         return .double(double)
     }

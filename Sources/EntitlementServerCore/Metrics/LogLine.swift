@@ -86,13 +86,10 @@ struct LogLine {
 
     /// A swift-log metadata value, rendered as swift-log renders it (text) or as JSON.
     mutating func append(_ key: String, _ value: Logger.MetadataValue) {
+        startField(key)
         switch format {
-        case .text:
-            startField(key)
-            bytes += value.description.utf8
-        case .json:
-            startField(key)
-            appendJSON(value)
+        case .text: bytes += value.description.utf8
+        case .json: appendJSON(value)
         }
     }
 

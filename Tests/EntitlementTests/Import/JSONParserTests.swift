@@ -50,6 +50,12 @@ struct JSONParserTests {
         #expect(Self.error(text) == "not valid JSON at \(expected)")
     }
 
+    @Test("a huge out-of-range number is quoted clipped, not whole")
+    func hugeNumber() throws {
+        let message = try #require(Self.error("[1" + String(repeating: "0", count: 100_000) + "e999]"))
+        #expect(message.hasSuffix("is out of range") && message.utf8.count < 1_000)
+    }
+
     @Test("nesting is bounded")
     func depth() {
         let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
