@@ -170,3 +170,40 @@ def test_an_unreachable_jwks_url_at_start_up_fails_with_a_clear_error(workspace)
     out = subprocess.run([str(server_binary())], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
     assert "cannot fetch JWKS URL" in out.stderr, out.stderr[-500:]
+
+
+def test_a_jwks_url_over_tls_checks_the_certificate(workspace, tmp_path):
+    # An https provider whose certificate this machine does not trust: the server refuses the
+    # keys at start-up instead of using them, and says why.
+    import http.server
+    import ssl
+    import threading
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(tmp_path / "cert.pem"), "-days", "1", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"keys": []}'
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        env = _env_for(workspace, workspace.data_dir("env-jwks-tls"), free_port())
+        del env["ENTITLEMENT_JWKS"]
+        env["ENTITLEMENT_JWKS_URL"] = f"https://localhost:{httpd.server_address[1]}/keys"
+        out = subprocess.run([str(server_binary())], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0
+        assert "cannot fetch JWKS URL" in out.stderr and "CERTIFICATE_VERIFY_FAILED" in out.stderr, out.stderr[-500:]
+    finally:
+        httpd.shutdown()

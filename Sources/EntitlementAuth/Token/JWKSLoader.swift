@@ -1,7 +1,4 @@
 public import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import JWTKit
 import Logging
 
@@ -28,20 +25,17 @@ public enum JWKSSource: Sendable, CustomStringConvertible {
                 throw JWKSError(message: "cannot read JWKS file \(path): \(error.localizedDescription)")
             }
         case .url(let url):
-            var request = URLRequest(url: url, timeoutInterval: timeout)
-            request.setValue("application/json", forHTTPHeaderField: "accept")
-            let response: (Data, URLResponse)
+            let response: HTTPGet.Response
             do {
-                response = try await URLSession.shared.data(for: request)
+                response = try await HTTPGet.fetch(
+                    url, accept: "application/json", timeout: .nanoseconds(Int64(timeout * 1e9)), maxBytes: 1 << 20)
             } catch {
-                throw JWKSError(message: "cannot fetch \(self): \(error.localizedDescription)")
+                throw JWKSError(message: "cannot fetch \(self): \(error)")
             }
-            guard let http = response.1 as? HTTPURLResponse, http.statusCode == 200 else {
-                let status = (response.1 as? HTTPURLResponse)?.statusCode ?? 0
-                throw JWKSError(message: "cannot fetch \(self): HTTP status \(status)")
+            guard response.status == 200 else {
+                throw JWKSError(message: "cannot fetch \(self): HTTP status \(response.status)")
             }
-            guard response.0.count <= 1 << 20 else { throw JWKSError(message: "\(self) is larger than 1 MiB") }
-            return response.0
+            return Data(response.body)
         }
     }
 }
