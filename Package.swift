@@ -180,6 +180,7 @@ let targets: [Target] = [
             "Entitlement", "EntitlementAPI", "EntitlementPostgres", "EntitlementServerCore", "H2Transport", "RPCCore",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ],
         swiftSettings: settings
     ),
@@ -199,6 +200,7 @@ var settings: [SwiftSetting] {
         .swiftLanguageMode(.v6),
         .enableUpcomingFeature("ExistentialAny"),
         .enableUpcomingFeature("InternalImportsByDefault"),
+        .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
     ]
 }
 

@@ -135,9 +135,16 @@ final class AuditLogFile: Sendable {
     /// escaped (byte by byte: UTF-8 never uses bytes below 0x80 inside a multi-byte character).
     static func appendQuoted(_ text: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        // Ids and names rarely need escaping: copy them whole when none of their bytes does.
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            out.append(contentsOf: text.utf8)
+        // Ids and names rarely need escaping: copy them whole when none of their bytes does
+        // (scanned as one buffer: native strings are contiguous UTF-8).
+        let copied = text.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            for byte in bytes where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                return false
+            }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if copied == true {
             out.append(UInt8(ascii: "\""))
             return
         }

@@ -31,9 +31,11 @@ public struct PageTokenCodec: Sendable {
         Self.appendBigEndian(UInt64(bitPattern: cursor.createdSeconds), width: 8, to: &bytes)
         Self.appendBigEndian(UInt64(UInt32(bitPattern: cursor.createdNanos)), width: 4, to: &bytes)
         bytes += cursor.id.utf8
+        // Raw buffers in and out: swift-crypto's generic `DataProtocol` paths cost more than the
+        // hashing itself on a page of one.
         var mac = keyed
-        mac.update(data: bytes)
-        bytes += mac.finalize()
+        bytes.withUnsafeBytes { mac.update(data: $0) }
+        mac.finalize().withUnsafeBytes { bytes.append(contentsOf: $0) }
         return Base64.encodeURL(bytes)
     }
 
@@ -64,10 +66,14 @@ public struct PageTokenCodec: Sendable {
     private static func binding(accessPackageId: String, states: [RequestState]) -> [UInt8] {
         var input = Array(accessPackageId.utf8)
         input.append(0)
-        for raw in Set(states.map(\.rawValue)).sorted() {
+        var previous: Int32?
+        for raw in states.count > 1 ? states.map(\.rawValue).sorted() : states.map(\.rawValue) where raw != previous {
             appendBigEndian(UInt64(UInt32(bitPattern: raw)), width: 4, to: &input)
+            previous = raw
         }
-        return Array(SHA256.hash(data: input).prefix(bindingSize))
+        var hash = SHA256()
+        input.withUnsafeBytes { hash.update(bufferPointer: $0) }
+        return hash.finalize().withUnsafeBytes { Array($0.prefix(bindingSize)) }
     }
 
     private static func appendBigEndian(_ value: UInt64, width: Int, to bytes: inout [UInt8]) {

@@ -1,5 +1,7 @@
+import Crypto
 import Entitlement
 import EntitlementAPI
+import RPCCore
 import Testing
 
 @Suite("Page tokens")
@@ -35,5 +37,30 @@ struct PageTokenCodecTests {
         let mine = codec.encode(after: cursor, accessPackageId: "ap-1", states: [])
         #expect(throws: PageTokenError.mismatched) { try codec.decode(mine, accessPackageId: "ap-10", states: []) }
         #expect(throws: PageTokenError.malformed) { try codec.decode("", accessPackageId: "ap-1", states: []) }
+    }
+
+    @Test("states bind as a set: order and repeats do not matter, another set is mismatched")
+    func statesAsASet() throws {
+        let token = codec.encode(after: cursor, accessPackageId: "ap-1", states: [.denied, .delivered, .denied])
+        #expect(try codec.decode(token, accessPackageId: "ap-1", states: [.delivered, .denied]) == cursor)
+        #expect(throws: PageTokenError.mismatched) {
+            try codec.decode(token, accessPackageId: "ap-1", states: [.delivered])
+        }
+    }
+
+    @Test("the format is version, binding, cursor and id, HMAC-SHA256-signed (tokens issued earlier stay valid)")
+    func format() {
+        let key = Array(repeating: UInt8(7), count: 32)
+        var binding = Array("ap-1".utf8) + [0]
+        for raw in [RequestState.delivered.rawValue, RequestState.denied.rawValue].sorted() {
+            binding += withUnsafeBytes(of: UInt32(bitPattern: raw).bigEndian, Array.init)
+        }
+        var body: [UInt8] = [1] + Array(SHA256.hash(data: binding)).prefix(16)
+        body += withUnsafeBytes(of: UInt64(bitPattern: cursor.createdSeconds).bigEndian, Array.init)
+        body += withUnsafeBytes(of: UInt32(bitPattern: cursor.createdNanos).bigEndian, Array.init)
+        body += Array(cursor.id.utf8)
+        let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: key))
+        let expected = Base64.encodeURL(body + Array(mac))
+        #expect(codec.encode(after: cursor, accessPackageId: "ap-1", states: [.denied, .delivered]) == expected)
     }
 }
