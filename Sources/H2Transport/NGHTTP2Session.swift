@@ -46,54 +46,61 @@ final class NGHTTP2Session {
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
         defer { nghttp2_session_callbacks_del(callbacks) }
+        // Each callback borrows the session behind `userData` (it outlives every nghttp2 call):
+        // no retain/release pair per header, several of which arrive with each request.
         nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
             guard let frame, let userData else { return 0 }
-            let me = Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
-            return me.delegate.sessionBeginHeaders(streamID: frame.pointee.hd.stream_id)
-                ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
+            return Unmanaged<NGHTTP2Session>.fromOpaque(userData)._withUnsafeGuaranteedRef { me in
+                return me.delegate.sessionBeginHeaders(streamID: frame.pointee.hd.stream_id)
+                    ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
+            }
         }
         nghttp2_session_callbacks_set_on_header_callback(callbacks) {
             _, frame, name, nameLength, value, valueLength, _, userData in
             guard let frame, let userData else { return 0 }
-            let me = Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
-            let ok = me.delegate.sessionHeader(
-                streamID: frame.pointee.hd.stream_id,
-                name: UnsafeRawBufferPointer(start: name, count: nameLength),
-                value: UnsafeRawBufferPointer(start: value, count: valueLength)
-            )
-            return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+            return Unmanaged<NGHTTP2Session>.fromOpaque(userData)._withUnsafeGuaranteedRef { me in
+                let ok = me.delegate.sessionHeader(
+                    streamID: frame.pointee.hd.stream_id,
+                    name: UnsafeRawBufferPointer(start: name, count: nameLength),
+                    value: UnsafeRawBufferPointer(start: value, count: valueLength)
+                )
+                return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+            }
         }
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
             guard let frame, let userData else { return 0 }
             let hd = frame.pointee.hd
-            let me = Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
-            if hd.type == UInt8(NGHTTP2_PING.rawValue) || hd.type == UInt8(NGHTTP2_SETTINGS.rawValue) {
-                guard hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 else { return 0 }
-                if me.delegate.sessionControlFrame(type: hd.type) { return 0 }
-                // Answer the flood with GOAWAY(ENHANCE_YOUR_CALM) and stop processing its frames.
-                me.terminate(errorCode: NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
-                return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+            return Unmanaged<NGHTTP2Session>.fromOpaque(userData)._withUnsafeGuaranteedRef { me in
+                if hd.type == UInt8(NGHTTP2_PING.rawValue) || hd.type == UInt8(NGHTTP2_SETTINGS.rawValue) {
+                    guard hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 else { return 0 }
+                    if me.delegate.sessionControlFrame(type: hd.type) { return 0 }
+                    // Answer the flood with GOAWAY(ENHANCE_YOUR_CALM) and stop processing its frames.
+                    me.terminate(errorCode: NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
+                    return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+                }
+                guard hd.type == UInt8(NGHTTP2_HEADERS.rawValue) || hd.type == UInt8(NGHTTP2_DATA.rawValue) else { return 0 }
+                let ok = me.delegate.sessionFrameReceived(
+                    streamID: hd.stream_id,
+                    type: hd.type,
+                    endStream: hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+                )
+                return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
             }
-            guard hd.type == UInt8(NGHTTP2_HEADERS.rawValue) || hd.type == UInt8(NGHTTP2_DATA.rawValue) else { return 0 }
-            let ok = me.delegate.sessionFrameReceived(
-                streamID: hd.stream_id,
-                type: hd.type,
-                endStream: hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
-            )
-            return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
             _, _, streamID, data, length, userData in
             guard let userData else { return 0 }
-            let me = Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
-            let ok = me.delegate.sessionData(streamID: streamID, bytes: UnsafeRawBufferPointer(start: data, count: length))
-            return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+            return Unmanaged<NGHTTP2Session>.fromOpaque(userData)._withUnsafeGuaranteedRef { me in
+                let ok = me.delegate.sessionData(streamID: streamID, bytes: UnsafeRawBufferPointer(start: data, count: length))
+                return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+            }
         }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
             guard let userData else { return 0 }
-            let me = Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
-            me.delegate.sessionStreamClosed(streamID: streamID, errorCode: errorCode)
-            return 0
+            return Unmanaged<NGHTTP2Session>.fromOpaque(userData)._withUnsafeGuaranteedRef { me in
+                me.delegate.sessionStreamClosed(streamID: streamID, errorCode: errorCode)
+                return 0
+            }
         }
 
         var option: OpaquePointer?
@@ -226,20 +233,21 @@ final class NGHTTP2Session {
         var provider = nghttp2_data_provider()
         provider.read_callback = { _, streamID, buffer, length, flags, _, userData in
             guard let userData, let buffer, let flags else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
-            let me = Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
-            guard let (count, eof) = me.delegate.sessionReadBody(
-                streamID: streamID, into: UnsafeMutableRawBufferPointer(start: buffer, count: length))
-            else { return Int(NGHTTP2_ERR_DEFERRED.rawValue) }
-            if eof {
-                flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
-                if me.role == .server {
-                    // End the body but not the stream: trailers follow (submitted from this callback,
-                    // which nghttp2 allows).
-                    flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-                    me.delegate.sessionBodyEnded(streamID: streamID)
+            return Unmanaged<NGHTTP2Session>.fromOpaque(userData)._withUnsafeGuaranteedRef { me in
+                guard let (count, eof) = me.delegate.sessionReadBody(
+                    streamID: streamID, into: UnsafeMutableRawBufferPointer(start: buffer, count: length))
+                else { return Int(NGHTTP2_ERR_DEFERRED.rawValue) }
+                if eof {
+                    flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+                    if me.role == .server {
+                        // End the body but not the stream: trailers follow (submitted from this callback,
+                        // which nghttp2 allows).
+                        flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                        me.delegate.sessionBodyEnded(streamID: streamID)
+                    }
                 }
+                return count
             }
-            return count
         }
         return provider
     }

@@ -56,7 +56,8 @@ struct LogLine {
     mutating func append(_ key: String, _ value: Int) {
         startField(key)
         if format == .json { bytes.append(UInt8(ascii: "\"")) }
-        bytes += String(value).utf8
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        appendDecimal(value.magnitude)
         if format == .json { bytes.append(UInt8(ascii: "\"")) }
     }
 
@@ -66,7 +67,7 @@ struct LogLine {
         if format == .json { bytes.append(UInt8(ascii: "\"")) }
         let magnitude = value.magnitude
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        bytes += String(magnitude / 1_000).utf8
+        appendDecimal(magnitude / 1_000)
         bytes.append(UInt8(ascii: "."))
         let fraction = Int(magnitude % 1_000)
         bytes.append(UInt8(ascii: "0") + UInt8(fraction / 100))
@@ -122,10 +123,22 @@ struct LogLine {
     }
 
     private mutating func appendHex(_ value: UInt64) {
-        let digits = Array("0123456789abcdef".utf8)
         for shift in stride(from: 60, through: 0, by: -4) {
-            bytes.append(digits[Int(value >> UInt64(shift) & 0xF)])
+            let digit = UInt8(truncatingIfNeeded: value >> UInt64(shift) & 0xF)
+            bytes.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") - 10 + digit)
         }
+    }
+
+    /// Decimal digits of `value`, written in place (no String per number).
+    private mutating func appendDecimal(_ value: UInt) {
+        var divisor: UInt = 1
+        while divisor <= value / 10 { divisor *= 10 }
+        var rest = value
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        } while divisor > 0
     }
 
     private mutating func appendJSON(_ value: Logger.MetadataValue) {

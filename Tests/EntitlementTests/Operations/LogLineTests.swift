@@ -103,4 +103,18 @@ struct LogLineTests {
         let ids = Set((0..<2_000).map { _ in TraceContext.newTraceIDBits() }.map { "\($0.0)-\($0.1)" })
         #expect(ids.count == 2_000, "a refill of the pool repeated or lost words")
     }
+
+    @Test("numbers and hex are written digit by digit as String would")
+    func digits() {
+        let values = [0, 7, 9, 10, 99, 100, 4_096, -1, -1_000, Int.max, Int.min + 1]
+        var line = LogLine(format: .text, level: .info, label: "l", message: "m")
+        for (i, value) in values.enumerated() { line.append("n\(i)", value) }
+        line.append("t", thousandths: -12_345)
+        line.append("x", hex: (0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210))
+        let text = String(decoding: line.finish(source: "s"), as: UTF8.self)
+        for (i, value) in values.enumerated() { #expect(text.contains(" n\(i)=\(value) ")) }
+        #expect(text.contains(" t=-12.345 "))
+        #expect(text.contains(" x=0123456789abcdeffedcba9876543210 "))
+    }
 }
+
