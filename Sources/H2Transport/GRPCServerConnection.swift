@@ -321,6 +321,10 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     func sessionStreamClosed(streamID: Int32, errorCode: UInt32) {
         guard let stream = streams.removeValue(forKey: streamID) else { return }
+        if !stream.responded {
+            // The client reset a call still running: metrics and the access log count it too.
+            reportFinished(stream, code: Self.peerResetCode(deadline: stream.deadline))
+        }
         stream.cancelWork()
         releaseBuffer(of: stream)
         releaseResponse(of: stream)
@@ -330,6 +334,16 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
             if draining { scheduleFlush() } else { armIdleTimer() }
         }
     }
+
+    /// How a call the client reset ended. Both ends time the deadline, the client from before it
+    /// sent the call, so its reset at the deadline arrives around the server's own expiry: a reset
+    /// within `peerDeadlineSlack` of the deadline is the deadline, any other is a cancellation.
+    static func peerResetCode(deadline: ContinuousClock.Instant?) -> RPCError.Code {
+        guard let deadline, ContinuousClock.now.advanced(by: peerDeadlineSlack) >= deadline else { return .cancelled }
+        return .deadlineExceeded
+    }
+
+    static let peerDeadlineSlack = Duration.milliseconds(20)
 
     func sessionReadBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> (count: Int, eof: Bool)? {
         guard let stream = streams[streamID] else { return (0, true) }

@@ -96,10 +96,42 @@ def test_reprocess_outcomes_and_streams_are_counted(observed):
     call = s.health().Watch(health_pb.HealthCheckRequest(), timeout=0.5)
     with pytest.raises(grpc.RpcError):
         list(call)
-    text = scrape(port)
-    key = tuple(sorted({"grpc_type": "server_stream", "grpc_service": "grpc.health.v1.Health",
-                        "grpc_method": "Watch", "grpc_code": "DeadlineExceeded"}.items()))
-    assert samples(text, "grpc_server_handled_total").get(key, 0) >= 1
+    # Whether the server's deadline or the client's reset ends the call first, it is counted as
+    # DeadlineExceeded; the reset may be read just after the client has seen its error.
+    assert _handled_eventually(port, "Watch", "DeadlineExceeded")
+
+
+def _handled_eventually(port, method, code, service="grpc.health.v1.Health", seconds=3.0):
+    import time
+    key = tuple(sorted({"grpc_type": "server_stream", "grpc_service": service,
+                        "grpc_method": method, "grpc_code": code}.items()))
+    end = time.monotonic() + seconds
+    while True:
+        if samples(scrape(port), "grpc_server_handled_total").get(key, 0) >= 1:
+            return True
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+
+
+def test_a_call_the_client_cancels_is_counted_and_logged(observed):
+    import time
+    from helpers import FIXTURE
+    s, port = observed
+    some = next(r["id"] for r in FIXTURE["requests"] if r["accessPackageId"] == "ap-1")
+    call = s.stub().WatchRequests(pb.WatchRequestsRequest(access_package_id="ap-1", request_ids=[some]),
+                                  metadata=admin_md(), timeout=30)
+    next(call)  # the snapshot: the call is running on the server
+    call.cancel()
+    assert _handled_eventually(port, "WatchRequests", "Canceled", service="entitlement.v1.AccessPackageRequests")
+
+    def cancelled_line():
+        return any('"grpc.code":"CANCELLED"' in line and "WatchRequests" in line for line in s.log(100_000).splitlines())
+
+    deadline = time.monotonic() + 3
+    while not cancelled_line() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cancelled_line(), "the access log has no line for the cancelled call"
 
 
 def test_metrics_endpoint_serves_only_metrics(observed):
