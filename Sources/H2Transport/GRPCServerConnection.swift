@@ -80,15 +80,20 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         self.context = nil
     }
 
-    /// The connection is gone: its calls are cancelled and their request bytes go back to the
-    /// process-wide budget.
+    /// The connection is gone: its calls end as the client's reset would end them.
     private func abandonStreams() {
-        for stream in streams.values {
-            stream.cancelWork()
-            releaseBuffer(of: stream)
-            releaseResponse(of: stream)
-        }
+        for stream in streams.values { end(stream) }
         streams.removeAll()
+    }
+
+    /// A stream is over, answered or not: a call still running is reported (metrics and the
+    /// access log count every call), its work is cancelled and its bytes go back to the
+    /// process-wide budget.
+    private func end(_ stream: ServerStream) {
+        if !stream.responded { reportFinished(stream, code: Self.peerResetCode(deadline: stream.deadline)) }
+        stream.cancelWork()
+        releaseBuffer(of: stream)
+        releaseResponse(of: stream)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -321,13 +326,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     func sessionStreamClosed(streamID: Int32, errorCode: UInt32) {
         guard let stream = streams.removeValue(forKey: streamID) else { return }
-        if !stream.responded {
-            // The client reset a call still running: metrics and the access log count it too.
-            reportFinished(stream, code: Self.peerResetCode(deadline: stream.deadline))
-        }
-        stream.cancelWork()
-        releaseBuffer(of: stream)
-        releaseResponse(of: stream)
+        end(stream)
         if streams.isEmpty {
             // The keepalive timer stays: it finds no call open and stops by itself, which is
             // cheaper than cancelling and rescheduling it on every burst of calls.
@@ -335,7 +334,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         }
     }
 
-    /// How a call the client reset ended. Both ends time the deadline, the client from before it
+    /// How a call the client reset (or dropped with its connection) ended. Both ends time the deadline, the client from before it
     /// sent the call, so its reset at the deadline arrives around the server's own expiry: a reset
     /// within `peerDeadlineSlack` of the deadline is the deadline, any other is a cancellation.
     static func peerResetCode(deadline: ContinuousClock.Instant?) -> RPCError.Code {

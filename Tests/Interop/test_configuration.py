@@ -207,3 +207,17 @@ def test_a_jwks_url_over_tls_checks_the_certificate(workspace, tmp_path):
         assert "cannot fetch JWKS URL" in out.stderr and "CERTIFICATE_VERIFY_FAILED" in out.stderr, out.stderr[-500:]
     finally:
         httpd.shutdown()
+
+
+def test_a_jwks_url_that_redirects_says_to_give_the_final_url(workspace):
+    idp = _JWKSServer("{}")
+    idp.status = 301
+    try:
+        env = _env_for(workspace, workspace.data_dir("env-jwks-redirect"), free_port())
+        del env["ENTITLEMENT_JWKS"]
+        env["ENTITLEMENT_JWKS_URL"] = idp.url
+        out = subprocess.run([str(server_binary())], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0
+        assert "HTTP status 301" in out.stderr and "give the final URL" in out.stderr, out.stderr[-500:]
+    finally:
+        idp.close()

@@ -163,3 +163,15 @@ def test_one_json_access_line_per_call_with_the_trace_id_and_no_token(observed):
     untraced = [x for x in calls if x.get("caller") == "oid-logged" and x["trace_id"] != trace]
     assert untraced and len(untraced[-1]["trace_id"]) == 32, "a trace id is generated when none is sent"
     assert token not in log and token.split(".")[2] not in log, "a token reached the log"
+
+
+def test_a_call_whose_connection_drops_is_counted(observed):
+    import time
+    from helpers import H2Client, health_body
+    s, port = observed
+    raw = H2Client(s.port)
+    sid = raw.open(raw.base_headers("/grpc.health.v1.Health/Watch"))
+    raw.send_body(sid, health_body())
+    raw.pump(lambda: raw.calls[sid].messages(), timeout=5)  # the first status: the call is running
+    raw.sock.close()  # no RST_STREAM: the connection just goes away
+    assert _handled_eventually(port, "Watch", "Canceled")

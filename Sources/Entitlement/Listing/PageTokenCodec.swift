@@ -67,7 +67,7 @@ public struct PageTokenCodec: Sendable {
         var input = Array(accessPackageId.utf8)
         input.append(0)
         var previous: Int32?
-        for raw in states.count > 1 ? states.map(\.rawValue).sorted() : states.map(\.rawValue) where raw != previous {
+        for raw in states.map(\.rawValue).sorted() where raw != previous {
             appendBigEndian(UInt64(UInt32(bitPattern: raw)), width: 4, to: &input)
             previous = raw
         }

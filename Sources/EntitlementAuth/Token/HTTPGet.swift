@@ -34,8 +34,8 @@ enum HTTPGet {
         }
     }
 
-    /// Fetches `url` (http or https, system trust roots for TLS), failing after `timeout` or past
-    /// `maxBytes` of body.
+    /// Fetches `url` (http or https, system trust roots for TLS), failing when the whole fetch takes
+    /// longer than `timeout` or the body passes `maxBytes`. Redirects are not followed.
     static func fetch(_ url: URL, accept: String, timeout: TimeAmount, maxBytes: Int) async throws -> Response {
         guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", let host = url.host,
             !host.isEmpty
@@ -48,6 +48,10 @@ enum HTTPGet {
 
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let promise = loop.makePromise(of: Response.self)
+        // One deadline for the whole fetch: connecting, TLS, request and answer.
+        let deadline = loop.scheduleTask(in: timeout) {
+            promise.fail(Failure(description: "no complete answer within \(timeout.nanoseconds / 1_000_000_000) s"))
+        }
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: loop)
@@ -65,11 +69,9 @@ enum HTTPGet {
                 }
                 .connect(host: host, port: port).get()
         } catch {
+            deadline.cancel()
             promise.fail(error)
             throw Failure(connecting: error, host: host, port: port)
-        }
-        let deadline = loop.scheduleTask(in: timeout) {
-            promise.fail(Failure(description: "no complete answer within \(timeout.nanoseconds / 1_000_000_000) s"))
         }
         promise.futureResult.whenComplete { _ in
             deadline.cancel()
@@ -77,7 +79,8 @@ enum HTTPGet {
         }
 
         var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target)
-        head.headers.add(name: "host", value: url.port.map { "\(host):\($0)" } ?? host)
+        let hostField = host.contains(":") ? "[\(host)]" : host  // an IPv6 literal keeps its brackets
+        head.headers.add(name: "host", value: url.port.map { "\(hostField):\($0)" } ?? hostField)
         head.headers.add(name: "accept", value: accept)
         head.headers.add(name: "connection", value: "close")
         channel.write(HTTPClientRequestPart.head(head), promise: nil)

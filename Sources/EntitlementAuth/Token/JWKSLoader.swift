@@ -33,7 +33,8 @@ public enum JWKSSource: Sendable, CustomStringConvertible {
                 throw JWKSError(message: "cannot fetch \(self): \(error)")
             }
             guard response.status == 200 else {
-                throw JWKSError(message: "cannot fetch \(self): HTTP status \(response.status)")
+                let redirect = (300..<400).contains(response.status) ? " (redirects are not followed: give the final URL)" : ""
+                throw JWKSError(message: "cannot fetch \(self): HTTP status \(response.status)\(redirect)")
             }
             return Data(response.body)
         }
