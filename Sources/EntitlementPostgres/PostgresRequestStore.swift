@@ -189,7 +189,7 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
 
     public func reprocess(
         accessPackageId: String, requestIds: [String], callerObjectId: String?, policy: ReprocessPolicy
-    ) async throws(StoreError) -> [ReprocessResult]? {
+    ) async throws(StoreError) -> [ReprocessVerdict]? {
         precondition(
             requestIds.count <= RequestStore.maxReprocessBatch,
             "reprocess takes at most \(RequestStore.maxReprocessBatch) ids")
@@ -208,17 +208,17 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                     var current = try await RequestRow.fetch(requestIds, lock: false, on: connection, logger: logger)
                     var plan = ReprocessPlan(
                         accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
-                        current: { current[$0] })
+                        current: { current[$0].map(StoredRequest.init) })
                     if !plan.accepted.isEmpty {
                         let locked = try await RequestRow.fetch(
                             plan.accepted.map(\.id), lock: true, on: connection, logger: logger)
                         current.merge(locked) { _, new in new }
                         plan = ReprocessPlan(
                             accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
-                            current: { current[$0] })
+                            current: { current[$0].map(StoredRequest.init) })
                     }
                     for request in plan.accepted {
-                        try await RequestRow.update(request, on: connection, logger: logger)
+                        try await RequestRow.update(request.message, on: connection, logger: logger)
                     }
                     let record = plan.auditRecord(
                         callerObjectId: callerObjectId, accessPackageId: accessPackageId, requestIds: requestIds, now: now)

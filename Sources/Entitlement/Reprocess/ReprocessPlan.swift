@@ -1,13 +1,45 @@
 public import EntitlementAPI
 public import ProtoWire
 
-/// What one Reprocess call does, worked out from the requests as they stand: one result per id
+/// The result of one id of a Reprocess call, as a store returns it: the `ReprocessResult` of the
+/// API with its request kept encoded (sent as stored, not re-encoded per call).
+public struct ReprocessVerdict: Sendable, Hashable {
+    public var requestId: String
+    public var outcome: ReprocessOutcome
+    public var detail: String
+    /// The request as it stands after the call; nil for NOT_FOUND.
+    public var encodedRequest: EncodedMessage<AccessPackageRequest>?
+
+    public init(
+        requestId: String, outcome: ReprocessOutcome, detail: String, encodedRequest: EncodedMessage<AccessPackageRequest>?
+    ) {
+        self.requestId = requestId
+        self.outcome = outcome
+        self.detail = detail
+        self.encodedRequest = encodedRequest
+    }
+
+    /// The request as it stands after the call, decoded; nil for NOT_FOUND.
+    public var request: AccessPackageRequest? { encodedRequest?.message }
+
+    /// The API message.
+    public var result: ReprocessResult {
+        var result = ReprocessResult()
+        result.requestId = requestId
+        result.outcome = outcome
+        result.detail = detail
+        result.request = request
+        return result
+    }
+}
+
+/// What one Reprocess call does, worked out from the requests as they stand: one verdict per id
 /// and the accepted requests as they will be stored. Pure, so both stores apply the same rules.
 public struct ReprocessPlan: Sendable {
-    public var results: [ReprocessResult] = []
+    public var results: [ReprocessVerdict] = []
     /// The accepted requests, changed: DELIVERING, every resource PENDING, `reprocess_count` + 1,
     /// `last_reprocessed_at` = now.
-    public var accepted: [AccessPackageRequest] = []
+    public var accepted: [StoredRequest] = []
 
     /// - Parameters:
     ///   - current: the stored request of an id, nil if there is none.
@@ -17,21 +49,18 @@ public struct ReprocessPlan: Sendable {
         requestIds: [String],
         policy: ReprocessPolicy,
         now: Timestamp,
-        current: (String) -> AccessPackageRequest?,
+        current: (String) -> StoredRequest?,
         inProgress: (String) -> Bool = { _ in false }
     ) {
         results.reserveCapacity(requestIds.count)
         for id in requestIds {
             let stored = current(id)
-            var verdict = policy.evaluate(requestId: id, request: stored, accessPackageId: accessPackageId, now: now)
+            var verdict = policy.evaluate(requestId: id, stored: stored, accessPackageId: accessPackageId, now: now)
             if verdict.outcome == .accepted, inProgress(id) {
                 verdict = (.alreadyInProgress, "another call is reprocessing the request right now")
             }
-            var result = ReprocessResult()
-            result.requestId = id
-            result.outcome = verdict.outcome
-            result.detail = verdict.detail
-            if verdict.outcome == .accepted, var request = stored {
+            var encoded: EncodedMessage<AccessPackageRequest>?
+            if verdict.outcome == .accepted, var request = stored?.message {
                 request.state = .delivering
                 for i in request.resources.indices {
                     request.resources[i].state = .pending
@@ -39,12 +68,14 @@ public struct ReprocessPlan: Sendable {
                 }
                 if request.reprocessCount < .max { request.reprocessCount += 1 }
                 request.lastReprocessedAt = now
-                accepted.append(request)
-                result.request = request
+                let changed = StoredRequest(request)
+                accepted.append(changed)
+                encoded = changed.encoded
             } else if verdict.outcome != .notFound {
-                result.request = stored
+                encoded = stored?.encoded
             }
-            results.append(result)
+            results.append(
+                ReprocessVerdict(requestId: id, outcome: verdict.outcome, detail: verdict.detail, encodedRequest: encoded))
         }
     }
 

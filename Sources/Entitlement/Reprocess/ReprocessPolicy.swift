@@ -31,6 +31,16 @@ public struct ReprocessPolicy: Sendable, Hashable {
         accessPackageId: String,
         now: Timestamp
     ) -> (outcome: ReprocessOutcome, detail: String) {
+        evaluate(requestId: requestId, stored: request.map(StoredRequest.init), accessPackageId: accessPackageId, now: now)
+    }
+
+    /// `evaluate` for a request as a store keeps it (decided without decoding it).
+    public func evaluate(
+        requestId: String,
+        stored request: StoredRequest?,
+        accessPackageId: String,
+        now: Timestamp
+    ) -> (outcome: ReprocessOutcome, detail: String) {
         guard let request, request.accessPackageId == accessPackageId else {
             return (.notFound, "no request \"\(requestId)\" in access package \"\(accessPackageId)\"")
         }
@@ -40,11 +50,7 @@ public struct ReprocessPolicy: Sendable, Hashable {
         case .delivered, .partiallyDelivered, .deliveryFailed:
             break
         default:
-            return (
-                .notEligible,
-                "only delivered, partially delivered or failed requests can be reprocessed; "
-                    + "this one is \(request.state.protoName)"
-            )
+            return (.notEligible, Self.notEligibleDetail(request.state))
         }
         guard let completed = request.completedAt else {
             return (.notEligible, "the request has no completion time, so it cannot be reprocessed")
@@ -57,6 +63,18 @@ public struct ReprocessPolicy: Sendable, Hashable {
             )
         }
         return (.accepted, "accepted: every resource will be delivered again")
+    }
+
+    /// One sentence per known state, made once: most Reprocess calls name requests that are not eligible.
+    private static func notEligibleDetail(_ state: RequestState) -> String {
+        notEligibleDetails[state.rawValue] ?? notEligibleSentence(state)
+    }
+
+    private static let notEligibleDetails: [Int32: String] = Dictionary(
+        uniqueKeysWithValues: RequestState.allKnownCases.map { ($0.rawValue, notEligibleSentence($0)) })
+
+    private static func notEligibleSentence(_ state: RequestState) -> String {
+        "only delivered, partially delivered or failed requests can be reprocessed; this one is \(state.protoName)"
     }
 
     /// True when `completedAt` lies more than the window before `now`.

@@ -5,7 +5,11 @@ public import RPCCore
 ///
 /// Authorization happens before this runs (the auth interceptor); the handler reads the verified
 /// caller from `context[CallerKey.self]` only to audit Reprocess calls.
-public struct AccessPackageRequestsHandler: AccessPackageRequestsService {
+///
+/// It answers ListRequests and Reprocess with `ListRequestsReply` and `ReprocessReply`, the
+/// generated responses' wire twins written from the store's encodings, so it registers its
+/// methods itself rather than through the generated `AccessPackageRequestsService`.
+public struct AccessPackageRequestsHandler: Sendable {
     /// A `page_size` of 0 means this many.
     public static let defaultPageSize = 50
 
@@ -20,9 +24,27 @@ public struct AccessPackageRequestsHandler: AccessPackageRequestsService {
         self.policy = policy
     }
 
-    public func listRequests(_ request: ListRequestsRequest, context: ServerContext) async throws
-        -> ListRequestsResponse
-    {
+    /// Registers ListRequests, Reprocess and WatchRequests with `router`.
+    public func register(into router: inout MethodRouter) {
+        router.registerUnary(
+            AccessPackageRequestsMethods.listRequests, input: ListRequestsRequest.self, output: ListRequestsReply.self
+        ) { request, context in
+            try await self.listRequests(request, context: context)
+        }
+        router.registerUnary(
+            AccessPackageRequestsMethods.reprocess, input: ReprocessRequest.self, output: ReprocessReply.self
+        ) { request, context in
+            try await self.reprocess(request, context: context)
+        }
+        router.registerServerStreaming(
+            AccessPackageRequestsMethods.watchRequests, input: WatchRequestsRequest.self,
+            output: WatchRequestsResponse.self
+        ) { request, responses, context in
+            try await self.watchRequests(request, responses: responses, context: context)
+        }
+    }
+
+    public func listRequests(_ request: ListRequestsRequest, context: ServerContext) async throws -> ListRequestsReply {
         let packageId = request.accessPackageId
         guard !packageId.isEmpty else { throw invalid("access_package_id is required") }
         guard request.pageSize >= 0 else { throw invalid("page_size must not be negative; got \(request.pageSize)") }
@@ -54,16 +76,16 @@ public struct AccessPackageRequestsHandler: AccessPackageRequestsService {
                 accessPackageId: packageId, states: request.states, after: cursor, limit: pageSize)
         else { throw Self.unknownPackage(packageId) }
 
-        var response = ListRequestsResponse()
-        response.requests = page.requests
-        if page.hasMore, let last = page.requests.last {
-            response.nextPageToken = store.pageTokens.encode(
-                after: ListingKey(last), accessPackageId: packageId, states: request.states)
+        var reply = ListRequestsReply()
+        reply.requests = page.entries.map(\.encoded)
+        if page.hasMore, let last = page.entries.last {
+            reply.nextPageToken = store.pageTokens.encode(
+                after: last.key, accessPackageId: packageId, states: request.states)
         }
-        return response
+        return reply
     }
 
-    public func reprocess(_ request: ReprocessRequest, context: ServerContext) async throws -> ReprocessResponse {
+    public func reprocess(_ request: ReprocessRequest, context: ServerContext) async throws -> ReprocessReply {
         let caller = context[CallerKey.self]?.objectId
         let packageId = request.accessPackageId
         do throws(RPCError) {
@@ -89,9 +111,7 @@ public struct AccessPackageRequestsHandler: AccessPackageRequestsService {
                 caller: caller, packageId: packageId, requestIds: request.requestIds, reason: error.message)
             throw error
         }
-        var response = ReprocessResponse()
-        response.results = results
-        return response
+        return ReprocessReply(results: results)
     }
 
     /// WatchRequests (CONTRACT §2): the watched requests as they stand, then every committed

@@ -13,7 +13,7 @@ extension RequestStore {
             state.queued.remove(id)
             guard let request = state.requests[id], request.state == .delivering else { continue }
             state.claimed.insert(id)
-            claimed.append(request)
+            claimed.append(request.message)
         }
         state.deliveryQueue.removeFirst(taken)
         return claimed
@@ -34,7 +34,7 @@ extension RequestStore {
         guard let base = deliveryBase(requestId), base.resources.indices.contains(resourceIndex) else { return nil }
         try await commitDeliveryChange(base.recordingAttempt(onResource: resourceIndex, delivered: delivered, error: error))
         (delivered ? metrics.attemptsDelivered : metrics.attemptsFailed).increment()
-        return state.requests[requestId]
+        return state.requests[requestId]?.message
     }
 
     /// Settles a DELIVERING request from its resources: all delivered → DELIVERED, some →
@@ -51,7 +51,7 @@ extension RequestStore {
         try await commitDeliveryChange(base.settled(now: clock.now()))
         state.claimed.remove(requestId)
         state.deliveryRetries[requestId] = nil
-        return state.requests[requestId]
+        return state.requests[requestId]?.message
     }
 
     /// Gives up a claim without settling (the worker stopped); the request stays DELIVERING and is
@@ -84,15 +84,18 @@ extension RequestStore {
     /// not (the resources of one request are attempted side by side, and each write is a
     /// whole-request snapshot, so each must include the ones before it).
     private func deliveryBase(_ requestId: String) -> AccessPackageRequest? {
-        let request = state.deliveryDrafts[requestId]?.request ?? state.requests[requestId]
-        guard let request, request.state == .delivering else { return nil }
-        return request
+        if let draft = state.deliveryDrafts[requestId] {
+            return draft.request.state == .delivering ? draft.request : nil
+        }
+        guard let stored = state.requests[requestId], stored.state == .delivering else { return nil }
+        return stored.message
     }
 
     /// Writes a delivery snapshot and makes it visible once it has committed: memory never shows
     /// a change a crash could undo.
     private func commitDeliveryChange(_ request: AccessPackageRequest) async throws(StoreError) {
         let id = request.id
+        let stored = StoredRequest(request)
         var draft = state.deliveryDrafts[id] ?? DeliveryDraft(request: request, version: 0, writesInFlight: 0, appliedVersion: 0)
         draft.request = request
         draft.version += 1
@@ -101,7 +104,7 @@ extension RequestStore {
         state.deliveryDrafts[id] = draft
         let result: Result<Void, StoreError>
         do throws(StoreError) {
-            try await write { [request] database in try Self.store(request, in: database) }
+            try await write { [stored] database in try Self.store(stored, in: database) }
             result = .success(())
         } catch {
             result = .failure(error)
@@ -111,7 +114,7 @@ extension RequestStore {
         if case .success = result, version > current.appliedVersion {
             // Commits finish in submission order, but their continuations may run out of order.
             current.appliedVersion = version
-            state.put(request)
+            state.put(stored)
             changes.publish(CollectionOfOne(request))
         }
         if current.writesInFlight == 0 {

@@ -10,7 +10,7 @@ extension RequestStore {
         let newCatalogs = plan.catalogs
         let newPackages = plan.accessPackages
         let newRoles = plan.roleAssignments
-        let newRequests = plan.requests
+        let newRequests = plan.requests.map(StoredRequest.init)
         let summary = plan.summary
 
         try await write { [newCatalogs, newPackages, newRoles, newRequests] database in

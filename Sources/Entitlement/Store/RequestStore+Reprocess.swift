@@ -1,4 +1,4 @@
-public import EntitlementAPI
+import EntitlementAPI
 
 extension RequestStore {
     /// Evaluates and applies one Reprocess call atomically.
@@ -17,7 +17,7 @@ extension RequestStore {
         requestIds: [String],
         callerObjectId: String?,
         policy: ReprocessPolicy
-    ) async throws(StoreError) -> [ReprocessResult]? {
+    ) async throws(StoreError) -> [ReprocessVerdict]? {
         precondition(
             requestIds.count <= Self.maxReprocessBatch, "reprocess takes at most \(Self.maxReprocessBatch) ids")
         guard state.packages[accessPackageId] != nil else { return nil }
@@ -49,7 +49,7 @@ extension RequestStore {
             throw error
         }
         for request in accepted { state.put(request) }
-        changes.publish(accepted)
+        if !accepted.isEmpty { changes.publish(accepted.map(\.message)) }
         if !accepted.isEmpty { wakeDeliveryWorker() }
         auditTrail.logToServer(record)
         metrics.recordOutcomes(results)

@@ -17,7 +17,7 @@ extension RequestStore {
                     code: .notFound,
                     message: "request_ids[\(i)] \"\(CallerText.clean(id))\" is not a request of access package \"\(CallerText.clean(accessPackageId))\"")
             }
-            snapshot.append(request)
+            snapshot.append(request.message)
         }
         let subscription = try changes.subscribe(packageId: accessPackageId, ids: ids.isEmpty ? nil : Set(ids))
         return WatchStart(snapshot: snapshot, subscription: subscription)

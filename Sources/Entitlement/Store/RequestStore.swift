@@ -102,7 +102,7 @@ public actor RequestStore: RequestStoring {
     /// The catalog roles a principal holds: catalog id → roles.
     public func catalogRoles(principalId: String) -> [String: Set<CatalogRole>] { state.roles[principalId] ?? [:] }
 
-    public func request(id: String) -> AccessPackageRequest? { state.requests[id] }
+    public func request(id: String) -> AccessPackageRequest? { state.requests[id]?.message }
 
     /// How many requests the store holds.
     public func countRequests() -> Int { state.requests.count }
@@ -120,10 +120,10 @@ public actor RequestStore: RequestStoring {
         limit: Int
     ) -> RequestPage? {
         guard state.packages[accessPackageId] != nil else { return nil }
-        guard let index = state.indexes[accessPackageId] else { return RequestPage(requests: [], hasMore: false) }
+        guard let index = state.indexes[accessPackageId] else { return RequestPage(entries: [], hasMore: false) }
         let unique = Array(Set(states.map(\.rawValue))).map(RequestState.init(rawValue:))
         let page = index.page(states: unique, after: cursor, limit: max(1, min(limit, Self.maxPageSize)))
-        return RequestPage(requests: page.keys.compactMap { state.requests[$0.id] }, hasMore: page.hasMore)
+        return RequestPage(entries: page.keys.compactMap { state.requests[$0.id] }, hasMore: page.hasMore)
     }
 
     // MARK: Writing
@@ -142,10 +142,9 @@ public actor RequestStore: RequestStoring {
         }
     }
 
-    static func store(_ request: AccessPackageRequest, in database: SQLiteDatabase) throws(SQLiteError) {
+    static func store(_ request: StoredRequest, in database: SQLiteDatabase) throws(SQLiteError) {
         let statement = try database.statement(StoreSchema.upsertRequest)
-        try statement.bind(
-            request.id, request.accessPackageId, Int64(request.state.rawValue), request.serializedBytes())
+        try statement.bind(request.id, request.accessPackageId, Int64(request.state.rawValue), request.encoded.bytes)
         try statement.run()
     }
 
@@ -190,7 +189,7 @@ public actor RequestStore: RequestStoring {
                 else {
                     throw StoreError.corrupt("request \(id) cannot be decoded")
                 }
-                state.put(request)
+                state.put(StoredRequest(request))
             }
         } catch {
             throw StoreError(wrapping: error)
@@ -201,11 +200,19 @@ public actor RequestStore: RequestStoring {
 
 /// One page of requests and whether more follow.
 public struct RequestPage: Sendable {
-    public var requests: [AccessPackageRequest]
+    /// The requests as stored: their encodings make the reply.
+    public var entries: [StoredRequest]
     public var hasMore: Bool
 
-    public init(requests: [AccessPackageRequest], hasMore: Bool) {
-        self.requests = requests
+    public init(entries: [StoredRequest], hasMore: Bool) {
+        self.entries = entries
         self.hasMore = hasMore
     }
+
+    public init(requests: [AccessPackageRequest], hasMore: Bool) {
+        self.init(entries: requests.map(StoredRequest.init), hasMore: hasMore)
+    }
+
+    /// The requests, decoded.
+    public var requests: [AccessPackageRequest] { entries.map(\.message) }
 }

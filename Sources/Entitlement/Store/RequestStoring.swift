@@ -45,9 +45,9 @@ public protocol RequestStoring: Actor {
 
     /// Evaluates and applies one Reprocess call atomically: of concurrent calls naming one id
     /// (on any replica) exactly one is ACCEPTED. The accepted requests and the audit record
-    /// commit together. Returns one result per id, in order; nil if the package is unknown.
+    /// commit together. Returns one verdict per id, in order; nil if the package is unknown.
     func reprocess(accessPackageId: String, requestIds: [String], callerObjectId: String?, policy: ReprocessPolicy)
-        async throws(StoreError) -> [ReprocessResult]?
+        async throws(StoreError) -> [ReprocessVerdict]?
     /// Appends an audit record in its own transaction and logs it.
     func appendAudit(_ record: AuditRecord) async throws(StoreError)
     /// Records a Reprocess call authorization refused (aggregated per peer, caller and second).

@@ -1,5 +1,5 @@
 public import CoreMetrics
-package import EntitlementAPI
+import EntitlementAPI
 
 /// The store's metrics: commit latency and batch size, reprocess outcomes, delivery attempts.
 /// Made from an injected factory (the server's Prometheus registry); `disabled` records nothing.
@@ -27,7 +27,7 @@ public struct StoreMetrics: Sendable {
 
     public static let disabled = StoreMetrics(factory: NOOPMetricsHandler.instance)
 
-    package func recordOutcomes(_ results: [ReprocessResult]) {
+    package func recordOutcomes(_ results: [ReprocessVerdict]) {
         for result in results { outcomes[result.outcome.rawValue]?.increment() }
     }
 }

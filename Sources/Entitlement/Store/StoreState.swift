@@ -7,7 +7,7 @@ struct StoreState: Sendable {
     var packages: [String: AccessPackageInfo] = [:]
     /// principal id → catalog id → roles.
     var roles: [String: [String: Set<CatalogRole>]] = [:]
-    var requests: [String: AccessPackageRequest] = [:]
+    var requests: [String: StoredRequest] = [:]
     /// access package id → its requests in listing order.
     var indexes: [String: RequestIndex] = [:]
     /// DELIVERING requests waiting for the delivery worker, oldest first.
@@ -26,8 +26,8 @@ struct StoreState: Sendable {
     }
 
     /// Adds a new request or replaces a stored one (whose id, package and `created_at` never change).
-    mutating func put(_ request: AccessPackageRequest) {
-        let key = ListingKey(request)
+    mutating func put(_ request: StoredRequest) {
+        let key = request.key
         if let old = requests[request.id] {
             indexes[request.accessPackageId, default: RequestIndex()].move(key, from: old.state, to: request.state)
         } else {

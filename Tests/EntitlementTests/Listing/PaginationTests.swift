@@ -25,7 +25,7 @@ struct PaginationTests {
             let response = try await handler.listRequests(
                 listRequest(states: states, pageSize: pageSize, pageToken: token), context: makeContext())
             #expect(response.requests.count <= Int(pageSize))
-            ids += response.requests.map(\.id)
+            ids += response.decoded.requests.map(\.id)
             token = response.nextPageToken
             pages += 1
         } while !token.isEmpty && pages < 10_000

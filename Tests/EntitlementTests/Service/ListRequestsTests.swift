@@ -56,8 +56,8 @@ struct ListRequestsTests {
         try await withStore(kind, requests: requests) { store, _ in
             let response = try await AccessPackageRequestsHandler(store: store)
                 .listRequests(listRequest(), context: makeContext())
-            #expect(response.requests.map(\.id) == ["c", "d", "a", "b"])
-            #expect(response.requests.allSatisfy { $0.catalogId == "cat-a" })
+            #expect(response.decoded.requests.map(\.id) == ["c", "d", "a", "b"])
+            #expect(response.decoded.requests.allSatisfy { $0.catalogId == "cat-a" })
         }
     }
 
@@ -70,7 +70,7 @@ struct ListRequestsTests {
         try await withStore(kind, requests: [early, late]) { store, _ in
             let response = try await AccessPackageRequestsHandler(store: store)
                 .listRequests(listRequest(), context: makeContext())
-            #expect(response.requests.map(\.id) == ["late", "early"])
+            #expect(response.decoded.requests.map(\.id) == ["late", "early"])
         }
     }
 
@@ -94,7 +94,7 @@ struct ListRequestsTests {
         try await withStore(kind, requests: requests) { store, _ in
             let response = try await AccessPackageRequestsHandler(store: store)
                 .listRequests(listRequest(states: states), context: makeContext())
-            #expect(response.requests.map(\.id) == expected)
+            #expect(response.decoded.requests.map(\.id) == expected)
         }
     }
 
@@ -155,7 +155,7 @@ struct ListRequestsTests {
             #expect(!first.nextPageToken.isEmpty)
             let second = try await handler.listRequests(
                 listRequest(pageSize: 5, pageToken: first.nextPageToken), context: makeContext())
-            #expect(second.requests.map(\.id) == ["req-4", "req-3", "req-2", "req-1", "req-0"])
+            #expect(second.decoded.requests.map(\.id) == ["req-4", "req-3", "req-2", "req-1", "req-0"])
             #expect(second.nextPageToken.isEmpty)
         }
     }
@@ -195,7 +195,7 @@ struct ListRequestsTests {
                 listRequest(
                     states: [.deliveryFailed, .delivered, .delivered], pageSize: 3, pageToken: first.nextPageToken),
                 context: makeContext())
-            #expect(second.requests.map(\.id) == ["req-6", "req-5", "req-4"])
+            #expect(second.decoded.requests.map(\.id) == ["req-6", "req-5", "req-4"])
         }
     }
 

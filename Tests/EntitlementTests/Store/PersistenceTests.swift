@@ -38,7 +38,7 @@ struct PersistenceTests {
             // The page-token key is kept in the data dir, so tokens survive restarts.
             let page = try await AccessPackageRequestsHandler(store: store)
                 .listRequests(listRequest(pageSize: 2, pageToken: token), context: makeContext())
-            #expect(page.requests.map(\.id) == ["r2", "r1"])
+            #expect(page.decoded.requests.map(\.id) == ["r2", "r1"])
 
             let worker = DeliveryWorker(
                 store: store, provisioner: BuiltInProvisioner(store: store),
