@@ -144,10 +144,7 @@ extension RequestStore {
         try await write { database in
             let statement = try database.statement("SELECT COUNT(*) FROM grants WHERE ?1 IS NULL OR request_id = ?1")
             try statement.bind(requestId)
-            try statement.step()
-            let count = Int(statement.int64(at: 0))
-            statement.reset()
-            return count
+            return Int(try statement.firstInt64())
         }
     }
 }

@@ -150,13 +150,29 @@ final class SQLiteStatement {
 
     /// Steps once; true when a row is available.
     @discardableResult
+    /// Steps to the next row; false once there are no more, and the statement is then reset.
+    ///
+    /// A statement left on a row keeps its read transaction open, and WAL checkpoints cannot pass
+    /// an open reader: the WAL then grows without bound. So a finished statement is reset at once,
+    /// and a caller that reads only the first row uses `firstInt64()` (which resets too).
     func step() throws(SQLiteError) -> Bool {
         let rc = sqlite3_step(raw)
         switch rc {
         case SQLITE_ROW: return true
-        case SQLITE_DONE: return false
-        default: throw SQLiteError(code: rc, message: database.lastMessage)
+        case SQLITE_DONE:
+            sqlite3_reset(raw)
+            return false
+        default:
+            sqlite3_reset(raw)
+            throw SQLiteError(code: rc, message: database.lastMessage)
         }
+    }
+
+    /// The first column of the first row as an integer (0 when there is no row); the statement is
+    /// reset after, so it holds no read transaction open.
+    func firstInt64() throws(SQLiteError) -> Int64 {
+        defer { reset() }
+        return try step() ? int64(at: 0) : 0
     }
 
     /// Steps to completion, for statements that return no rows.

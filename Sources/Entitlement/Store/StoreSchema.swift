@@ -72,9 +72,7 @@ enum StoreSchema {
         for (table, column, definition) in addedColumns {
             let info = try database.statement("SELECT COUNT(*) FROM pragma_table_info('\(table)') WHERE name = ?")
             try info.bind(column)
-            _ = try info.step()
-            let present = info.int64(at: 0) > 0
-            info.reset()
+            let present = try info.firstInt64() > 0
             if !present { try database.execute("ALTER TABLE \(table) ADD COLUMN \(column) \(definition)") }
         }
         try moveAuditItems(database)
@@ -84,9 +82,7 @@ enum StoreSchema {
     /// (a row per id): copied into each row's columns, in one transaction, then dropped.
     private static func moveAuditItems(_ database: SQLiteDatabase) throws(SQLiteError) {
         let exists = try database.statement("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_items'")
-        _ = try exists.step()
-        guard exists.int64(at: 0) > 0 else { return }
-        exists.reset()
+        guard try exists.firstInt64() > 0 else { return }
         try database.execute("BEGIN IMMEDIATE")
         do throws(SQLiteError) {
             let items = try database.statement(
