@@ -59,13 +59,19 @@ public enum RFC3339 {
 
     /// Formats a timestamp as UTC with nanosecond precision trimmed to 0, 3, 6 or 9 digits.
     public static func format(_ timestamp: Timestamp) -> String {
+        var text: [UInt8] = []
+        text.reserveCapacity(30)
+        append(timestamp, to: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// Appends `format(timestamp)`'s UTF-8 to `text`.
+    public static func append(_ timestamp: Timestamp, to text: inout [UInt8]) {
         let days = Int(floorDiv(timestamp.seconds, 86_400))
         let secondOfDay = Int(timestamp.seconds - Int64(days) * 86_400)
         let (year, month, day) = civilFromDays(days)
-        // Written digit by digit into one buffer: Reprocess details and audit lines format a
-        // time per request, and interpolating padded parts cost a string each.
-        var text: [UInt8] = []
-        text.reserveCapacity(30)
+        // Written digit by digit: Reprocess details and audit lines format a time per request,
+        // and interpolating padded parts cost a string each.
         func append(_ value: Int, width: Int) {
             if value < 0 { text.append(UInt8(ascii: "-")) }
             let digits = Array(String(value.magnitude).utf8)
@@ -103,7 +109,6 @@ public enum RFC3339 {
             append(nanos, width: width)
         }
         text.append(UInt8(ascii: "Z"))
-        return String(decoding: text, as: UTF8.self)
     }
 
     private static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {

@@ -7,11 +7,20 @@ public struct ReprocessPolicy: Sendable, Hashable {
     public static let defaultWindowSeconds: Int64 = 7 * 86_400
 
     /// How long after its original completion a request may still be reprocessed.
-    public var windowSeconds: Int64
+    public let windowSeconds: Int64
+    /// The WINDOW_EXPIRED detail up to the completion time, made once.
+    private let expiredDetailPrefix: [UInt8]
 
     public init(windowSeconds: Int64 = ReprocessPolicy.defaultWindowSeconds) {
         precondition(windowSeconds >= 0, "the reprocess window cannot be negative")
         self.windowSeconds = windowSeconds
+        let window =
+            switch windowSeconds {
+            case 86_400: "1 day"
+            case let seconds where seconds % 86_400 == 0: "\(seconds / 86_400) days"
+            default: "\(windowSeconds) seconds"
+            }
+        expiredDetailPrefix = Array("the request completed more than \(window) ago (completed_at ".utf8)
     }
 
     /// A policy with a window of whole days (`--reprocess-window-days`).
@@ -56,11 +65,7 @@ public struct ReprocessPolicy: Sendable, Hashable {
             return (.notEligible, "the request has no completion time, so it cannot be reprocessed")
         }
         if isExpired(completedAt: completed, now: now) {
-            return (
-                .windowExpired,
-                "the request completed more than \(windowDescription) ago "
-                    + "(completed_at \(RFC3339.format(completed))); the reprocess window has passed"
-            )
+            return (.windowExpired, expiredDetail(completedAt: completed))
         }
         return (.accepted, "accepted: every resource will be delivered again")
     }
@@ -83,11 +88,15 @@ public struct ReprocessPolicy: Sendable, Hashable {
         return now > deadline
     }
 
-    private var windowDescription: String {
-        switch windowSeconds {
-        case 86_400: "1 day"
-        case let seconds where seconds % 86_400 == 0: "\(seconds / 86_400) days"
-        default: "\(windowSeconds) seconds"
-        }
+    /// "the request completed more than 7 days ago (completed_at 2026-01-05T10:00:00Z); the reprocess
+    /// window has passed", built in one buffer (one string per expired id rather than five).
+    private func expiredDetail(completedAt: Timestamp) -> String {
+        let suffix = "); the reprocess window has passed".utf8
+        var text: [UInt8] = []
+        text.reserveCapacity(expiredDetailPrefix.count + 30 + suffix.count)
+        text += expiredDetailPrefix
+        RFC3339.append(completedAt, to: &text)
+        text += suffix
+        return String(decoding: text, as: UTF8.self)
     }
 }

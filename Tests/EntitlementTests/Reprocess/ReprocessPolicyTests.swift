@@ -20,6 +20,25 @@ struct ReprocessPolicyTests {
     }
 
     @Test(
+        "details name the window and the completion time, and the state of an ineligible request",
+        arguments: [
+            (ReprocessPolicy(), "more than 7 days ago (completed_at 2026-01-01T00:00:00Z); the reprocess window has passed"),
+            (ReprocessPolicy(windowDays: 1), "more than 1 day ago (completed_at 2026-01-01T00:00:00Z);"),
+            (ReprocessPolicy(windowSeconds: 90), "more than 90 seconds ago (completed_at 2026-01-01T00:00:00Z);"),
+        ])
+    func details(policy: ReprocessPolicy, expected: String) {
+        var request = makeRequest("r", state: .delivered)
+        request.completedAt = Timestamp(seconds: 1_767_225_600)
+        let (outcome, detail) = policy.evaluate(requestId: "r", request: request, accessPackageId: "ap-1", now: testNow)
+        #expect(outcome == .windowExpired)
+        #expect(detail.hasPrefix("the request completed "))
+        #expect(detail.contains(expected))
+        let denied = policy.evaluate(
+            requestId: "r", request: makeRequest("r", state: .denied), accessPackageId: "ap-1", now: testNow)
+        #expect(denied.detail.hasSuffix("this one is REQUEST_STATE_DENIED"))
+    }
+
+    @Test(
         "window edges: exactly the window is still inside",
         arguments: [
             (Int64(0), ReprocessOutcome.accepted),
