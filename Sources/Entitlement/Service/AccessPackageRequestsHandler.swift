@@ -174,13 +174,15 @@ public struct AccessPackageRequestsHandler: Sendable {
         guard (low...RequestStore.maxReprocessBatch).contains(ids.count) else {
             throw invalid("request_ids must name \(low) to \(RequestStore.maxReprocessBatch) requests; got \(ids.count)")
         }
+        // A handful of ids (the usual call) is checked pairwise: no hashing, no allocation.
+        let pairwise = ids.count <= 16
         var firstIndex: [String: Int] = [:]
         for (i, id) in ids.enumerated() {
             guard !id.isEmpty else { throw invalid("request_ids[\(i)] is empty") }
-            if let earlier = firstIndex[id] {
+            if let earlier = pairwise ? ids[..<i].firstIndex(of: id) : firstIndex[id] {
                 throw invalid("request_ids[\(i)] \"\(CallerText.clean(id))\" duplicates request_ids[\(earlier)]; name each request once")
             }
-            firstIndex[id] = i
+            if !pairwise { firstIndex[id] = i }
         }
     }
 }

@@ -14,6 +14,8 @@ struct ReprocessTests {
             ("ap-1", (0...100).map { "r\($0)" }, "got 101"),
             ("ap-1", ["r1", ""], "request_ids[1] is empty"),
             ("ap-1", ["r1", "r2", "r1"], "request_ids[2] \"r1\" duplicates request_ids[0]"),
+            ("ap-1", (0..<30).map { "r\($0)" } + ["r7"], "request_ids[30] \"r7\" duplicates request_ids[7]"),
+            ("ap-1", ["r1", "r1", ""], "request_ids[1] \"r1\" duplicates request_ids[0]"),
         ])
     func validation(kind: StoreKind, _ arguments: (String, [String], String)) async throws {
         let (packageId, ids, message) = arguments
