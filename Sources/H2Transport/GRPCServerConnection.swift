@@ -19,7 +19,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     let shared: GRPCServer.Shared
     var session: NGHTTP2Session?
-    var streams: [Int32: ServerStream] = [:]
+    var streams = ServerStreamTable()
     var context: ChannelHandlerContext?
     var executor: EventLoopTaskExecutor?
     var peer = ""
@@ -190,7 +190,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     func sessionBeginHeaders(streamID: Int32) -> Bool {
         if streams[streamID] == nil {
-            streams[streamID] = ServerStream(id: streamID, maxMessageSize: shared.configuration.maxMessageSize)
+            streams.add(ServerStream(id: streamID, maxMessageSize: shared.configuration.maxMessageSize))
             idleTimer?.cancel()
             idleTimer = nil
             armKeepalive()
@@ -325,7 +325,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     }
 
     func sessionStreamClosed(streamID: Int32, errorCode: UInt32) {
-        guard let stream = streams.removeValue(forKey: streamID) else { return }
+        guard let stream = streams.remove(streamID) else { return }
         end(stream)
         if streams.isEmpty {
             // The keepalive timer stays: it finds no call open and stops by itself, which is
