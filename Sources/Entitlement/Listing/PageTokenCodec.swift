@@ -10,16 +10,12 @@ public struct PageTokenCodec: Sendable {
     private static let macSize = 32
     private static let fixedSize = 1 + bindingSize + 8 + 4
 
-    private let key: SymmetricKey
-    /// An HMAC already keyed: each token copies it (the digest state is copy-on-write) instead of
-    /// setting the key up again per call.
-    private let keyed: HMAC<SHA256>
+    private let mac: TokenMAC
 
     /// A codec with the given 32-byte key.
     public init(key: [UInt8]) {
         precondition(key.count == 32, "a page-token key is 32 bytes")
-        self.key = SymmetricKey(data: key)
-        self.keyed = HMAC<SHA256>(key: self.key)
+        mac = TokenMAC(key: key)
     }
 
     /// An opaque token that resumes the listing after `cursor`, for this package and states.
@@ -27,15 +23,12 @@ public struct PageTokenCodec: Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Self.fixedSize + cursor.id.utf8.count + Self.macSize)
         bytes.append(Self.version)
-        bytes += Self.binding(accessPackageId: accessPackageId, states: states)
+        Self.appendBinding(accessPackageId: accessPackageId, states: states, to: &bytes)
         Self.appendBigEndian(UInt64(bitPattern: cursor.createdSeconds), width: 8, to: &bytes)
         Self.appendBigEndian(UInt64(UInt32(bitPattern: cursor.createdNanos)), width: 4, to: &bytes)
         bytes += cursor.id.utf8
-        // Raw buffers in and out: swift-crypto's generic `DataProtocol` paths cost more than the
-        // hashing itself on a page of one.
-        var mac = keyed
-        bytes.withUnsafeBytes { mac.update(data: $0) }
-        mac.finalize().withUnsafeBytes { bytes.append(contentsOf: $0) }
+        let code = bytes.withUnsafeBytes { mac.code(for: $0) }
+        code.withUnsafeBytes { bytes.append(contentsOf: $0) }
         return Base64.encodeURL(bytes)
     }
 
@@ -48,12 +41,15 @@ public struct PageTokenCodec: Sendable {
             Base64.encodeURL(bytes) == token  // one spelling per token: no padding, no stray bits
         else { throw .malformed }
         let body = bytes[..<(bytes.count - Self.macSize)]
-        let mac = bytes[(bytes.count - Self.macSize)...]
-        guard HMAC<SHA256>.isValidAuthenticationCode(Array(mac), authenticating: Array(body), using: key) else {
-            throw .tampered
+        let valid = bytes.withUnsafeBytes { raw in
+            mac.isValid(
+                UnsafeRawBufferPointer(rebasing: raw[(raw.count - Self.macSize)...]),
+                for: UnsafeRawBufferPointer(rebasing: raw[..<(raw.count - Self.macSize)]))
         }
-        guard Array(body[1..<(1 + Self.bindingSize)]) == Self.binding(accessPackageId: accessPackageId, states: states)
-        else { throw .mismatched }
+        guard valid else { throw .tampered }
+        var expected: [UInt8] = []
+        Self.appendBinding(accessPackageId: accessPackageId, states: states, to: &expected)
+        guard body[1..<(1 + Self.bindingSize)].elementsEqual(expected) else { throw .mismatched }
         var offset = 1 + Self.bindingSize
         let seconds = Int64(bitPattern: Self.readBigEndian(body, at: &offset, width: 8))
         let nanos = Int32(bitPattern: UInt32(truncatingIfNeeded: Self.readBigEndian(body, at: &offset, width: 4)))
@@ -62,18 +58,19 @@ public struct PageTokenCodec: Sendable {
     }
 
     // The package id and the sorted, de-duplicated states, hashed; stored so reuse is told apart
-    // from tampering.
-    private static func binding(accessPackageId: String, states: [RequestState]) -> [UInt8] {
-        var input = Array(accessPackageId.utf8)
-        input.append(0)
+    // from tampering. Hashed piece by piece, as SHA-256 of their concatenation.
+    private static func appendBinding(accessPackageId: String, states: [RequestState], to bytes: inout [UInt8]) {
+        var hash = SHA256()
+        var packageId = accessPackageId
+        packageId.withUTF8 { hash.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        var suffix: [UInt8] = [0]
         var previous: Int32?
         for raw in states.map(\.rawValue).sorted() where raw != previous {
-            appendBigEndian(UInt64(UInt32(bitPattern: raw)), width: 4, to: &input)
+            appendBigEndian(UInt64(UInt32(bitPattern: raw)), width: 4, to: &suffix)
             previous = raw
         }
-        var hash = SHA256()
-        input.withUnsafeBytes { hash.update(bufferPointer: $0) }
-        return hash.finalize().withUnsafeBytes { Array($0.prefix(bindingSize)) }
+        suffix.withUnsafeBytes { hash.update(bufferPointer: $0) }
+        hash.finalize().withUnsafeBytes { bytes.append(contentsOf: $0.prefix(bindingSize)) }
     }
 
     private static func appendBigEndian(_ value: UInt64, width: Int, to bytes: inout [UInt8]) {
@@ -87,6 +84,44 @@ public struct PageTokenCodec: Sendable {
         for byte in bytes[offset..<(offset + width)] { value = value << 8 | UInt64(byte) }
         offset += width
         return value
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104) with both keyed digest states made once: each token copies them and
+/// hashes its bytes. swift-crypto's `HMAC<SHA256>` is generic over `DataProtocol` and not
+/// specialized here; on a page of one its dispatch cost more than the hashing (a golden test checks
+/// the codes match `HMAC<SHA256>`'s).
+private struct TokenMAC: Sendable {
+    private let inner: SHA256
+    private let outer: SHA256
+
+    init(key: [UInt8]) {
+        precondition(key.count <= 64, "an HMAC-SHA256 key longer than the block is hashed first; page-token keys are 32 bytes")
+        let block = key + [UInt8](repeating: 0, count: 64 - key.count)
+        var inner = SHA256()
+        var outer = SHA256()
+        block.map { $0 ^ 0x36 }.withUnsafeBytes { inner.update(bufferPointer: $0) }
+        block.map { $0 ^ 0x5C }.withUnsafeBytes { outer.update(bufferPointer: $0) }
+        self.inner = inner
+        self.outer = outer
+    }
+
+    func code(for message: UnsafeRawBufferPointer) -> SHA256Digest {
+        var inner = inner
+        inner.update(bufferPointer: message)
+        var outer = outer
+        inner.finalize().withUnsafeBytes { outer.update(bufferPointer: $0) }
+        return outer.finalize()
+    }
+
+    /// Whether `code` is the code of `message`, compared in constant time.
+    func isValid(_ code: UnsafeRawBufferPointer, for message: UnsafeRawBufferPointer) -> Bool {
+        guard code.count == SHA256.byteCount else { return false }
+        return self.code(for: message).withUnsafeBytes { expected in
+            var difference: UInt8 = 0
+            for i in 0..<expected.count { difference |= expected[i] ^ code[i] }
+            return difference == 0
+        }
     }
 }
 
