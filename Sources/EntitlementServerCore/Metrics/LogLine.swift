@@ -122,10 +122,15 @@ struct LogLine {
         }
     }
 
+    /// 16 lowercase hex digits, made in a stack buffer and appended at once (an append per digit
+    /// checked the array's capacity and uniqueness 32 times per trace id).
     private mutating func appendHex(_ value: UInt64) {
-        for shift in stride(from: 60, through: 0, by: -4) {
-            let digit = UInt8(truncatingIfNeeded: value >> UInt64(shift) & 0xF)
-            bytes.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") - 10 + digit)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { digits in
+            for i in 0..<16 {
+                let digit = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * i) & 0xF)
+                digits[i] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") - 10 + digit
+            }
+            bytes.append(contentsOf: digits)
         }
     }
 
