@@ -49,8 +49,10 @@ extension RequestStore {
             throw error
         }
         for request in accepted { state.put(request) }
-        if !accepted.isEmpty { changes.publish(accepted.map(\.message)) }
-        if !accepted.isEmpty { wakeDeliveryWorker() }
+        if !accepted.isEmpty {
+            changes.publish(accepted.map(\.message))
+            wakeDeliveryWorker()
+        }
         auditTrail.logToServer(record)
         metrics.recordOutcomes(results)
         return results
