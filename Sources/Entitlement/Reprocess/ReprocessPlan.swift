@@ -2,13 +2,15 @@ public import EntitlementAPI
 public import ProtoWire
 
 /// The result of one id of a Reprocess call, as a store returns it: the `ReprocessResult` of the
-/// API with its request kept encoded (sent as stored, not re-encoded per call).
+/// API with its request kept encoded (sent as stored, not re-encoded per call). On the wire it is
+/// a `ReprocessResult` (its `ProtoMessage` conformance is in EncodedReplies.swift).
 public struct ReprocessVerdict: Sendable, Hashable {
     public var requestId: String
     public var outcome: ReprocessOutcome
     public var detail: String
     /// The request as it stands after the call; nil for NOT_FOUND.
     public var encodedRequest: EncodedMessage<AccessPackageRequest>?
+    public var unknownFields = UnknownFields()
 
     public init(
         requestId: String, outcome: ReprocessOutcome, detail: String, encodedRequest: EncodedMessage<AccessPackageRequest>?

@@ -31,6 +31,11 @@ public struct ListRequestsReply: ProtoMessage {
         return size
     }
 
+    /// No sub-message is encoded here (requests are kept bytes), so there is nothing to record.
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
+        encodedSize()
+    }
+
     public func encode(to writer: inout ProtoWriter) {
         for request in requests { writer.writeEncoded(request, field: 1) }
         if !nextPageToken.isEmpty { writer.writeString(nextPageToken, field: 2) }
@@ -66,44 +71,65 @@ public struct ReprocessReply: ProtoMessage {
     }
 
     public func encodedSize() -> Int {
+        var cache = ProtoSizeCache.disabled
+        return encodedSize(cache: &cache)
+    }
+
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
         var size = unknownFields.count
-        for result in results { size += ProtoSize.lengthDelimited(payload: Self.size(of: result), field: 1) }
+        for result in results { size += ProtoSize.message(result, field: 1, cache: &cache) }
         return size
     }
 
     public func encode(to writer: inout ProtoWriter) {
-        for result in results {
-            writer.writeLengthDelimited(field: 1, payloadSize: Self.size(of: result)) { writer in
-                // The fields of `ReprocessResult`, in its field order.
-                if !result.requestId.isEmpty { writer.writeString(result.requestId, field: 1) }
-                if result.outcome != .unspecified { writer.writeEnum(result.outcome.rawValue, field: 2) }
-                if !result.detail.isEmpty { writer.writeString(result.detail, field: 3) }
-                if let request = result.encodedRequest { writer.writeEncoded(request, field: 4) }
-            }
-        }
+        for result in results { writer.writeMessage(result, field: 1) }
         writer.writeUnknownFields(unknownFields)
-    }
-
-    /// The size of one `ReprocessResult` message.
-    private static func size(of result: ReprocessVerdict) -> Int {
-        var size = 0
-        if !result.requestId.isEmpty { size += ProtoSize.string(result.requestId, field: 1) }
-        if result.outcome != .unspecified { size += ProtoSize.enumValue(result.outcome.rawValue, field: 2) }
-        if !result.detail.isEmpty { size += ProtoSize.string(result.detail, field: 3) }
-        if let request = result.encodedRequest { size += ProtoSize.encoded(request, field: 4) }
-        return size
     }
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
-            let result = try reader.readMessage(tag, as: ReprocessResult.self)
-            results.append(
-                ReprocessVerdict(
-                    requestId: result.requestId, outcome: result.outcome, detail: result.detail,
-                    encodedRequest: result.request.map(EncodedMessage.init)))
-        default:
-            try reader.skipField(tag, into: &unknownFields)
+        case 1: results.append(try reader.readMessage(tag, as: ReprocessVerdict.self))
+        default: try reader.skipField(tag, into: &unknownFields)
+        }
+    }
+}
+
+/// A verdict is a `ReprocessResult` on the wire: the same fields, its request written from (and
+/// read into) its encoding.
+extension ReprocessVerdict: ProtoMessage {
+    public init() {
+        self.init(requestId: "", outcome: .unspecified, detail: "", encodedRequest: nil)
+    }
+
+    public func encodedSize() -> Int {
+        var size = unknownFields.count
+        if !requestId.isEmpty { size += ProtoSize.string(requestId, field: 1) }
+        if outcome != .unspecified { size += ProtoSize.enumValue(outcome.rawValue, field: 2) }
+        if !detail.isEmpty { size += ProtoSize.string(detail, field: 3) }
+        if let encodedRequest { size += ProtoSize.encoded(encodedRequest, field: 4) }
+        return size
+    }
+
+    /// No sub-message is encoded here (the request is kept bytes), so there is nothing to record.
+    public func encodedSize(cache: inout ProtoSizeCache) -> Int {
+        encodedSize()
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        if !requestId.isEmpty { writer.writeString(requestId, field: 1) }
+        if outcome != .unspecified { writer.writeEnum(outcome.rawValue, field: 2) }
+        if !detail.isEmpty { writer.writeString(detail, field: 3) }
+        if let encodedRequest { writer.writeEncoded(encodedRequest, field: 4) }
+        writer.writeUnknownFields(unknownFields)
+    }
+
+    public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
+        switch tag.fieldNumber {
+        case 1: requestId = try reader.readString(tag)
+        case 2: outcome = ReprocessOutcome(rawValue: try reader.readEnum(tag))
+        case 3: detail = try reader.readString(tag)
+        case 4: encodedRequest = try reader.readEncoded(tag, as: AccessPackageRequest.self)
+        default: try reader.skipField(tag, into: &unknownFields)
         }
     }
 }

@@ -148,13 +148,12 @@ final class SQLiteStatement {
         }
     }
 
-    /// Steps once; true when a row is available.
-    @discardableResult
     /// Steps to the next row; false once there are no more, and the statement is then reset.
     ///
     /// A statement left on a row keeps its read transaction open, and WAL checkpoints cannot pass
     /// an open reader: the WAL then grows without bound. So a finished statement is reset at once,
     /// and a caller that reads only the first row uses `firstInt64()` (which resets too).
+    @discardableResult
     func step() throws(SQLiteError) -> Bool {
         let rc = sqlite3_step(raw)
         switch rc {
