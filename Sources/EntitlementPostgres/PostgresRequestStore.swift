@@ -208,18 +208,16 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                     var current = try await RequestRow.fetch(requestIds, lock: false, on: connection, logger: logger)
                     var plan = ReprocessPlan(
                         accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
-                        current: { current[$0].map(StoredRequest.init) })
+                        current: { current[$0] })
                     if !plan.accepted.isEmpty {
                         let locked = try await RequestRow.fetch(
                             plan.accepted.map(\.id), lock: true, on: connection, logger: logger)
                         current.merge(locked) { _, new in new }
                         plan = ReprocessPlan(
                             accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
-                            current: { current[$0].map(StoredRequest.init) })
+                            current: { current[$0] })
                     }
-                    for request in plan.accepted {
-                        try await RequestRow.update(request.message, on: connection, logger: logger)
-                    }
+                    try await RequestRow.update(plan.accepted, on: connection, logger: logger)
                     let record = plan.auditRecord(
                         callerObjectId: callerObjectId, accessPackageId: accessPackageId, requestIds: requestIds, now: now)
                     let seq = try await AuditRows.insert(record, on: connection, logger: logger)

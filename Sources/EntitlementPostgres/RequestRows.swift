@@ -23,14 +23,14 @@ enum RequestRow {
     /// The stored requests among `ids`, by id; `lock` takes their row locks (in id order).
     static func fetch(
         _ ids: [String], lock: Bool, on connection: PostgresConnection, logger: Logger
-    ) async throws -> [String: AccessPackageRequest] {
+    ) async throws -> [String: StoredRequest] {
         let query: PostgresQuery =
             lock
             ? "SELECT body FROM requests WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE"
             : "SELECT body FROM requests WHERE id = ANY(\(ids))"
-        var requests: [String: AccessPackageRequest] = [:]
+        var requests: [String: StoredRequest] = [:]
         for try await body in try await connection.query(query, logger: logger).decode(ByteBuffer.self) {
-            let request = try decode(body)
+            let request = StoredRequest(try decode(body))
             requests[request.id] = request
         }
         return requests
@@ -63,7 +63,28 @@ enum RequestRow {
                 WHERE id = \(request.id)
                 """, logger: logger)
         }
-        try await announce(request, body: body, on: connection, logger: logger)
+        try await announce(id: request.id, body: body, on: connection, logger: logger)
+    }
+
+    /// Stores several changed requests and announces them, in two statements whatever their
+    /// number (a 100-id Reprocess made 200 round trips inside its transaction).
+    static func update(_ requests: [StoredRequest], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !requests.isEmpty else { return }
+        let ids = requests.map(\.id)
+        let states = requests.map(\.state.rawValue)
+        let bodies = requests.map { ByteBuffer(bytes: $0.encoded.bytes) }
+        try await connection.query(
+            """
+            UPDATE requests AS r SET state = u.state, body = u.body, changed_at = now()
+            FROM unnest(\(ids)::text[], \(states)::int4[], \(bodies)::bytea[]) AS u(id, state, body)
+            WHERE r.id = u.id
+            """, logger: logger)
+        let payloads = zip(ids, bodies).map { id, body in announcement(id: id, body: body) }
+        try await connection.query(
+            """
+            SELECT pg_notify(\(changesChannel), p.payload)
+            FROM unnest(\(payloads)::text[]) WITH ORDINALITY AS p(payload, position) ORDER BY p.position
+            """, logger: logger)
     }
 
     enum LeaseChange {
@@ -74,11 +95,15 @@ enum RequestRow {
 
     /// `NOTIFY` with the request itself ("b" + base64 of its encoding) or, when too big, its id ("i").
     static func announce(
-        _ request: AccessPackageRequest, body: ByteBuffer, on connection: PostgresConnection, logger: Logger
+        id: String, body: ByteBuffer, on connection: PostgresConnection, logger: Logger
     ) async throws {
-        var payload = "b" + Base64.encode(Array(body.readableBytesView))
-        if payload.utf8.count > maxInlinePayload { payload = "i" + request.id }
+        let payload = announcement(id: id, body: body)
         try await connection.query("SELECT pg_notify(\(changesChannel), \(payload))", logger: logger)
+    }
+
+    private static func announcement(id: String, body: ByteBuffer) -> String {
+        let payload = "b" + Base64.encode(Array(body.readableBytesView))
+        return payload.utf8.count > maxInlinePayload ? "i" + id : payload
     }
 
     /// Inserts new requests (ids not stored yet), in batches of one statement each.
