@@ -95,7 +95,7 @@ public final class GRPCClient: ClientTransport {
             let usable = ConnectionUsability()
             let authority = "\(host):\(port)"
             let future = ClientBootstrap(group: loop)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(

@@ -359,7 +359,7 @@ class Server:
     """One `entitlement-server` process."""
 
     def __init__(self, ws: Workspace, data_dir: Path, port: int | None = None,
-                 import_fixture: bool | Path = True, extra=()):
+                 import_fixture: bool | Path = True, extra=(), run_as: int | None = None):
         self.ws = ws
         self.data_dir = data_dir
         self.port = port or free_port()
@@ -375,6 +375,8 @@ class Server:
             i = args.index("--jwks")
             del args[i:i + 2]
         args += list(extra)
+        if run_as is not None:  # as that uid and gid, with no supplementary groups (needs root)
+            args = ["setpriv", f"--reuid={run_as}", f"--regid={run_as}", "--clear-groups", *args]
         self.args = args
         n = len(list(ws.root.glob("server-*.log")))
         self.log_path = ws.root / f"server-{n}.log"

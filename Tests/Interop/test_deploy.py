@@ -3,6 +3,7 @@ replicas), and structural checks of the files that cannot run here (Envoy, syste
 Kubernetes)."""
 
 import configparser
+import os
 import shutil
 import subprocess
 import threading
@@ -13,7 +14,7 @@ import grpc
 import pytest
 import yaml
 
-from helpers import REPO, O, admin_md, bearer, free_port, pb, pb_grpc, start_server
+from helpers import GLOBAL_ADMIN, REPO, O, Server, admin_md, bearer, free_port, mint, pb, pb_grpc, start_server
 
 C = grpc.StatusCode
 DEPLOY = REPO / "deploy"
@@ -165,6 +166,33 @@ def test_systemd_unit_is_sandboxed_and_reloads_with_sighup():
     assert service["KillSignal"] == "SIGTERM"
     assert "--data-dir ${STATE_DIRECTORY}" in service["ExecStart"]
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_server_and_client_work_as_the_unprivileged_user_the_deploy_files_run_them_as(workspace):
+    """Every shipped deploy runs the server without privileges (DynamicUser, USER 10001,
+    runAsUser 10001). Socket options that need CAP_NET_ADMIN (SO_DEBUG, which the TCP_NODELAY
+    value means at socket level) fail there, and the connection with them."""
+    uid = 10001 if os.geteuid() == 0 else None  # not root: the whole suite runs unprivileged
+    if uid is not None:
+        if not shutil.which("setpriv"):
+            pytest.fail("setpriv (util-linux) is needed to run the server as uid 10001", pytrace=False)
+        workspace.root.chmod(0o755)
+    data = workspace.data_dir("unprivileged")
+    if uid is not None:
+        os.chown(data, uid, uid)
+    s = Server(workspace, data, run_as=uid).wait_ready()
+    try:
+        assert s.stub().ListRequests(pb.ListRequestsRequest(access_package_id="ap-1", page_size=1),
+                                     metadata=admin_md(), timeout=5).requests
+        cli = REPO / ".build/debug/entitlement"
+        env = {k: v for k, v in os.environ.items() if k != "ENTITLEMENT_TOKEN"}
+        env["ENTITLEMENT_TOKEN"] = mint("oid-unprivileged", [GLOBAL_ADMIN])
+        prefix = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if uid is not None else []
+        out = subprocess.run([*prefix, str(cli), "list", "--target", s.addr, "--package", "ap-1", "--page-size", "1"],
+                             capture_output=True, text=True, timeout=60, env=env)
+        assert out.returncode == 0, out.stderr
+    finally:
+        s.stop()
 
 
 def test_dockerfile_is_multi_stage_non_root_with_runtime_libraries_only():
