@@ -1,5 +1,6 @@
 # Shared by scripts/run-demo and scripts/test: install what is missing, or say exactly how.
-# Root installs with apt-get/pip; anyone else gets the exact command and a non-zero exit.
+# System packages: root installs them with apt-get; anyone else gets the exact command and a
+# non-zero exit. Python packages need no root: they go into a virtualenv in .build when missing.
 
 missing_apt() {
     local pkg missing=()
@@ -25,23 +26,40 @@ ensure_apt() {
     fi
 }
 
-ensure_pip() {
-    # Arguments are "module:package" pairs, e.g. jwt:PyJWT.
-    local pair module pkg missing=()
+# The interpreter the tests run, first on PATH once ensure_pip has run: the system's python3 when
+# it has the packages, otherwise a virtualenv in .build (no root needed, and Debian's python3 is
+# "externally managed", so pip refuses to install into it even as root).
+PYTHON_VENV="$PWD/.build/python"
+
+missing_pip() {
+    # Arguments are "module:package" pairs, e.g. jwt:PyJWT; prints the packages whose module
+    # python3 (as found on PATH) cannot import.
+    local pair missing=()
     for pair in "$@"; do
-        module=${pair%%:*}
-        pkg=${pair#*:}
-        python3 -c "import $module" 2>/dev/null || missing+=("$pkg")
+        python3 -c "import ${pair%%:*}" 2>/dev/null || missing+=("${pair#*:}")
     done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$(id -u)" -eq 0 ]; then
-        echo "==> installing Python packages: ${missing[*]}"
-        python3 -m pip install -q --disable-pip-version-check "${missing[@]}"
-    else
-        echo "missing Python packages; run:" >&2
-        echo "  python3 -m pip install --user ${missing[*]}" >&2
-        exit 1
+    echo "${missing[@]:-}"
+}
+
+ensure_pip() {
+    local missing
+    [ -z "$(missing_pip "$@")" ] && return 0
+    export PATH="$PYTHON_VENV/bin:$PATH"
+    missing=$(missing_pip "$@")
+    [ -z "$missing" ] && return 0
+    if [ ! -x "$PYTHON_VENV/bin/python3" ]; then
+        # Debian ships venv's pip bootstrap separately.
+        python3 -c 'import ensurepip' 2>/dev/null || ensure_apt python3-venv
+        echo "==> creating a Python virtualenv for the tests in $PYTHON_VENV"
+        mkdir -p "$(dirname "$PYTHON_VENV")"
+        python3 -m venv "$PYTHON_VENV" || { echo "error: python3 -m venv $PYTHON_VENV failed" >&2; exit 1; }
     fi
+    echo "==> installing Python packages into $PYTHON_VENV: $missing"
+    # shellcheck disable=SC2086
+    "$PYTHON_VENV/bin/python3" -m pip install -q --disable-pip-version-check $missing || {
+        echo "error: could not install $missing; run: $PYTHON_VENV/bin/python3 -m pip install $missing" >&2
+        exit 1
+    }
 }
 
 # What building the server needs.
