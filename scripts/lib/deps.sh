@@ -44,9 +44,6 @@ missing_pip() {
 ensure_pip() {
     local missing
     [ -z "$(missing_pip "$@")" ] && return 0
-    export PATH="$PYTHON_VENV/bin:$PATH"
-    missing=$(missing_pip "$@")
-    [ -z "$missing" ] && return 0
     if [ ! -x "$PYTHON_VENV/bin/python3" ]; then
         # Debian ships venv's pip bootstrap separately.
         python3 -c 'import ensurepip' 2>/dev/null || ensure_apt python3-venv
@@ -54,6 +51,10 @@ ensure_pip() {
         mkdir -p "$(dirname "$PYTHON_VENV")"
         python3 -m venv "$PYTHON_VENV" || { echo "error: python3 -m venv $PYTHON_VENV failed" >&2; exit 1; }
     fi
+    export PATH="$PYTHON_VENV/bin:$PATH"
+    # What the virtualenv lacks (it does not see the system's packages).
+    missing=$(missing_pip "$@")
+    [ -z "$missing" ] && return 0
     echo "==> installing Python packages into $PYTHON_VENV: $missing"
     # shellcheck disable=SC2086
     "$PYTHON_VENV/bin/python3" -m pip install -q --disable-pip-version-check $missing || {
