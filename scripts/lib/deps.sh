@@ -67,4 +67,4 @@ ensure_pip() {
 BUILD_PACKAGES=(libnghttp2-dev zlib1g-dev libsqlite3-dev pkg-config)
 # What the tests' real peers need.
 TEST_PACKAGES=(protobuf-compiler libprotobuf-dev nghttp2-client nghttp2-server nginx-light postgresql chromium)
-TEST_PYTHON=(grpc:grpcio grpc_tools:grpcio-tools grpc_reflection:grpcio-reflection prometheus_client:prometheus-client jwt:PyJWT cryptography:cryptography h2:h2 pytest:pytest)
+TEST_PYTHON=(grpc:grpcio grpc_tools:grpcio-tools grpc_reflection:grpcio-reflection prometheus_client:prometheus-client jwt:PyJWT cryptography:cryptography h2:h2 yaml:PyYAML pytest:pytest)
