@@ -65,6 +65,12 @@ let targets: [Target] = [
         swiftSettings: settings
     ),
 
+    // The server's log lines: swift-log's handler (text or JSON) over a buffered stderr, and the
+    // direct path of per-call lines (access log, audit line) that skips the metadata dictionary.
+    .target(
+        name: "ServerLogging", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: settings
+    ),
+
     // Code generated from proto/ (committed; `scripts/generate` rewrites it).
     .target(name: "EntitlementAPI", dependencies: ["ProtoWire", "RPCCore"], swiftSettings: settings),
 
@@ -72,7 +78,7 @@ let targets: [Target] = [
     .target(
         name: "Entitlement",
         dependencies: [
-            "EntitlementAPI", "RPCCore", "CSQLite",
+            "EntitlementAPI", "RPCCore", "CSQLite", "ServerLogging",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             metrics,
@@ -109,6 +115,7 @@ let targets: [Target] = [
         name: "EntitlementServerCore",
         dependencies: [
             "Entitlement", "EntitlementAuth", "EntitlementAPI", "EntitlementPostgres", "H2Transport", "RPCCore",
+            "ServerLogging",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "JWTKit", package: "jwt-kit"),
@@ -122,7 +129,7 @@ let targets: [Target] = [
     .executableTarget(
         name: "entitlement-server",
         dependencies: [
-            "EntitlementServerCore", "EntitlementPostgres",
+            "EntitlementServerCore", "EntitlementPostgres", "ServerLogging",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -178,6 +185,7 @@ let targets: [Target] = [
         name: "EntitlementTests",
         dependencies: [
             "Entitlement", "EntitlementAPI", "EntitlementPostgres", "EntitlementServerCore", "H2Transport", "RPCCore",
+            "ServerLogging",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),

@@ -3,6 +3,7 @@ import EntitlementPostgres
 import EntitlementServerCore
 import Foundation
 import Logging
+import ServerLogging
 import ServiceLifecycle
 import UnixSignals
 

@@ -1,6 +1,7 @@
 import EntitlementAPI
 package import Logging
 import ProtoWire
+import ServerLogging
 
 /// Where an audited call is written besides the store's audit table: one structured line in the
 /// server's log and one in `audit.log` (`seq` nil for a record the table could not take).
@@ -34,38 +35,50 @@ package final class AuditTrail {
 
     /// The server's log line only (audit.log has the record already).
     package func logToServer(_ record: AuditRecord) {
+        let (level, message): (Logger.Level, String) =
+            record.decision == .allowed ? (.notice, "reprocess") : (.warning, "reprocess refused")
+        // Written on the store's actor for every call: fields straight into the line when the
+        // handler allows it, otherwise through swift-log's metadata.
+        if let handler = logger.handler as? LineLogHandler,
+            handler.writeLine(
+                level: level, message: message, source: "Entitlement",
+                appendFields: { line in Self.appendFields(of: record, to: &line) })
+        {
+            return
+        }
+        logger.log(level: level, "\(message)", metadata: Self.metadata(of: record))
+    }
+
+    /// The line's fields in key order (the order `LineLogHandler` sorts metadata into); ids and
+    /// outcomes as one comma-separated value each, as `metadata(of:)` has them.
+    static func appendFields(of record: AuditRecord, to line: inout LogLine) {
+        line.append("audit.access_package_id", record.accessPackageId)
+        line.append("audit.caller", record.callerObjectId ?? "-")
+        if record.count != 1 { line.append("audit.count", record.count) }
+        line.append("audit.decision", record.decision.rawValue)
+        if !record.outcomes.isEmpty { line.append("audit.outcomes", joining: record.outcomes.map(\.protoName)) }
+        if let peer = record.peer { line.append("audit.peer", peer) }
+        if !record.reason.isEmpty { line.append("audit.reason", record.reason) }
+        line.append("audit.request_ids", joining: record.requestIds)
+    }
+
+    /// The same fields as swift-log metadata, for a logger with some other handler.
+    static func metadata(of record: AuditRecord) -> Logger.Metadata {
         // Ids and outcomes as one comma-separated value each: a log handler renders an array
-        // element by element, and this line is written on the store's actor for every call.
+        // element by element.
         var metadata: Logger.Metadata = [
             "audit.decision": .string(record.decision.rawValue),
             "audit.caller": .string(record.callerObjectId ?? "-"),
             "audit.access_package_id": .string(record.accessPackageId),
-            "audit.request_ids": .string(Self.commaSeparated(record.requestIds)),
+            "audit.request_ids": .string(record.requestIds.joined(separator: ",")),
         ]
         if !record.outcomes.isEmpty {
-            metadata["audit.outcomes"] = .string(Self.commaSeparated(record.outcomes.map(\.protoName)))
+            metadata["audit.outcomes"] = .string(record.outcomes.map(\.protoName).joined(separator: ","))
         }
         if !record.reason.isEmpty { metadata["audit.reason"] = .string(record.reason) }
         if let peer = record.peer { metadata["audit.peer"] = .string(peer) }
         if record.count != 1 { metadata["audit.count"] = .stringConvertible(record.count) }
-        switch record.decision {
-        case .allowed: logger.notice("reprocess", metadata: metadata)
-        case .denied, .rejected: logger.warning("reprocess refused", metadata: metadata)
-        }
-    }
-}
-
-extension AuditTrail {
-    /// `a,b,c`, gathered as bytes in one buffer sized up front: String's own appends and
-    /// `joined(separator:)` cost more than the copying on this per-call path.
-    static func commaSeparated(_ parts: [String]) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(parts.reduce(parts.count) { $0 + $1.utf8.count })
-        for (i, part) in parts.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
-            bytes.append(contentsOf: part.utf8)
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        return metadata
     }
 }
 

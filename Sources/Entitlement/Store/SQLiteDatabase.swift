@@ -50,6 +50,12 @@ final class SQLiteDatabase {
         }
     }
 
+    /// Runs one statement that takes no parameters, prepared once: for the transaction control
+    /// the writer issues around every operation, which `execute` would parse each time.
+    func run(_ sql: String) throws(SQLiteError) {
+        try statement(sql).run()
+    }
+
     /// A prepared statement for `sql`, reset and ready to bind; prepared once, then reused.
     func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
         if let cached = statements[sql] {

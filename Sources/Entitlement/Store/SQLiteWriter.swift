@@ -76,13 +76,13 @@ final class SQLiteWriter: Sendable {
                 apply: { database in
                     let result: Result<T, any Error>
                     do {
-                        try database.execute("SAVEPOINT operation")
+                        try database.run("SAVEPOINT operation")
                         let value = try work(database)
-                        try database.execute("RELEASE operation")
+                        try database.run("RELEASE operation")
                         result = .success(value)
                     } catch {
-                        try? database.execute("ROLLBACK TO operation")
-                        try? database.execute("RELEASE operation")
+                        try? database.run("ROLLBACK TO operation")
+                        try? database.run("RELEASE operation")
                         result = .failure(error)
                     }
                     let line = journalLine.flatMap { line in (try? result.get()).map(line) }
@@ -151,7 +151,7 @@ final class SQLiteWriter: Sendable {
             if batch.isEmpty { return }
             let started = ContinuousClock.now
             do {
-                try database.execute("BEGIN IMMEDIATE")
+                try database.run("BEGIN IMMEDIATE")
             } catch {
                 for operation in batch { operation.fail(error) }
                 continue
@@ -160,9 +160,9 @@ final class SQLiteWriter: Sendable {
             var commitError: (any Error)?
             do {
                 if failOnPurpose { throw StoreError.io("commit failed on purpose (injected)") }
-                try database.execute("COMMIT")
+                try database.run("COMMIT")
             } catch {
-                try? database.execute("ROLLBACK")
+                try? database.run("ROLLBACK")
                 commitError = error
             }
             if commitError == nil, let journal {

@@ -1,6 +1,7 @@
 public import Logging
 public import RPCCore
 import Glibc
+import ServerLogging
 import Synchronization
 
 /// One access line per call: method, status, duration, peer, caller, bytes, and the W3C trace id
@@ -25,13 +26,14 @@ public struct AccessLog: CallObserver {
 
     public func callFinished(_ summary: CallSummary) {
         guard logger.logLevel <= .info, !unlogged.contains(summary.method.service) else { return }
-        if let handler = logger.handler as? LineLogHandler {
-            guard var line = handler.startLine(level: .info, message: "call") else { return }
-            write(summary, to: &line)
-            handler.sink.write(line.finish(source: "EntitlementServerCore"))
-        } else {
-            logger.info("call", metadata: Self.metadata(summary))
+        if let handler = logger.handler as? LineLogHandler,
+            handler.writeLine(
+                level: .info, message: "call", source: "EntitlementServerCore",
+                appendFields: { line in write(summary, to: &line) })
+        {
+            return
         }
+        logger.info("call", metadata: Self.metadata(summary))
     }
 
     /// The call's fields, in key order (the order `LineLogHandler` would sort them into).

@@ -194,13 +194,3 @@ struct AuditLogReconcileTests {
         }
     }
 }
-
-@Suite("the server-log audit line")
-struct AuditTrailLineTests {
-    @Test("ids are one comma-separated value, written whole")
-    func commaSeparated() {
-        #expect(AuditTrail.commaSeparated([]) == "")
-        #expect(AuditTrail.commaSeparated(["r1"]) == "r1")
-        #expect(AuditTrail.commaSeparated(["r1", "", "ïd-2"]) == "r1,,ïd-2")
-    }
-}

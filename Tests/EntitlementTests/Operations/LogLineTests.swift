@@ -1,8 +1,14 @@
+import EntitlementAPI
+import Dispatch
 import Foundation
 import Logging
+import ProtoWire
 import RPCCore
+import ServerLogging
+import Synchronization
 import Testing
 
+@testable import Entitlement
 @testable import EntitlementServerCore
 
 @Suite("Log lines: the handler and the access log's direct path")
@@ -72,6 +78,102 @@ struct LogLineTests {
         #expect(try Self.withoutTime(lines[2], format: format) == Self.withoutTime(lines[3], format: format))
         #expect(lines[0].contains("duration_ms") && lines[0].contains("12.345"))
         #expect(lines[0].contains("4bf92f3577b34da6a3ce929d0e0e4736"))
+    }
+
+    @Test("the audit line written directly equals the handler's line for the same record", arguments: LogFormat.allCases)
+    func auditLineMatchesHandler(format: LogFormat) throws {
+        let captured = CapturedLines()
+        let handler = LineLogHandler(label: "entitlement.store", format: format, sink: captured.sink)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let trail = try AuditTrail(directory: directory, logger: Logger(label: "entitlement.store") { _ in handler })
+        let time = Timestamp(seconds: 1_780_000_000, nanos: 5)
+        let records = [
+            AuditRecord(
+                callerObjectId: "oid-7", time: time, accessPackageId: "ap-1", requestIds: ["r1", "r\"2", "r3"],
+                outcomes: [.accepted, .notEligible, .notFound], decision: .allowed),
+            AuditRecord(
+                callerObjectId: nil, time: time, accessPackageId: "ap-\n2", requestIds: [], decision: .denied,
+                reason: "PERMISSION_DENIED: role READER", peer: "10.0.0.7:5312", count: 3),
+        ]
+        for record in records {
+            trail.logToServer(record)
+            handler.log(
+                event: LogEvent(
+                    level: record.decision == .allowed ? .notice : .warning,
+                    message: record.decision == .allowed ? "reprocess" : "reprocess refused",
+                    metadata: AuditTrail.metadata(of: record), source: "Entitlement", file: #fileID, function: #function,
+                    line: #line))
+        }
+        let lines = captured.lines()
+        try #require(lines.count == 4)
+        #expect(try Self.withoutTime(lines[0], format: format) == Self.withoutTime(lines[1], format: format))
+        #expect(try Self.withoutTime(lines[2], format: format) == Self.withoutTime(lines[3], format: format))
+        #expect(lines[0].contains("REPROCESS_OUTCOME_ACCEPTED,REPROCESS_OUTCOME_NOT_ELIGIBLE,REPROCESS_OUTCOME_NOT_FOUND"))
+        #expect(lines[2].contains("10.0.0.7:5312") && lines[2].contains("audit.count"))
+    }
+
+    @Test("a handler with metadata of its own still gets the direct lines, through swift-log")
+    func handlerMetadataFallsBack() throws {
+        let captured = CapturedLines()
+        var handler = LineLogHandler(label: "entitlement", format: .text, sink: captured.sink)
+        handler.metadata = ["replica": "b"]
+        AccessLog(logger: Logger(label: "entitlement") { _ in handler }).callFinished(Self.summary())
+        let line = try #require(captured.lines().first)
+        #expect(line.contains(" replica=b ") && line.contains(" grpc.method=/entitlement.v1.AccessPackageRequests/ListRequests "))
+    }
+
+    @Test(
+        "a sink whose stderr nobody reads drops lines past its bound instead of blocking its callers",
+        .timeLimit(.minutes(1)))
+    func blockedStderrDropsLines() async throws {
+        var ends: [Int32] = [0, 0]
+        try #require(pipe(&ends) == 0)
+        let sink = LogSink(descriptor: ends[1])
+        let line = [UInt8](repeating: UInt8(ascii: "x"), count: 1_023) + [UInt8(ascii: "\n")]
+        // 6 MiB into a pipe that holds 64 KiB: every call must return (a caller that flushed
+        // itself would wait for the blocked flusher here, as an event loop would). On a thread of
+        // its own, so a regression fails the test instead of hanging the run.
+        let written = DispatchSemaphore(value: 0)
+        Thread {
+            for _ in 0..<6_144 { sink.write(line) }
+            written.signal()
+        }.start()
+        try #require(written.wait(timeout: .now() + 30) == .success, "LogSink.write blocked behind a full stderr")
+        // Now read it all: the flusher gets unblocked and reports what it dropped.
+        let reader = PipeReader(descriptor: ends[0])
+        reader.start()
+        // The report is the last line the flusher writes.
+        while !reader.tail().contains("lines dropped (stderr was not keeping up)") {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let lines = reader.lineCount() - 1
+        #expect(lines < 6_144 && lines >= LogSink.maxBuffered / line.count - 64)
+    }
+
+    /// Reads a pipe on its own thread for the rest of the process (the sink's flusher never ends).
+    final class PipeReader: Sendable {
+        let descriptor: Int32
+        private let received = Mutex([UInt8]())
+
+        init(descriptor: Int32) { self.descriptor = descriptor }
+
+        func start() {
+            Thread { [self] in
+                var chunk = [UInt8](repeating: 0, count: 65_536)
+                while true {
+                    let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                    if count <= 0 { return }
+                    received.withLock { $0 += chunk[0..<count] }
+                }
+            }.start()
+        }
+
+        /// The last 100 bytes read, as text.
+        func tail() -> String { received.withLock { String(decoding: $0.suffix(100), as: UTF8.self) } }
+
+        func lineCount() -> Int { received.withLock { $0.count { $0 == UInt8(ascii: "\n") } } }
     }
 
     @Test("text lines keep swift-log's stream layout")

@@ -7,13 +7,13 @@ public struct LineLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public let format: LogFormat
     public let label: String
-    let sink: LogSink
+    package let sink: LogSink
 
     public init(label: String, format: LogFormat) {
         self.init(label: label, format: format, sink: .standardError)
     }
 
-    init(label: String, format: LogFormat, sink: LogSink) {
+    package init(label: String, format: LogFormat, sink: LogSink) {
         self.label = label
         self.format = format
         self.sink = sink
@@ -32,11 +32,18 @@ public struct LineLogHandler: LogHandler {
         sink.write(line.finish(source: event.source))
     }
 
-    /// A line of `level` whose fields the caller appends in key order, or nil when this handler
-    /// would not log it. For per-call lines (the access log): no metadata dictionary to build,
-    /// merge and sort. Lines of a handler that carries metadata of its own go through `log`.
-    func startLine(level: Logger.Level, message: String) -> LogLine? {
-        guard level >= logLevel, metadata.isEmpty else { return nil }
-        return LogLine(format: format, level: level, label: label, message: message)
+    /// Writes one line of `level` whose fields `appendFields` appends in ascending key order: the
+    /// path of per-call lines (the access log, the audit line), with no metadata dictionary to
+    /// build, merge and sort. Returns false, writing nothing, when the line must go through `log`
+    /// instead: this handler carries metadata of its own to merge into it.
+    package func writeLine(
+        level: Logger.Level, message: String, source: String, appendFields: (inout LogLine) -> Void
+    ) -> Bool {
+        guard metadata.isEmpty else { return false }
+        guard level >= logLevel else { return true }
+        var line = LogLine(format: format, level: level, label: label, message: message)
+        appendFields(&line)
+        sink.write(line.finish(source: source))
+        return true
     }
 }

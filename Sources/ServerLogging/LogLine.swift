@@ -1,5 +1,5 @@
 import Glibc
-import Logging
+package import Logging
 import Synchronization
 
 /// How log lines look: swift-log's stream style for people, one JSON object for pipelines.
@@ -13,13 +13,13 @@ public enum LogFormat: String, Sendable, CaseIterable {
 /// One log line built as UTF-8 bytes in one buffer: the handler's path for every line, and the
 /// access log's directly (it appends its fields already in key order, with no metadata dictionary).
 /// Fields must be appended in ascending key order; `LineLogHandler` sorts swift-log metadata first.
-struct LogLine {
-    private(set) var bytes: [UInt8] = []
+package struct LogLine {
+    package private(set) var bytes: [UInt8] = []
     private let format: LogFormat
     /// The text format puts the message after the fields.
     private let message: String
 
-    init(format: LogFormat, level: Logger.Level, label: String, message: String) {
+    package init(format: LogFormat, level: Logger.Level, label: String, message: String) {
         self.format = format
         self.message = message
         bytes.reserveCapacity(256)
@@ -44,7 +44,7 @@ struct LogLine {
     }
 
     /// A text field; JSON gets it as a string (as every metadata value is).
-    mutating func append(_ key: String, _ value: String) {
+    package mutating func append(_ key: String, _ value: String) {
         startField(key)
         switch format {
         case .text: bytes += value.utf8
@@ -52,8 +52,23 @@ struct LogLine {
         }
     }
 
+    /// Several values as one comma-separated field (`a,b,c`; in JSON one string), as a swift-log
+    /// string value holding them joined would be written, without making that string.
+    package mutating func append(_ key: String, joining values: [String]) {
+        startField(key)
+        if format == .json { bytes.append(UInt8(ascii: "\"")) }
+        for (i, value) in values.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            switch format {
+            case .text: bytes += value.utf8
+            case .json: appendJSONEscaped(value)
+            }
+        }
+        if format == .json { bytes.append(UInt8(ascii: "\"")) }
+    }
+
     /// A number, written as decimal digits (a JSON string, like the handler's other values).
-    mutating func append(_ key: String, _ value: Int) {
+    package mutating func append(_ key: String, _ value: Int) {
         startField(key)
         if format == .json { bytes.append(UInt8(ascii: "\"")) }
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
@@ -62,7 +77,7 @@ struct LogLine {
     }
 
     /// `whole.fff`, for durations in milliseconds with microsecond precision.
-    mutating func append(_ key: String, thousandths value: Int) {
+    package mutating func append(_ key: String, thousandths value: Int) {
         startField(key)
         if format == .json { bytes.append(UInt8(ascii: "\"")) }
         let magnitude = value.magnitude
@@ -77,7 +92,7 @@ struct LogLine {
     }
 
     /// 16 bytes as 32 lowercase hex digits (a trace id).
-    mutating func append(_ key: String, hex value: (UInt64, UInt64)) {
+    package mutating func append(_ key: String, hex value: (UInt64, UInt64)) {
         startField(key)
         if format == .json { bytes.append(UInt8(ascii: "\"")) }
         appendHex(value.0)
@@ -86,7 +101,7 @@ struct LogLine {
     }
 
     /// A swift-log metadata value, rendered as swift-log renders it (text) or as JSON.
-    mutating func append(_ key: String, _ value: Logger.MetadataValue) {
+    package mutating func append(_ key: String, _ value: Logger.MetadataValue) {
         startField(key)
         switch format {
         case .text: bytes += value.description.utf8
@@ -95,7 +110,7 @@ struct LogLine {
     }
 
     /// The finished line, with its newline.
-    consuming func finish(source: String) -> [UInt8] {
+    package consuming func finish(source: String) -> [UInt8] {
         switch format {
         case .text:
             bytes += " [".utf8
@@ -173,6 +188,12 @@ struct LogLine {
     /// break the line; other bytes (UTF-8 included) as they are.
     private mutating func appendJSONString(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
+        appendJSONEscaped(text)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// The inside of a JSON string literal.
+    private mutating func appendJSONEscaped(_ text: String) {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes += #"\""#.utf8
@@ -188,7 +209,6 @@ struct LogLine {
             default: bytes.append(byte)
             }
         }
-        bytes.append(UInt8(ascii: "\""))
     }
 }
 
