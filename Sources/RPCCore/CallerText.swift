@@ -8,8 +8,7 @@ public enum CallerText {
     public static let maxMessageBytes = 1024
 
     public static func clean(_ text: String, maxBytes: Int = CallerText.maxBytes) -> String {
-        let needsEscaping = text.utf8.contains { $0 < 0x20 || $0 == 0x7F }
-        if !needsEscaping && text.utf8.count <= maxBytes { return text }
+        if text.utf8.count <= maxBytes, !needsEscaping(text) { return text }
         var out = ""
         out.reserveCapacity(min(text.utf8.count, maxBytes) + 8)
         for scalar in text.unicodeScalars {
@@ -21,5 +20,15 @@ public enum CallerText {
             out += piece
         }
         return out
+    }
+
+    /// Whether `text` holds a control character. Called for every id a caller sends and every
+    /// logged call: native strings are scanned as one buffer, not byte by byte through the view.
+    private static func needsEscaping(_ text: String) -> Bool {
+        func isControl(_ byte: UInt8) -> Bool { byte < 0x20 || byte == 0x7F }
+        if let found = text.utf8.withContiguousStorageIfAvailable({ $0.contains(where: isControl) }) {
+            return found
+        }
+        return text.utf8.contains(where: isControl)
     }
 }
