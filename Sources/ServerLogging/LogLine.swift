@@ -11,10 +11,11 @@ public enum LogFormat: String, Sendable, CaseIterable {
 }
 
 /// One log line built as UTF-8 bytes in one buffer: the handler's path for every line, and the
-/// access log's directly (it appends its fields already in key order, with no metadata dictionary).
+/// per-call lines' directly (the access log and the audit line append their fields already in key
+/// order, with no metadata dictionary; `LineLogHandler.writeLine`).
 /// Fields must be appended in ascending key order; `LineLogHandler` sorts swift-log metadata first.
 package struct LogLine {
-    package private(set) var bytes: [UInt8] = []
+    private(set) var bytes: [UInt8] = []
     private let format: LogFormat
     /// The text format puts the message after the fields.
     private let message: String

@@ -11,7 +11,7 @@ public final class LogSink: Sendable {
     public static let standardError = LogSink(descriptor: 2)
 
     static let flushThreshold = 256 * 1024
-    package static let maxBuffered = 4 * 1024 * 1024
+    static let maxBuffered = 4 * 1024 * 1024
     static let interval = DispatchTimeInterval.milliseconds(50)
 
     private struct State {

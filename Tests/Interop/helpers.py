@@ -359,7 +359,8 @@ class Server:
     """One `entitlement-server` process."""
 
     def __init__(self, ws: Workspace, data_dir: Path, port: int | None = None,
-                 import_fixture: bool | Path = True, extra=(), run_as: int | None = None):
+                 import_fixture: bool | Path = True, extra=(), run_as: int | None = None,
+                 unread_output: bool = False):
         self.ws = ws
         self.data_dir = data_dir
         self.port = port or free_port()
@@ -381,8 +382,9 @@ class Server:
         n = len(list(ws.root.glob("server-*.log")))
         self.log_path = ws.root / f"server-{n}.log"
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+        # unread_output: its output goes to a pipe the test reads only when it chooses (self.proc.stdout).
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE if unread_output else self._log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self._channel = None
 
     def log(self, tail=4000) -> str:

@@ -2,6 +2,7 @@
 and one JSON access line per call with the caller's trace id and never a token."""
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -45,6 +46,36 @@ def observed(workspace):
                                                             "--log-format", "json"]).wait_ready()
     yield s, metrics_port
     s.stop()
+
+
+def test_a_log_reader_that_stops_costs_log_lines_not_calls(workspace):
+    """stderr is a pipe nobody reads (a stuck log shipper): the server keeps answering and holds
+    the lines (up to 4 MiB, then drops and counts them). Before, an event loop flushed the log
+    itself past 256 KiB and waited there on the flusher blocked in write(2): calls stalled."""
+    import threading
+    from helpers import Server
+    s = Server(workspace, workspace.data_dir("unread-log"), unread_output=True).wait_ready()
+    read = bytearray()
+    try:
+        stub = s.stub()
+        token = mint("oid-unread-log", [GLOBAL_ADMIN])
+        # ~300 bytes of access log a call: ~1.2 MB against a 64 KiB pipe.
+        for _ in range(4_000):
+            stub.ListRequests(pb.ListRequestsRequest(access_package_id="ap-1", page_size=1),
+                              metadata=bearer(token), timeout=5)
+        # Now read it all: the held-back lines come out (under the 4 MiB bound none is dropped).
+        def drain():
+            for chunk in iter(lambda: s.proc.stdout.read1(65536), b""):
+                read.extend(chunk)
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        marker = b"grpc.method=/entitlement.v1.AccessPackageRequests/ListRequests"
+        deadline = time.monotonic() + 10
+        while read.count(marker) < 4_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert read.count(marker) == 4_000
+    finally:
+        s.stop()
 
 
 def test_metrics_count_every_call_by_method_and_code(observed):

@@ -1,11 +1,9 @@
 import EntitlementAPI
-import Dispatch
 import Foundation
 import Logging
 import ProtoWire
 import RPCCore
 import ServerLogging
-import Synchronization
 import Testing
 
 @testable import Entitlement
@@ -122,58 +120,6 @@ struct LogLineTests {
         AccessLog(logger: Logger(label: "entitlement") { _ in handler }).callFinished(Self.summary())
         let line = try #require(captured.lines().first)
         #expect(line.contains(" replica=b ") && line.contains(" grpc.method=/entitlement.v1.AccessPackageRequests/ListRequests "))
-    }
-
-    @Test(
-        "a sink whose stderr nobody reads drops lines past its bound instead of blocking its callers",
-        .timeLimit(.minutes(1)))
-    func blockedStderrDropsLines() async throws {
-        var ends: [Int32] = [0, 0]
-        try #require(pipe(&ends) == 0)
-        let sink = LogSink(descriptor: ends[1])
-        let line = [UInt8](repeating: UInt8(ascii: "x"), count: 1_023) + [UInt8(ascii: "\n")]
-        // 6 MiB into a pipe that holds 64 KiB: every call must return (a caller that flushed
-        // itself would wait for the blocked flusher here, as an event loop would). On a thread of
-        // its own, so a regression fails the test instead of hanging the run.
-        let written = DispatchSemaphore(value: 0)
-        Thread {
-            for _ in 0..<6_144 { sink.write(line) }
-            written.signal()
-        }.start()
-        try #require(written.wait(timeout: .now() + 30) == .success, "LogSink.write blocked behind a full stderr")
-        // Now read it all: the flusher gets unblocked and reports what it dropped.
-        let reader = PipeReader(descriptor: ends[0])
-        reader.start()
-        // The report is the last line the flusher writes.
-        while !reader.tail().contains("lines dropped (stderr was not keeping up)") {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        let lines = reader.lineCount() - 1
-        #expect(lines < 6_144 && lines >= LogSink.maxBuffered / line.count - 64)
-    }
-
-    /// Reads a pipe on its own thread for the rest of the process (the sink's flusher never ends).
-    final class PipeReader: Sendable {
-        let descriptor: Int32
-        private let received = Mutex([UInt8]())
-
-        init(descriptor: Int32) { self.descriptor = descriptor }
-
-        func start() {
-            Thread { [self] in
-                var chunk = [UInt8](repeating: 0, count: 65_536)
-                while true {
-                    let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-                    if count <= 0 { return }
-                    received.withLock { $0 += chunk[0..<count] }
-                }
-            }.start()
-        }
-
-        /// The last 100 bytes read, as text.
-        func tail() -> String { received.withLock { String(decoding: $0.suffix(100), as: UTF8.self) } }
-
-        func lineCount() -> Int { received.withLock { $0.count { $0 == UInt8(ascii: "\n") } } }
     }
 
     @Test("text lines keep swift-log's stream layout")
