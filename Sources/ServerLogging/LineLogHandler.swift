@@ -7,7 +7,7 @@ public struct LineLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public let format: LogFormat
     public let label: String
-    package let sink: LogSink
+    let sink: LogSink
 
     public init(label: String, format: LogFormat) {
         self.init(label: label, format: format, sink: .standardError)

@@ -44,9 +44,9 @@ public final class LogSink: Sendable {
             state.buffer.append(contentsOf: line)
             let start = !state.started
             state.started = true
-            let wake = state.buffer.count >= Self.flushThreshold && !state.woken
-            if wake { state.woken = true }
-            return (start, wake)
+            let wakeNow = state.buffer.count >= Self.flushThreshold && !state.woken
+            if wakeNow { state.woken = true }
+            return (start, wakeNow)
         }
         if startFlusher { startFlushing() }
         if wakeFlusher { wake.signal() }
