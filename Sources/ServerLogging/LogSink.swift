@@ -5,8 +5,9 @@ import Synchronization
 /// Buffered stderr for log lines: handlers append under a lock, a background thread writes the
 /// buffer every 50 ms (and is woken early past 256 KiB), so a line per call costs a copy, not a
 /// syscall, and a caller never waits for stderr. Bounded: past 4 MiB waiting (stderr blocked),
-/// new lines are dropped and counted. `flush()` at shutdown writes what is left; a crash loses at
-/// most the last 50 ms.
+/// new lines are dropped and counted. `finish(within:)` at exit writes what is left, giving up
+/// after its time limit (stderr blocked must not hold a SIGTERM up until SIGKILL); a crash loses
+/// at most the last 50 ms.
 public final class LogSink: Sendable {
     public static let standardError = LogSink(descriptor: 2)
 
@@ -52,19 +53,10 @@ public final class LogSink: Sendable {
         if wakeFlusher { wake.signal() }
     }
 
-    /// Writes everything queued now.
-    public func flush() {
+    /// Writes everything queued now, waiting as long as stderr takes (the flusher thread; tests).
+    package func flush() {
         writing.withLock { _ in
-            let (bytes, dropped) = state.withLock { state -> ([UInt8], Int) in
-                defer {
-                    state.buffer.removeAll(keepingCapacity: true)
-                    state.dropped = 0
-                    state.woken = false
-                }
-                return (state.buffer, state.dropped)
-            }
-            var out = bytes
-            if dropped > 0 { out += Array("log: \(dropped) lines dropped (stderr was not keeping up)\n".utf8) }
+            let out = takeQueued()
             out.withUnsafeBytes { raw in
                 var offset = 0
                 while offset < raw.count {
@@ -73,6 +65,58 @@ public final class LogSink: Sendable {
                     offset += written
                 }
             }
+        }
+    }
+
+    /// Writes what is queued before the process exits, for at most `limit`: if stderr does not
+    /// take it by then (a log reader that stopped), the rest is dropped. Returns whether
+    /// everything was written.
+    @discardableResult
+    public func finish(within limit: Duration = .seconds(2)) -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while true {
+            // The flusher may be blocked in write(2) holding `writing`: wait for it only so long.
+            if let written = writing.withLockIfAvailable({ _ in writeBounded(takeQueued(), until: deadline) }) {
+                return written
+            }
+            if ContinuousClock.now >= deadline { return false }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+    }
+
+    /// The queued bytes (and a note of dropped lines), leaving the queue empty.
+    private func takeQueued() -> [UInt8] {
+        let (bytes, dropped) = state.withLock { state -> ([UInt8], Int) in
+            defer {
+                state.buffer.removeAll(keepingCapacity: true)
+                state.dropped = 0
+                state.woken = false
+            }
+            return (state.buffer, state.dropped)
+        }
+        var out = bytes
+        if dropped > 0 { out += Array("log: \(dropped) lines dropped (stderr was not keeping up)\n".utf8) }
+        return out
+    }
+
+    /// Writes `bytes` in pieces stderr can take without blocking (`PIPE_BUF` once poll(2) says
+    /// it is writable), until done or `deadline`.
+    private func writeBounded(_ bytes: [UInt8], until deadline: ContinuousClock.Instant) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let left = deadline - ContinuousClock.now
+                guard left > .zero else { return false }
+                var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+                let polled = poll(&ready, 1, Int32(min(left / .milliseconds(1), 60_000).rounded(.up)))
+                if polled < 0, errno == EINTR { continue }
+                guard polled > 0 else { return false }
+                let written = Foundation.write(descriptor, raw.baseAddress! + offset, min(raw.count - offset, Int(PIPE_BUF)))
+                if written < 0, errno == EINTR || errno == EAGAIN { continue }
+                guard written > 0 else { return false }
+                offset += written
+            }
+            return true
         }
     }
 

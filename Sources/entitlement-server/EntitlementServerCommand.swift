@@ -164,8 +164,9 @@ struct EntitlementServerCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
-        // Log lines are buffered (a line per call must not cost a syscall); write them at exit.
-        defer { LogSink.standardError.flush() }
+        // Log lines are buffered (a line per call must not cost a syscall); written at exit, for
+        // at most 2 s (a stuck log reader must not turn SIGTERM into SIGKILL).
+        defer { LogSink.standardError.finish() }
         let logger = Logger(label: "entitlement")
         // Trapped before anything else starts, so a SIGTERM during start-up (a long import, say)
         // is not fatal: it is seen once serving begins, and shuts the server down then.
@@ -211,7 +212,7 @@ struct EntitlementServerCommand: AsyncParsableCommand {
                 logger: logger
             )
         } catch {
-            LogSink.standardError.flush()
+            LogSink.standardError.finish()
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
         }
@@ -238,7 +239,7 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         try? await running.value
         watcher.cancel()
         if server.wasHardStopped {
-            LogSink.standardError.flush()
+            LogSink.standardError.finish()
             throw ExitCode(1)
         }
     }

@@ -81,6 +81,31 @@ def test_a_log_reader_that_stops_costs_log_lines_not_calls(workspace):
         s.stop()
 
 
+def test_a_log_reader_that_stops_does_not_hold_up_shutdown(workspace):
+    """stderr is a full pipe nobody reads when SIGTERM comes: the server still exits, having
+    given its last lines 2 s. Before, the exit flush blocked in write(2) until SIGKILL."""
+    import signal
+    import subprocess
+    from helpers import Server
+    s = Server(workspace, workspace.data_dir("unread-log-exit"), unread_output=True).wait_ready()
+    try:
+        stub = s.stub()
+        token = mint("oid-unread-exit", [GLOBAL_ADMIN])
+        for _ in range(4_000):  # ~1.2 MB of access lines against a 64 KiB pipe
+            stub.ListRequests(pb.ListRequestsRequest(access_package_id="ap-1", page_size=1),
+                              metadata=bearer(token), timeout=5)
+        s.close_channel()
+        s.proc.send_signal(signal.SIGTERM)
+        try:
+            code = s.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            code = None
+        assert code == 0, "the server did not exit on SIGTERM while its stderr was full"
+    finally:
+        s.kill()
+        s.proc.stdout.close()
+
+
 def test_metrics_count_every_call_by_method_and_code(observed):
     s, port = observed
     before = scrape(port)

@@ -122,6 +122,17 @@ struct LogLineTests {
         #expect(line.contains(" replica=b ") && line.contains(" grpc.method=/entitlement.v1.AccessPackageRequests/ListRequests "))
     }
 
+    @Test("finish writes every queued line before exit, and again after more lines")
+    func finishWritesEverything() {
+        let captured = CapturedLines()
+        for i in 0..<1_000 { captured.sink.write(Array("line \(i)\n".utf8)) }
+        #expect(captured.sink.finish(within: .seconds(30)))
+        captured.sink.write(Array("after\n".utf8))
+        #expect(captured.sink.finish(within: .seconds(30)))
+        let text = (try? String(contentsOfFile: captured.path, encoding: .utf8)) ?? ""
+        #expect(text.split(separator: "\n") == (0..<1_000).map { "line \($0)" } + ["after"])
+    }
+
     @Test("text lines keep swift-log's stream layout")
     func textLayout() throws {
         let captured = CapturedLines()
