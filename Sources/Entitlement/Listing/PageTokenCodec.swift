@@ -1,6 +1,7 @@
 import Crypto
 public import EntitlementAPI
 public import RPCCore
+import Synchronization
 
 /// Signs and checks ListRequests page tokens. A token carries the last listed key plus a binding
 /// to the access package and state filter, HMAC-SHA256-signed with a key kept in the data dir.
@@ -11,6 +12,7 @@ public struct PageTokenCodec: Sendable {
     private static let fixedSize = 1 + bindingSize + 8 + 4
 
     private let mac: TokenMAC
+    private let bindings = BindingMemo()
 
     /// A codec with the given 32-byte key.
     public init(key: [UInt8]) {
@@ -23,7 +25,7 @@ public struct PageTokenCodec: Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Self.fixedSize + cursor.id.utf8.count + Self.macSize)
         bytes.append(Self.version)
-        Self.appendBinding(accessPackageId: accessPackageId, states: states, to: &bytes)
+        bytes += bindings.binding(accessPackageId: accessPackageId, states: states)
         Self.appendBigEndian(UInt64(bitPattern: cursor.createdSeconds), width: 8, to: &bytes)
         Self.appendBigEndian(UInt64(UInt32(bitPattern: cursor.createdNanos)), width: 4, to: &bytes)
         bytes += cursor.id.utf8
@@ -47,8 +49,7 @@ public struct PageTokenCodec: Sendable {
                 for: UnsafeRawBufferPointer(rebasing: raw[..<(raw.count - Self.macSize)]))
         }
         guard valid else { throw .tampered }
-        var expected: [UInt8] = []
-        Self.appendBinding(accessPackageId: accessPackageId, states: states, to: &expected)
+        let expected = bindings.binding(accessPackageId: accessPackageId, states: states)
         guard body[1..<(1 + Self.bindingSize)].elementsEqual(expected) else { throw .mismatched }
         var offset = 1 + Self.bindingSize
         let seconds = Int64(bitPattern: Self.readBigEndian(body, at: &offset, width: 8))
@@ -57,9 +58,9 @@ public struct PageTokenCodec: Sendable {
         return ListingKey(createdSeconds: seconds, createdNanos: nanos, id: id)
     }
 
-    // The package id and the sorted, de-duplicated states, hashed; stored so reuse is told apart
-    // from tampering. Hashed piece by piece, as SHA-256 of their concatenation.
-    private static func appendBinding(accessPackageId: String, states: [RequestState], to bytes: inout [UInt8]) {
+    /// The package id and the sorted, de-duplicated states, hashed (SHA-256 of their
+    /// concatenation, first 16 bytes); stored so reuse is told apart from tampering.
+    fileprivate static func binding(accessPackageId: String, states: [RequestState]) -> [UInt8] {
         var hash = SHA256()
         var packageId = accessPackageId
         packageId.withUTF8 { hash.update(bufferPointer: UnsafeRawBufferPointer($0)) }
@@ -70,7 +71,7 @@ public struct PageTokenCodec: Sendable {
             previous = raw
         }
         suffix.withUnsafeBytes { hash.update(bufferPointer: $0) }
-        hash.finalize().withUnsafeBytes { bytes.append(contentsOf: $0.prefix(bindingSize)) }
+        return hash.finalize().withUnsafeBytes { Array($0.prefix(bindingSize)) }
     }
 
     private static func appendBigEndian(_ value: UInt64, width: Int, to bytes: inout [UInt8]) {
@@ -84,6 +85,37 @@ public struct PageTokenCodec: Sendable {
         for byte in bytes[offset..<(offset + width)] { value = value << 8 | UInt64(byte) }
         offset += width
         return value
+    }
+}
+
+/// The bindings of the (package, states) pairs listed lately: a page of one spent 2% of its call
+/// hashing the same pair again (swift-crypto allocates a digest context per hash). Bounded: past
+/// `capacity` pairs it starts over, and pairs larger than any real one (an id of a caller's
+/// choosing can be megabytes) are hashed, not kept.
+private final class BindingMemo: Sendable {
+    static let capacity = 1_024
+    static let maxKeptIdBytes = 256
+    static let maxKeptStates = 16
+
+    private struct Key: Hashable {
+        var accessPackageId: String
+        var states: [RequestState]
+    }
+
+    private let entries = Mutex<[Key: [UInt8]]>([:])
+
+    func binding(accessPackageId: String, states: [RequestState]) -> [UInt8] {
+        guard accessPackageId.utf8.count <= Self.maxKeptIdBytes, states.count <= Self.maxKeptStates else {
+            return PageTokenCodec.binding(accessPackageId: accessPackageId, states: states)
+        }
+        let key = Key(accessPackageId: accessPackageId, states: states)
+        if let known = entries.withLock({ $0[key] }) { return known }
+        let binding = PageTokenCodec.binding(accessPackageId: accessPackageId, states: states)
+        entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = binding
+        }
+        return binding
     }
 }
 

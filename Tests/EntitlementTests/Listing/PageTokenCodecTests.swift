@@ -48,6 +48,22 @@ struct PageTokenCodecTests {
         }
     }
 
+    @Test("bindings stay right for packages past the codec's memo: more of them than it keeps, and ids too long to keep")
+    func bindingsPastTheMemo() throws {
+        let long = String(repeating: "p", count: 10_000)
+        let packages = (0..<1_500).map { "ap-\($0)" } + [long, long + "q"]
+        let tokens = packages.map { codec.encode(after: cursor, accessPackageId: $0, states: [.delivered]) }
+        for (package, token) in zip(packages, tokens).reversed() {
+            #expect(try codec.decode(token, accessPackageId: package, states: [.delivered]) == cursor)
+            #expect(throws: PageTokenError.mismatched) {
+                try codec.decode(token, accessPackageId: package + "x", states: [.delivered])
+            }
+        }
+        let manyStates = Array(repeating: RequestState.delivered, count: 100) + [.denied]
+        let token = codec.encode(after: cursor, accessPackageId: "ap-1", states: manyStates)
+        #expect(try codec.decode(token, accessPackageId: "ap-1", states: [.denied, .delivered]) == cursor)
+    }
+
     @Test("the format is version, binding, cursor and id, HMAC-SHA256-signed (tokens issued earlier stay valid)")
     func format() {
         let key = Array(repeating: UInt8(7), count: 32)
