@@ -74,9 +74,18 @@ public enum RFC3339 {
         // and interpolating padded parts cost a string each.
         func append(_ value: Int, width: Int) {
             if value < 0 { text.append(UInt8(ascii: "-")) }
-            let digits = Array(String(value.magnitude).utf8)
-            for _ in digits.count..<max(width, digits.count) { text.append(UInt8(ascii: "0")) }
-            text += digits
+            let magnitude = value.magnitude
+            var divisor: UInt = 1
+            var count = 1
+            while magnitude / divisor >= 10 {
+                divisor *= 10
+                count += 1
+            }
+            for _ in count..<max(width, count) { text.append(UInt8(ascii: "0")) }
+            while divisor > 0 {
+                text.append(UInt8(ascii: "0") + UInt8(magnitude / divisor % 10))
+                divisor /= 10
+            }
         }
         func appendTwo(_ value: Int) {
             text.append(UInt8(ascii: "0") + UInt8(value / 10))

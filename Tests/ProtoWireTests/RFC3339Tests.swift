@@ -50,6 +50,8 @@ struct RFC3339Tests {
             (Timestamp(seconds: -86_401, nanos: 7), "1969-12-30T23:59:59.000000007Z"),
             (Timestamp(seconds: 253_402_300_799, nanos: 999_999_999), "9999-12-31T23:59:59.999999999Z"),
             (Timestamp(seconds: -62_135_596_800), "0001-01-01T00:00:00Z"),
+            (Timestamp(seconds: 253_402_300_800, nanos: 10), "10000-01-01T00:00:00.000000010Z"),
+            (Timestamp(seconds: -62_198_755_200), "-0001-01-01T00:00:00Z"),
         ])
     func formats(timestamp: Timestamp, expected: String) {
         #expect(RFC3339.format(timestamp) == expected)

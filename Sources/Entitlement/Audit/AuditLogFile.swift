@@ -46,7 +46,7 @@ final class AuditLogFile: Sendable {
     /// audited call, so it must not cost a string per field.
     static func line(for record: AuditRecord, seq: Int64?) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(160 + record.requestIds.count * 32 + record.reason.utf8.count)
+        out.reserveCapacity(160 + record.requestIds.count * 32 + record.outcomes.count * 24 + record.reason.utf8.count)
         func raw(_ text: StaticString) {
             text.withUTF8Buffer { out.append(contentsOf: $0) }
         }

@@ -166,7 +166,9 @@ final class SQLiteWriter: Sendable {
                 commitError = error
             }
             if commitError == nil, let journal {
-                let lines = applied.reduce(into: [UInt8]()) { lines, op in lines += op.journalLine ?? [] }
+                var lines: [UInt8] = []
+                lines.reserveCapacity(applied.reduce(0) { $0 + ($1.journalLine?.count ?? 0) })
+                for op in applied { lines += op.journalLine ?? [] }
                 if !lines.isEmpty { journal.append(lines: lines) }
             }
             lastCommitFailed.store(commitError != nil, ordering: .relaxed)
