@@ -1,8 +1,9 @@
 import Synchronization
 
 /// What a server reports about its calls, for metrics and access logs. Called on the
-/// connection's event loop: implementations must be quick and must not block.
-public protocol CallObserver: Sendable {
+/// connection's event loop: implementations must be quick and must not block. Class-bound, so
+/// handing one around the per-call path is a retain, not a copy of its fields.
+public protocol CallObserver: AnyObject, Sendable {
     /// A call of a known method is about to run (or be answered before it runs).
     func callStarted(_ method: MethodDescriptor, kind: RPCKind)
     /// The call was answered; once per started call.

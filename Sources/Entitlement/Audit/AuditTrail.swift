@@ -11,6 +11,8 @@ package final class AuditTrail {
     /// records itself (one write per transaction).
     let file: AuditLogFile
     package let logger: Logger
+    /// The logger's handler when lines can go straight into it (cast once, not per call).
+    private let lineHandler: LineLogHandler?
 
     /// Opens `directory/audit.log` for appending.
     package init(directory: String, logger: Logger) throws(StoreError) {
@@ -19,6 +21,7 @@ package final class AuditTrail {
         }
         self.file = file
         self.logger = logger
+        self.lineHandler = logger.handler as? LineLogHandler
     }
 
     /// The seq of the file's last line, nil when it has none (see `AuditLogFile.lastSeq`).
@@ -39,7 +42,7 @@ package final class AuditTrail {
             record.decision == .allowed ? (.notice, "reprocess") : (.warning, "reprocess refused")
         // Written on the store's actor for every call: fields straight into the line when the
         // handler allows it, otherwise through swift-log's metadata.
-        if let handler = logger.handler as? LineLogHandler,
+        if let handler = lineHandler,
             handler.writeLine(
                 level: level, message: message, source: "Entitlement",
                 appendFields: { line in Self.appendFields(of: record, to: &line) })

@@ -10,14 +10,17 @@ import Synchronization
 ///
 /// Health checks are not logged: probes every few seconds from every balancer would drown the
 /// calls that matter (they are counted in the metrics).
-public struct AccessLog: CallObserver {
+public final class AccessLog: CallObserver {
     private let logger: Logger
+    /// The logger's handler when lines can go straight into it (cast once, not per call).
+    private let lineHandler: LineLogHandler?
     /// A handful of names, compared rather than hashed: comparing a call's service name with the
     /// same string is a length and storage check, hashing it was 1% of a health check.
     private let unlogged: [String]
 
     public init(logger: Logger, unloggedServices: Set<String> = ["grpc.health.v1.Health"]) {
         self.logger = logger
+        self.lineHandler = logger.handler as? LineLogHandler
         self.unlogged = Array(unloggedServices)
     }
 
@@ -28,7 +31,7 @@ public struct AccessLog: CallObserver {
 
     public func callFinished(_ summary: CallSummary) {
         guard logger.logLevel <= .info, !unlogged.contains(summary.method.service) else { return }
-        if let handler = logger.handler as? LineLogHandler,
+        if let handler = lineHandler,
             handler.writeLine(
                 level: .info, message: "call", source: "EntitlementServerCore",
                 appendFields: { line in write(summary, to: &line) })

@@ -126,7 +126,7 @@ public final class GRPCServerMetrics: CallObserver {
 }
 
 /// Both observers of a call: metrics and the access log.
-public struct CallObservers: CallObserver {
+public final class CallObservers: CallObserver {
     let observers: [any CallObserver]
 
     public init(_ observers: [any CallObserver]) {
