@@ -30,16 +30,15 @@ extension GRPCServerConnection {
         guard let path = stream.path else {
             return .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false)
         }
-        if let unary = shared.router.handler(forPath: path) {
+        let route = route(for: path)
+        if let unary = route.unary {
             stream.unaryHandler = unary
             stream.observed = (unary.method, .unary)
-        } else {
-            // Not unary: a streaming method, or nothing at all.
-            guard let streaming = shared.router.streamingHandler(forPath: path) else {
-                return .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false)
-            }
+        } else if let streaming = route.streaming {
             stream.streamingHandler = streaming
             stream.observed = (streaming.method, streaming.kind)
+        } else {
+            return .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false)
         }
         if let encoding = stream.encoding, CompressionAlgorithm(rawValue: encoding) == nil {
             let error = RPCError(
@@ -49,6 +48,31 @@ extension GRPCServerConnection {
             return .grpc(error, acceptEncoding: true)
         }
         return nil
+    }
+
+    /// What serves one `:path`: a unary handler, a streaming one, or neither (UNIMPLEMENTED).
+    /// A class, so keeping and handing out the last one is a retain, not a copy of both handlers.
+    final class Route {
+        let path: String
+        let unary: UnaryMethodHandler?
+        let streaming: StreamingMethodHandler?
+
+        init(path: String, unary: UnaryMethodHandler?, streaming: StreamingMethodHandler?) {
+            self.path = path
+            self.unary = unary
+            self.streaming = streaming
+        }
+    }
+
+    /// The handlers for `path`. A connection's calls mostly repeat one method, and `paths` hands
+    /// back the same `String` for a repeated path, so the last lookup is kept: a repeat compares
+    /// two references instead of hashing the path.
+    func route(for path: String) -> Route {
+        if let lastRoute, lastRoute.path == path { return lastRoute }
+        let router = shared.router
+        let route = Route(path: path, unary: router.handler(forPath: path), streaming: router.streamingHandler(forPath: path))
+        lastRoute = route
+        return route
     }
 
     /// A peer that opens a call and never finishes its body would hold the stream (and the

@@ -31,6 +31,9 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     var idleTimer: Scheduled<Void>?
     var controlFrames = ControlFrameBudget()
     var acceptEncodings = AcceptEncodingCache()
+    var paths = RepeatedHeaderValue()
+    var lastRoute: Route?
+    var authorizations = RepeatedHeaderValue()
     var compressors = ConnectionCompressors()
     var bodySweep: Scheduled<Void>?
     var bodySweepAt: NIODeadline?
@@ -210,14 +213,14 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         switch RequestHeader(name: name) {
         case .method:
             stream.method = RequestHeader.equal(value, "POST") ? .post : .other(String(decoding: value, as: UTF8.self))
-        case .path: stream.path = String(decoding: value, as: UTF8.self)
+        case .path: stream.path = paths.string(for: value)
         case .contentType: stream.contentType = ContentTypeCheck(value: value)
         case .encoding: stream.encoding = String(decoding: value, as: UTF8.self)
         case .acceptEncoding: stream.responseCompression = acceptEncodings.preferred(for: value)
         case .timeout:
             stream.timeout = GRPCTimeout.parse(bytes: value)
             if stream.timeout == nil { stream.malformedTimeout = String(decoding: value, as: UTF8.self) }
-        case .authorization: stream.authorization = String(decoding: value, as: UTF8.self)
+        case .authorization: stream.authorization = authorizations.string(for: value)
         case .ignored: break
         case .custom:
             let key = String(decoding: name, as: UTF8.self)

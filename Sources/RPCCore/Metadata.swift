@@ -24,25 +24,25 @@ public struct Metadata: Sendable, Hashable, Sequence {
     public var isEmpty: Bool { entries.isEmpty }
 
     public mutating func addString(_ value: String, forKey key: String) {
-        entries.append(Entry(key: key.lowercased(), value: .string(value)))
+        entries.append(Entry(key: Self.normalized(key), value: .string(value)))
     }
 
     public mutating func addBinary(_ value: [UInt8], forKey key: String) {
-        entries.append(Entry(key: key.lowercased(), value: .binary(value)))
+        entries.append(Entry(key: Self.normalized(key), value: .binary(value)))
     }
 
     public mutating func add(_ value: Value, forKey key: String) {
-        entries.append(Entry(key: key.lowercased(), value: value))
+        entries.append(Entry(key: Self.normalized(key), value: value))
     }
 
     public mutating func removeAll(forKey key: String) {
-        let k = key.lowercased()
+        let k = Self.normalized(key)
         entries.removeAll { $0.key == k }
     }
 
     /// The first text value for `key`.
     public subscript(key: String) -> String? {
-        let k = key.lowercased()
+        let k = Self.normalized(key)
         for e in entries where e.key == k {
             if case .string(let s) = e.value { return s }
         }
@@ -51,7 +51,7 @@ public struct Metadata: Sendable, Hashable, Sequence {
 
     /// The first binary value for a `-bin` key.
     public func binary(forKey key: String) -> [UInt8]? {
-        let k = key.lowercased()
+        let k = Self.normalized(key)
         for e in entries where e.key == k {
             if case .binary(let b) = e.value { return b }
         }
@@ -59,11 +59,17 @@ public struct Metadata: Sendable, Hashable, Sequence {
     }
 
     public func values(forKey key: String) -> [Value] {
-        let k = key.lowercased()
+        let k = Self.normalized(key)
         return entries.filter { $0.key == k }.map(\.value)
     }
 
     public func makeIterator() -> IndexingIterator<[Entry]> { entries.makeIterator() }
+
+    /// Keys are kept in lower case (HTTP/2 field names are). Most keys arrive that way, and the
+    /// check is cheaper than `lowercased()`, which builds a new string each time.
+    private static func normalized(_ key: String) -> String {
+        key.utf8.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") || $0 >= 0x80 } ? key.lowercased() : key
+    }
 
     /// Headers a transport owns; never copied into or out of user metadata.
     public static func isReserved(_ key: String) -> Bool {

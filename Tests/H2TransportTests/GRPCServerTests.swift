@@ -63,6 +63,28 @@ struct GRPCServerTests {
         }
     }
 
+    @Test("one connection alternating methods, known and unknown, reaches the right handler each time")
+    func alternatingMethods() async throws {
+        try await withEchoServer { _, port, _ in
+            try await withClient(port: port) { client in
+                let api = AccessPackageRequestsClient(transport: client)
+                let unknown = MethodDescriptor(service: "entitlement.v1.AccessPackageRequests", method: "Nope")
+                for round in 0..<3 {
+                    var request = ReprocessRequest()
+                    request.accessPackageId = "ap-\(round)"
+                    request.requestIds = ["r\(round)"]
+                    #expect(try await api.reprocess(request).results.map(\.requestId) == ["r\(round)"])
+                    #expect(try await api.reprocess(request).results.map(\.requestId) == ["r\(round)"])
+                    _ = try await api.listRequests(ListRequestsRequest())
+                    let error = await #expect(throws: RPCError.self) {
+                        _ = try await client.unary(unknown, request: ReprocessRequest(), responseType: ReprocessResponse.self)
+                    }
+                    #expect(error?.code == .unimplemented)
+                }
+            }
+        }
+    }
+
     @Test("compressed requests are accepted", arguments: [CompressionAlgorithm.gzip, .deflate])
     func compressedRequest(algorithm: CompressionAlgorithm) async throws {
         try await withEchoServer { _, port, _ in

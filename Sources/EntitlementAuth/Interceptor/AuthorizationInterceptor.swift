@@ -17,18 +17,24 @@ public struct AuthorizationInterceptor: ServerInterceptor {
     public static let healthService = HealthMethods.check.service
     /// Services anyone may call: health checks and server reflection (it describes the API, and
     /// holds no data).
-    public static let openServices: Set<String> = [
+    // Both tables are short lists, not hashed: a call's method descriptor is the registered one,
+    // so each comparison is usually of two identical strings, which Swift answers without reading them.
+    public static let openServices: [String] = [
         healthService,
         ServerReflectionMethods.serverReflectionInfo.service,
         V1AlphaServerReflectionMethods.serverReflectionInfo.service,
     ]
 
-    private static let actions: [MethodDescriptor: Action] = [
-        AccessPackageRequestsMethods.listRequests: .listRequests,
-        AccessPackageRequestsMethods.reprocess: .reprocess,
+    private static let actions: [(MethodDescriptor, Action)] = [
+        (AccessPackageRequestsMethods.listRequests, .listRequests),
+        (AccessPackageRequestsMethods.reprocess, .reprocess),
         // Watching a package's requests shows what listing them does.
-        AccessPackageRequestsMethods.watchRequests: .listRequests,
+        (AccessPackageRequestsMethods.watchRequests, .listRequests),
     ]
+
+    private static func action(for method: MethodDescriptor) -> Action? {
+        actions.first { $0.0 == method }?.1
+    }
 
     private let verifier: TokenVerifier
     private let directory: any RoleDirectory
@@ -55,15 +61,27 @@ public struct AuthorizationInterceptor: ServerInterceptor {
         if Self.openServices.contains(context.method.service) {
             return try await next(request, context)
         }
-        let action = Self.actions[context.method]
+        // The checks run in a call of their own: an async function's frame lives as long as the
+        // function, and this one's lasts the whole call, so it holds only what `next` needs.
+        let caller = try await admit(request, context: context)
+        var context = context
+        context[CallerKey.self] = caller
+        return try await next(request, context)
+    }
 
-        let caller: Caller
+    /// The verified caller, if the token is good and its roles allow the call; otherwise the
+    /// refusal is logged (and audited for Reprocess) and thrown.
+    @inline(never)
+    private func admit<Input: Sendable>(_ request: ServerRequest<Input>, context: ServerContext) async throws(RPCError) -> Caller {
+        let action = Self.action(for: context.method)
+        let verified: VerifiedToken
         do throws(RPCError) {
-            caller = try await verifier.verify(authorization: context.authorization).caller
+            verified = try await verifier.verify(authorization: context.authorization)
         } catch {
             await reject(Refusal(error), caller: nil, action: action, request: request, context: context)
             throw error
         }
+        let caller = verified.caller
         context.annotations?.callerId = caller.objectId
 
         if let action {
@@ -73,26 +91,25 @@ public struct AuthorizationInterceptor: ServerInterceptor {
                     // rest; refuse (and audit) it here.
                     do throws(RPCError) { _ = try request.message } catch { throw Refusal(error) }
                 }
-                try await authorize(caller, for: action, request: request)
+                if !verified.tenantWideActions.contains(action) {
+                    try await authorize(caller, for: action, request: request)
+                }
             } catch {
                 await reject(error, caller: caller, action: action, request: request, context: context)
                 throw error.error
             }
         }
-
-        var context = context
-        context[CallerKey.self] = caller
-        return try await next(request, context)
+        return caller
     }
 
+    /// A caller with no directory role granting `action` tenant-wide: its catalog roles decide,
+    /// for packages of those catalogs only.
+    @inline(never)
     private func authorize<Input: Sendable>(
         _ caller: Caller,
         for action: Action,
         request: ServerRequest<Input>
     ) async throws(Refusal) {
-        if PermissionPolicy.directoryRole(granting: action, among: caller.directoryRoleIds) != nil {
-            return
-        }
         // The package id, if the message decodes, so roles and the package's catalog come from
         // the directory in one lookup; a body that does not decode is judged on roles alone first.
         let scoped = (try? request.message) as? any AccessPackageScoped
@@ -128,6 +145,7 @@ public struct AuthorizationInterceptor: ServerInterceptor {
         }
     }
 
+    @inline(never)
     private func reject<Input: Sendable>(
         _ refusal: Refusal,
         caller: Caller?,

@@ -6,9 +6,16 @@ public struct VerifiedToken: Sendable, Hashable {
     /// `exp` in seconds since 1970.
     public let expiresAt: Double
 
+    /// What the caller's directory roles allow everywhere: decided once per token, so a cached
+    /// token's calls skip the role table.
+    public let tenantWideActions: [Action]
+
     public init(caller: Caller, expiresAt: Double) {
         self.caller = caller
         self.expiresAt = expiresAt
+        self.tenantWideActions = Action.allCases.filter {
+            PermissionPolicy.directoryRole(granting: $0, among: caller.directoryRoleIds) != nil
+        }
     }
 }
 
