@@ -98,7 +98,10 @@ final class AuditLogFile: Sendable {
     /// `["a","b"]`: strings as a JSON array, escaped as in the lines (the audit table's id and
     /// outcome columns).
     static func jsonArray(_ strings: [String]) -> String {
-        var out: [UInt8] = [UInt8(ascii: "[")]
+        var out: [UInt8] = []
+        // Sized for strings that need no escaping (ids, outcome names): one buffer, not a doubling series.
+        out.reserveCapacity(strings.reduce(2) { $0 + $1.utf8.count + 3 })
+        out.append(UInt8(ascii: "["))
         for (i, string) in strings.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             appendQuoted(string, to: &out)

@@ -55,9 +55,11 @@ public struct ReprocessPlan: Sendable {
         inProgress: (String) -> Bool = { _ in false }
     ) {
         results.reserveCapacity(requestIds.count)
+        var scratch: [UInt8] = []
         for id in requestIds {
             let stored = current(id)
-            var verdict = policy.evaluate(requestId: id, stored: stored, accessPackageId: accessPackageId, now: now)
+            var verdict = policy.evaluate(
+                requestId: id, stored: stored, accessPackageId: accessPackageId, now: now, scratch: &scratch)
             if verdict.outcome == .accepted, inProgress(id) {
                 verdict = (.alreadyInProgress, "another call is reprocessing the request right now")
             }

@@ -50,6 +50,18 @@ public struct ReprocessPolicy: Sendable, Hashable {
         accessPackageId: String,
         now: Timestamp
     ) -> (outcome: ReprocessOutcome, detail: String) {
+        var scratch: [UInt8] = []
+        return evaluate(requestId: requestId, stored: request, accessPackageId: accessPackageId, now: now, scratch: &scratch)
+    }
+
+    /// `evaluate` with a buffer to build sentences in, kept by the caller across the ids of a call.
+    func evaluate(
+        requestId: String,
+        stored request: StoredRequest?,
+        accessPackageId: String,
+        now: Timestamp,
+        scratch: inout [UInt8]
+    ) -> (outcome: ReprocessOutcome, detail: String) {
         guard let request, request.accessPackageId == accessPackageId else {
             return (.notFound, "no request \"\(requestId)\" in access package \"\(accessPackageId)\"")
         }
@@ -65,7 +77,7 @@ public struct ReprocessPolicy: Sendable, Hashable {
             return (.notEligible, "the request has no completion time, so it cannot be reprocessed")
         }
         if isExpired(completedAt: completed, now: now) {
-            return (.windowExpired, expiredDetail(completedAt: completed))
+            return (.windowExpired, expiredDetail(completedAt: completed, scratch: &scratch))
         }
         return (.accepted, "accepted: every resource will be delivered again")
     }
@@ -89,11 +101,11 @@ public struct ReprocessPolicy: Sendable, Hashable {
     }
 
     /// "the request completed more than 7 days ago (completed_at 2026-01-05T10:00:00Z); the reprocess
-    /// window has passed", built in one buffer (one string per expired id rather than five).
-    private func expiredDetail(completedAt: Timestamp) -> String {
+    /// window has passed", built in `scratch` (one allocation per expired id: its string).
+    private func expiredDetail(completedAt: Timestamp, scratch text: inout [UInt8]) -> String {
         let suffix = "); the reprocess window has passed".utf8
-        var text: [UInt8] = []
-        text.reserveCapacity(expiredDetailPrefix.count + 30 + suffix.count)
+        text.removeAll(keepingCapacity: true)
+        text.reserveCapacity(expiredDetailPrefix.count + 40 + suffix.count)
         text += expiredDetailPrefix
         RFC3339.append(completedAt, to: &text)
         text += suffix

@@ -193,4 +193,14 @@ struct AuditLogReconcileTests {
             #expect(objects[1]["outcomes"] as? [String] == ["REPROCESS_OUTCOME_ACCEPTED"])
         }
     }
+
+    @Test("the audit table's JSON arrays: empty, plain, and strings that need escaping")
+    func jsonArrays() throws {
+        #expect(AuditLogFile.jsonArray([]) == "[]")
+        #expect(AuditLogFile.jsonArray(["a"]) == #"["a"]"#)
+        let odd = ["req-1", "quo\"te", "back\\slash", "tab\tnew\nline", "ünï"]
+        let text = AuditLogFile.jsonArray(odd)
+        let parsed = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String]
+        #expect(parsed == odd)
+    }
 }

@@ -38,6 +38,21 @@ struct ReprocessPolicyTests {
         #expect(denied.detail.hasSuffix("this one is REQUEST_STATE_DENIED"))
     }
 
+    @Test("a plan of several expired ids names each one's own completion time")
+    func planDetails() {
+        let requests = (0..<5).map { makeRequest("r\($0)", completedAgo: 8 * day + Int64($0) * 3_600) }
+        let stored = Dictionary(uniqueKeysWithValues: requests.map { ($0.id, StoredRequest($0)) })
+        let plan = ReprocessPlan(
+            accessPackageId: "ap-1", requestIds: requests.map(\.id) + ["missing"], policy: policy, now: testNow,
+            current: { stored[$0] })
+        #expect(plan.results.map(\.outcome) == Array(repeating: .windowExpired, count: 5) + [.notFound])
+        for (result, request) in zip(plan.results, requests) {
+            let completed = RFC3339.format(request.completedAt!)
+            #expect(result.detail == "the request completed more than 7 days ago (completed_at \(completed)); the reprocess window has passed")
+        }
+        #expect(plan.accepted.isEmpty)
+    }
+
     @Test(
         "window edges: exactly the window is still inside",
         arguments: [
