@@ -15,10 +15,11 @@ public import RPCCore
 public struct AuthorizationInterceptor: ServerInterceptor {
     /// The service whose calls need no token.
     public static let healthService = HealthMethods.check.service
+    // Both tables below are short lists, not hashed: a call's method descriptor is the registered
+    // one, so each comparison is usually of two identical strings, answered without reading them.
+
     /// Services anyone may call: health checks and server reflection (it describes the API, and
     /// holds no data).
-    // Both tables are short lists, not hashed: a call's method descriptor is the registered one,
-    // so each comparison is usually of two identical strings, which Swift answers without reading them.
     public static let openServices: [String] = [
         healthService,
         ServerReflectionMethods.serverReflectionInfo.service,
@@ -104,7 +105,6 @@ public struct AuthorizationInterceptor: ServerInterceptor {
 
     /// A caller with no directory role granting `action` tenant-wide: its catalog roles decide,
     /// for packages of those catalogs only.
-    @inline(never)
     private func authorize<Input: Sendable>(
         _ caller: Caller,
         for action: Action,
@@ -145,7 +145,6 @@ public struct AuthorizationInterceptor: ServerInterceptor {
         }
     }
 
-    @inline(never)
     private func reject<Input: Sendable>(
         _ refusal: Refusal,
         caller: Caller?,
