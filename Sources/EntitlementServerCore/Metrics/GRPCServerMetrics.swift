@@ -14,7 +14,8 @@ public final class GRPCServerMetrics: CallObserver {
         let received: Counter
         let sent: Counter
         let handling: Timer
-        let handled: Mutex<[Int: Counter]>
+        /// By code; made on first use. Indexed by the code's number (0–16), not hashed.
+        let handled: Mutex<[Counter?]>
         let labels: [(String, String)]
 
         init(_ method: MethodDescriptor, kind: RPCKind, factory: any MetricsFactory) {
@@ -26,22 +27,25 @@ public final class GRPCServerMetrics: CallObserver {
             received = Counter(label: "grpc_server_msg_received_total", dimensions: labels, factory: factory)
             sent = Counter(label: "grpc_server_msg_sent_total", dimensions: labels, factory: factory)
             handling = Timer(label: "grpc_server_handling_seconds", dimensions: labels, factory: factory)
-            handled = Mutex([:])
+            handled = Mutex(Array(repeating: nil, count: 17))
         }
 
         func handled(_ code: RPCError.Code, factory: any MetricsFactory) -> Counter {
             handled.withLock { counters in
-                if let counter = counters[code.rawValue] { return counter }
+                let slot = counters.indices.contains(code.rawValue) ? code.rawValue : RPCError.Code.unknown.rawValue
+                if let counter = counters[slot] { return counter }
                 let counter = Counter(
                     label: "grpc_server_handled_total",
                     dimensions: labels + [("grpc_code", GRPCServerMetrics.codeLabel(code))], factory: factory)
-                counters[code.rawValue] = counter
+                counters[slot] = counter
                 return counter
             }
         }
     }
 
-    private let series = Mutex<[String: MethodSeries]>([:])
+    /// Each method's series by path, and the last one looked up: calls mostly repeat a method,
+    /// and a call's path is the registered string, so the comparison skips hashing it.
+    private let series = Mutex<(byPath: [String: MethodSeries], last: (path: String, series: MethodSeries)?)>(([:], nil))
     private let shed: [ShedReason: Counter]
     private let bytesIn: Counter
     private let bytesOut: Counter
@@ -58,11 +62,17 @@ public final class GRPCServerMetrics: CallObserver {
     }
 
     private func series(for method: MethodDescriptor, kind: RPCKind) -> MethodSeries {
-        series.withLock { all in
-            if let found = all[method.path] { return found }
-            let made = MethodSeries(method, kind: kind, factory: factory)
-            all[method.path] = made
-            return made
+        series.withLock { state in
+            if let last = state.last, last.path == method.path { return last.series }
+            let found: MethodSeries
+            if let known = state.byPath[method.path] {
+                found = known
+            } else {
+                found = MethodSeries(method, kind: kind, factory: factory)
+                state.byPath[method.path] = found
+            }
+            state.last = (method.path, found)
+            return found
         }
     }
 
