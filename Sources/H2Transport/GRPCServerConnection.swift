@@ -30,10 +30,10 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     var draining = false
     var idleTimer: Scheduled<Void>?
     var controlFrames = ControlFrameBudget()
-    var acceptEncodings = AcceptEncodingCache()
-    var paths = RepeatedHeaderValue()
+    var acceptEncodings = RepeatedHeaderValue<CompressionAlgorithm>()
+    var paths = RepeatedHeaderValue<String>()
     var lastRoute: Route?
-    var authorizations = RepeatedHeaderValue()
+    var authorizations = RepeatedHeaderValue<String>()
     var compressors = ConnectionCompressors()
     var bodySweep: Scheduled<Void>?
     var bodySweepAt: NIODeadline?
@@ -216,7 +216,10 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         case .path: stream.path = paths.string(for: value)
         case .contentType: stream.contentType = ContentTypeCheck(value: value)
         case .encoding: stream.encoding = String(decoding: value, as: UTF8.self)
-        case .acceptEncoding: stream.responseCompression = acceptEncodings.preferred(for: value)
+        case .acceptEncoding:
+            stream.responseCompression = acceptEncodings.meaning(of: value) {
+                CompressionAlgorithm.preferred(fromAcceptEncoding: $0)
+            }
         case .timeout:
             stream.timeout = GRPCTimeout.parse(bytes: value)
             if stream.timeout == nil { stream.malformedTimeout = String(decoding: value, as: UTF8.self) }

@@ -54,34 +54,23 @@ enum ContentTypeCheck {
     }
 }
 
-/// Remembers the last `grpc-accept-encoding` value of a connection and what it allows: clients
-/// send the same value on every call.
-struct AcceptEncodingCache {
-    private var lastValue: [UInt8] = []
-    private var lastChoice = CompressionAlgorithm.identity
-
-    mutating func preferred(for value: UnsafeRawBufferPointer) -> CompressionAlgorithm {
-        if !lastValue.isEmpty, lastValue.elementsEqual(value) { return lastChoice }
-        lastValue = value.count <= 256 ? Array(value) : []
-        lastChoice = CompressionAlgorithm.preferred(fromAcceptEncoding: String(decoding: value, as: UTF8.self))
-        return lastChoice
-    }
-}
-
-/// The last value a connection's peer sent for one header, as a `String`. Clients repeat the same
-/// `:path` and `authorization` on every call of a connection; a repeat then costs one byte
-/// comparison instead of an allocation, a copy and UTF-8 validation (a bearer token is ~0.5 KB).
-struct RepeatedHeaderValue {
+/// The last value a connection's peer sent for one header, and what the connection made of it.
+/// Clients repeat the same `:path`, `authorization` and `grpc-accept-encoding` on every call of a
+/// connection; a repeat then costs one byte comparison instead of an allocation, a copy, UTF-8
+/// validation (a bearer token is ~0.5 KB) and whatever parsing follows.
+struct RepeatedHeaderValue<Meaning> {
     /// Longer values are converted every time rather than kept.
-    static let maxKeptBytes = 8 * 1024
+    static var maxKeptBytes: Int { 8 * 1024 }
 
-    private var last: String?
+    private var last: (text: String, meaning: Meaning)?
 
-    mutating func string(for value: UnsafeRawBufferPointer) -> String {
-        if let last, Self.equal(last, value) { return last }
+    /// `interpret` runs only when the value differs from the last one.
+    mutating func meaning(of value: UnsafeRawBufferPointer, _ interpret: (String) -> Meaning) -> Meaning {
+        if let last, Self.equal(last.text, value) { return last.meaning }
         let text = String(decoding: value, as: UTF8.self)
-        last = value.count <= Self.maxKeptBytes ? text : nil
-        return text
+        let meaning = interpret(text)
+        last = value.count <= Self.maxKeptBytes ? (text, meaning) : nil
+        return meaning
     }
 
     /// Compares the string's UTF-8 with the bytes. A value that was not valid UTF-8 was repaired
@@ -91,4 +80,9 @@ struct RepeatedHeaderValue {
             utf8.count == value.count && (value.count == 0 || memcmp(utf8.baseAddress!, value.baseAddress!, value.count) == 0)
         } ?? false
     }
+}
+
+extension RepeatedHeaderValue where Meaning == String {
+    /// The value as text.
+    mutating func string(for value: UnsafeRawBufferPointer) -> String { meaning(of: value) { $0 } }
 }

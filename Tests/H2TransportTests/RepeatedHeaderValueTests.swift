@@ -3,13 +3,13 @@ import Testing
 
 @Suite("A connection's repeated header values")
 struct RepeatedHeaderValueTests {
-    private func string(_ cache: inout RepeatedHeaderValue, _ bytes: [UInt8]) -> String {
+    private func string(_ cache: inout RepeatedHeaderValue<String>, _ bytes: [UInt8]) -> String {
         bytes.withUnsafeBytes { cache.string(for: $0) }
     }
 
     @Test("a repeat gives the same text; a different value its own")
     func repeats() {
-        var cache = RepeatedHeaderValue()
+        var cache = RepeatedHeaderValue<String>()
         let token = "Bearer " + String(repeating: "abc.", count: 150)
         #expect(string(&cache, Array(token.utf8)) == token)
         #expect(string(&cache, Array(token.utf8)) == token)
@@ -23,7 +23,7 @@ struct RepeatedHeaderValueTests {
 
     @Test("invalid UTF-8 is repaired every time and never mistaken for a repeat")
     func invalidUTF8() {
-        var cache = RepeatedHeaderValue()
+        var cache = RepeatedHeaderValue<String>()
         let bad: [UInt8] = [0x2F, 0xFF, 0x61]
         let repaired = String(decoding: bad, as: UTF8.self)
         #expect(string(&cache, bad) == repaired)
@@ -35,10 +35,30 @@ struct RepeatedHeaderValueTests {
 
     @Test("values past the kept size are converted each time, correctly")
     func long() {
-        var cache = RepeatedHeaderValue()
-        let long = String(repeating: "x", count: RepeatedHeaderValue.maxKeptBytes + 1)
+        var cache = RepeatedHeaderValue<String>()
+        let long = String(repeating: "x", count: RepeatedHeaderValue<String>.maxKeptBytes + 1)
         #expect(string(&cache, Array(long.utf8)) == long)
         #expect(string(&cache, Array(long.utf8)) == long)
         #expect(string(&cache, Array("short".utf8)) == "short")
+    }
+
+    @Test("what a value means is worked out once per change of value")
+    func meaningOncePerChange() {
+        var cache = RepeatedHeaderValue<Int>()
+        var interpreted = 0
+        func meaning(_ text: String) -> Int {
+            Array(text.utf8).withUnsafeBytes { bytes in
+                cache.meaning(of: bytes) { value in
+                    interpreted += 1
+                    return value.count
+                }
+            }
+        }
+        #expect(meaning("gzip, deflate") == 13)
+        #expect(meaning("gzip, deflate") == 13)
+        #expect(interpreted == 1)
+        #expect(meaning("identity") == 8)
+        #expect(meaning("gzip, deflate") == 13)
+        #expect(interpreted == 3)
     }
 }

@@ -14,7 +14,8 @@ public final class GRPCServerMetrics: CallObserver {
         let received: Counter
         let sent: Counter
         let handling: Timer
-        /// By code; made on first use. Indexed by the code's number (0–16), not hashed.
+        /// By code; made on first use. Indexed by the code's number (`RPCError.Code` holds only
+        /// 0–16), not hashed.
         let handled: Mutex<[Counter?]>
         let labels: [(String, String)]
 
@@ -32,20 +33,24 @@ public final class GRPCServerMetrics: CallObserver {
 
         func handled(_ code: RPCError.Code, factory: any MetricsFactory) -> Counter {
             handled.withLock { counters in
-                let slot = counters.indices.contains(code.rawValue) ? code.rawValue : RPCError.Code.unknown.rawValue
-                if let counter = counters[slot] { return counter }
+                if let counter = counters[code.rawValue] { return counter }
                 let counter = Counter(
                     label: "grpc_server_handled_total",
                     dimensions: labels + [("grpc_code", GRPCServerMetrics.codeLabel(code))], factory: factory)
-                counters[slot] = counter
+                counters[code.rawValue] = counter
                 return counter
             }
         }
     }
 
     /// Each method's series by path, and the last one looked up: calls mostly repeat a method,
-    /// and a call's path is the registered string, so the comparison skips hashing it.
-    private let series = Mutex<(byPath: [String: MethodSeries], last: (path: String, series: MethodSeries)?)>(([:], nil))
+    /// and a call's path is the registered string, so comparing with it skips hashing.
+    private struct SeriesTable {
+        var byPath: [String: MethodSeries] = [:]
+        var last: (path: String, series: MethodSeries)?
+    }
+
+    private let series = Mutex(SeriesTable())
     private let shed: [ShedReason: Counter]
     private let bytesIn: Counter
     private let bytesOut: Counter
