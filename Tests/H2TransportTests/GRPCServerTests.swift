@@ -137,15 +137,18 @@ struct GRPCServerTests {
             try await withClient(port: port) { client in
                 var request = ReprocessRequest()
                 request.accessPackageId = "sleep"
+                // Connected beforehand, so the deadline is not spent connecting on a busy machine.
+                _ = try await AccessPackageRequestsClient(transport: client).listRequests(ListRequestsRequest())
                 let error = await #expect(throws: RPCError.self) {
                     try await AccessPackageRequestsClient(transport: client)
-                        .reprocess(request, options: CallOptions(timeout: .milliseconds(200)))
+                        .reprocess(request, options: CallOptions(timeout: .seconds(1)))
                 }
                 #expect(error?.code == .deadlineExceeded)
                 // The server's own deadline timer cancels the handler task.
-                for _ in 0..<100 where service.cancelledCalls.load(ordering: .relaxed) == 0 {
+                for _ in 0..<1_000 where service.cancelledCalls.load(ordering: .relaxed) == 0 {
                     try await Task.sleep(for: .milliseconds(20))
                 }
+                #expect(service.startedCalls.load(ordering: .relaxed) == 1)
                 #expect(service.cancelledCalls.load(ordering: .relaxed) == 1)
             }
         }

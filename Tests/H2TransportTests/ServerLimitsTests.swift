@@ -23,8 +23,10 @@ struct ServerLimitsTests {
         let port = try await server.start().port ?? 0
         let client = GRPCClient(host: "127.0.0.1", port: port)
         let api = AccessPackageRequestsClient(transport: client)
-        let calls = (0..<100).map { _ in Task { try? await api.reprocess(Self.stubborn(400)) } }
-        while server.callsInFlight < 100 { try await Task.sleep(for: .milliseconds(5)) }
+        // Handlers long enough that all 100 are in flight at once even on a busy machine.
+        let calls = (0..<100).map { _ in Task { try? await api.reprocess(Self.stubborn(1_500)) } }
+        for _ in 0..<2_000 where server.callsInFlight < 100 { try await Task.sleep(for: .milliseconds(5)) }
+        try #require(server.callsInFlight == 100 && service.stubbornFinished.load(ordering: .relaxed) == 0)
         // A grace far shorter than the handlers: connections close while all 100 still wait.
         await server.shutdown(grace: .milliseconds(20))
         #expect(service.stubbornFinished.load(ordering: .relaxed) == 100)
@@ -35,16 +37,17 @@ struct ServerLimitsTests {
 
     @Test("past maxConcurrentCalls a call is shed at once with RESOURCE_EXHAUSTED; health is not; later calls work")
     func admissionControl() async throws {
-        try await withEchoServer(configure: { $0.maxConcurrentCalls = 4 }) { server, port, _ in
+        try await withEchoServer(configure: { $0.maxConcurrentCalls = 4 }) { server, port, service in
             try await withClient(port: port) { client in
                 let api = AccessPackageRequestsClient(transport: client)
-                let holders = (0..<4).map { _ in Task { try await api.reprocess(Self.stubborn(600)) } }
-                while server.callsInFlight < 4 { try await Task.sleep(for: .milliseconds(2)) }
-                let started = ContinuousClock.now
+                let holders = (0..<4).map { _ in Task { try await api.reprocess(Self.stubborn(2_000)) } }
+                for _ in 0..<2_000 where server.callsInFlight < 4 { try await Task.sleep(for: .milliseconds(5)) }
+                try #require(server.callsInFlight == 4)
                 let error = await #expect(throws: RPCError.self) { try await api.reprocess(Self.stubborn(1)) }
                 #expect(error?.code == .resourceExhausted)
                 #expect(error?.message.contains("limit of 4 concurrent calls") == true)
-                #expect(ContinuousClock.now - started < .milliseconds(300))
+                // Shed at once: the answer came while every holder was still running.
+                #expect(service.stubbornFinished.load(ordering: .relaxed) == 0)
                 // Health checks are never shed: probes must see a busy server as alive.
                 #expect(try await HealthClient(transport: client).check(HealthCheckRequest()).status == .serving)
                 for holder in holders { _ = try await holder.value }
@@ -71,7 +74,8 @@ struct ServerLimitsTests {
             await third.close()
             await second.close()
             // A slot freed by a closed connection is available again.
-            while server.openConnections > 1 { try await Task.sleep(for: .milliseconds(5)) }
+            for _ in 0..<2_000 where server.openConnections > 1 { try await Task.sleep(for: .milliseconds(5)) }
+            try #require(server.openConnections == 1)
             let fourth = GRPCClient(host: "127.0.0.1", port: port)
             _ = try await AccessPackageRequestsClient(transport: fourth).listRequests(ListRequestsRequest())
             await fourth.close()

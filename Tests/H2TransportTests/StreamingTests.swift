@@ -231,17 +231,23 @@ struct StreamingTests {
     func clientCancels() async throws {
         try await withStreamingServer { server, client, service in
             let stream = try await AccessPackageRequestsClient(transport: client).watchRequests(watch([], untilSettled: true))
+            let firstMessage = AsyncStream<Void>.makeStream()
             let reader = Task {
                 var n = 0
-                for try await _ in stream { n += 1 }
+                for try await _ in stream {
+                    if n == 0 { firstMessage.continuation.yield() }
+                    n += 1
+                }
                 return n
             }
-            try await Task.sleep(for: .milliseconds(200))
+            // Cancel once the handler is known to run, however slow the machine is today.
+            for await _ in firstMessage.stream { break }
             reader.cancel()
             _ = try? await reader.value
             for _ in 0..<2_000 where service.cancelledCalls.load(ordering: .relaxed) == 0 {
                 try await Task.sleep(for: .milliseconds(10))
             }
+            #expect(service.startedCalls.load(ordering: .relaxed) == 1)
             #expect(service.cancelledCalls.load(ordering: .relaxed) == 1)
             for _ in 0..<2_000 where server.callsInFlight > 0 { try await Task.sleep(for: .milliseconds(10)) }
             #expect(server.callsInFlight == 0)
@@ -251,15 +257,19 @@ struct StreamingTests {
     @Test("a deadline ends an endless stream with DEADLINE_EXCEEDED and cancels the handler")
     func deadline() async throws {
         try await withStreamingServer { _, client, service in
+            // The deadline runs from before the client connects; a connection made beforehand
+            // keeps a busy machine's connect time from spending it before the server sees the call.
+            _ = try await AccessPackageRequestsClient(transport: client).listRequests(ListRequestsRequest())
             let error = await #expect(throws: RPCError.self) {
                 for try await _ in try await AccessPackageRequestsClient(transport: client)
-                    .watchRequests(watch([], untilSettled: true), options: CallOptions(timeout: .milliseconds(300)))
+                    .watchRequests(watch([], untilSettled: true), options: CallOptions(timeout: .seconds(1)))
                 {}
             }
             #expect(error?.code == .deadlineExceeded)
             for _ in 0..<2_000 where service.cancelledCalls.load(ordering: .relaxed) == 0 {
                 try await Task.sleep(for: .milliseconds(10))
             }
+            #expect(service.startedCalls.load(ordering: .relaxed) == 1)
             #expect(service.cancelledCalls.load(ordering: .relaxed) == 1)
         }
     }

@@ -105,7 +105,8 @@ struct SQLiteWriterQueueTests {
             let blocker = Task { try await writer.perform { _ in started.signal(); release.wait() } }
             started.wait()
             let queued = (0..<4).map { _ in Task { try await writer.perform { _ in 1 } } }
-            while writer.pendingCount < 4 { try await Task.sleep(for: .milliseconds(1)) }
+            for _ in 0..<10_000 where writer.pendingCount < 4 { try await Task.sleep(for: .milliseconds(1)) }
+            try #require(writer.pendingCount == 4)
             await #expect {
                 try await writer.perform { _ in 1 }
             } throws: { error in

@@ -6,6 +6,9 @@ import Synchronization
 /// A fake service that turns requests into observable behaviour, for transport tests:
 /// `ListRequests` echoes and sizes its response, `Reprocess` fails, sleeps or echoes on demand.
 final class EchoService: AccessPackageRequestsService {
+    /// Calls of `sleep` and endless watches whose handler has started, and of those, the ones
+    /// cancelled: a test of cancellation waits for the second to catch up with the first.
+    let startedCalls = Atomic<Int>(0)
     let cancelledCalls = Atomic<Int>(0)
     /// Calls of `stubborn-MS` whose handler has finished.
     let stubbornFinished = Atomic<Int>(0)
@@ -35,6 +38,7 @@ final class EchoService: AccessPackageRequestsService {
         _ request: WatchRequestsRequest, responses: ResponseStreamWriter<WatchRequestsResponse>, context: ServerContext
     ) async throws {
         if request.requestIds.isEmpty && request.untilSettled {
+            startedCalls.add(1, ordering: .relaxed)
             do {
                 var n = 0
                 while true {
@@ -74,6 +78,7 @@ final class EchoService: AccessPackageRequestsService {
     func reprocess(_ request: ReprocessRequest, context: ServerContext) async throws -> ReprocessResponse {
         switch request.accessPackageId {
         case "sleep":
+            startedCalls.add(1, ordering: .relaxed)
             do {
                 try await Task.sleep(for: .seconds(30))
             } catch {
