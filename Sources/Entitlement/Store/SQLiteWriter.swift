@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Synchronization
 
 /// Runs the store's SQLite work on one dedicated thread and commits in groups: everything
@@ -33,14 +34,18 @@ final class SQLiteWriter: Sendable {
         var pending: [Operation] = []
         var draining = false
         var closed = false
+        /// Who waits for the thread to finish what was submitted and close the database.
+        var closers: [CheckedContinuation<Void, Never>] = []
+        var threadEnded = false
         /// Transactions still to fail on purpose (tests of what a failed commit leaves behind).
         var injectedCommitFailures = 0
     }
 
-    // Used only on `queue`.
+    // Used only on the writer thread.
     nonisolated(unsafe) private let database: SQLiteDatabase
-    private let queue = DispatchQueue(label: "entitlement.sqlite-writer", qos: .userInitiated)
     private let state = Mutex(State())
+    /// Wakes the writer thread: work was submitted to an idle writer, or close was asked for.
+    private let wake = DispatchSemaphore(value: 0)
     private let lastCommitFailed = Atomic<Bool>(false)
 
     /// False while the most recent transaction failed to commit (health reports NOT_SERVING).
@@ -58,6 +63,12 @@ final class SQLiteWriter: Sendable {
         self.maxPending = maxPending
         self.metrics = metrics
         self.journal = journal
+        // A thread of its own, not a dispatch queue: its work is blocking disk I/O (fsync), and
+        // commits then make progress without depending on dispatch's shared worker pool.
+        Thread { [self] in
+            Thread.current.name = "sqlite-writer"
+            runWriterThread()
+        }.start()
     }
 
     /// Operations waiting for their transaction now.
@@ -107,15 +118,35 @@ final class SQLiteWriter: Sendable {
         state.withLock { $0.injectedCommitFailures += count }
     }
 
-    /// Finishes what was submitted, then closes the database; later work fails.
+    /// Finishes what was submitted, then closes the database and ends the writer thread; later
+    /// work fails.
     func close() async {
-        state.withLock { $0.closed = true }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            queue.async {
-                self.drain()
-                self.database.close()
-                continuation.resume()
+            let ended = state.withLock { state in
+                state.closed = true
+                if !state.threadEnded { state.closers.append(continuation) }
+                return state.threadEnded
             }
+            if ended { continuation.resume() } else { wake.signal() }
+        }
+    }
+
+    /// The writer thread: drains whenever woken, until close is asked for.
+    private func runWriterThread() {
+        while true {
+            wake.wait()
+            drain()
+            let closers = state.withLock { state -> [CheckedContinuation<Void, Never>]? in
+                guard state.closed, !state.closers.isEmpty else { return nil }
+                state.threadEnded = true
+                defer { state.closers.removeAll() }
+                return state.closers
+            }
+            guard let closers else { continue }
+            // Nothing is admitted once closed, so what `drain` left behind is nothing.
+            database.close()
+            for closer in closers { closer.resume() }
+            return
         }
     }
 
@@ -132,11 +163,11 @@ final class SQLiteWriter: Sendable {
         switch admission {
         case .closed: operation.fail(StoreError.io("the store is closed"))
         case .full: operation.fail(StoreError.overloaded(pending: maxPending))
-        case .queued(let schedule): if schedule { queue.async { self.drain() } }
+        case .queued(let schedule): if schedule { wake.signal() }
         }
     }
 
-    /// Commits batches until nothing is pending. Runs on `queue` only.
+    /// Commits batches until nothing is pending. Runs on the writer thread only.
     private func drain() {
         while true {
             let (batch, failOnPurpose) = state.withLock { state -> ([Operation], Bool) in
