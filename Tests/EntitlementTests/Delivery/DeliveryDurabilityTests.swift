@@ -120,4 +120,32 @@ struct SQLiteWriterQueueTests {
             await writer.close()
         }
     }
+
+    @Test("close commits everything submitted before it, refuses work after it, and may be called again")
+    func closeFinishesThenRefuses() async throws {
+        try await withTemporaryDirectory { path in
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            let database = try SQLiteDatabase(path: path + "/c.sqlite3")
+            let writer = SQLiteWriter(database: database)
+            try await writer.perform { try $0.execute("CREATE TABLE t (n INTEGER)") }
+            // The writer is held busy while 20 inserts queue behind it and close is asked for.
+            let started = DispatchSemaphore(value: 0)
+            let release = DispatchSemaphore(value: 0)
+            let blocker = Task { try await writer.perform { _ in started.signal(); release.wait() } }
+            started.wait()
+            let inserts = (0..<20).map { n in Task { try await writer.perform { try $0.execute("INSERT INTO t VALUES (\(n))") } } }
+            for _ in 0..<10_000 where writer.pendingCount < 20 { try await Task.sleep(for: .milliseconds(1)) }
+            try #require(writer.pendingCount == 20)
+            let closing = Task { await writer.close() }
+            release.signal()
+            await closing.value
+            try await blocker.value
+            for insert in inserts { try await insert.value }
+            await #expect(throws: StoreError.self) { try await writer.perform { _ in 1 } }
+            await writer.close()
+            let reopened = try SQLiteDatabase(path: path + "/c.sqlite3")
+            #expect(try reopened.statement("SELECT COUNT(*) FROM t").firstInt64() == 20)
+            reopened.close()
+        }
+    }
 }
