@@ -17,7 +17,7 @@ struct PyJWTInteropTests {
         claims.aud = .many([TestIssuer.audience, "api://another"])
         claims.wids = [DirectoryRole.globalAdministrator.templateId]
 
-        let token = try PyJWT.encode(claims: claims, privateKeyPEM: pem, algorithm: algorithm, kid: kid)
+        let token = try await PyJWT.encode(claims: claims, privateKeyPEM: pem, algorithm: algorithm, kid: kid)
         let verified = try await fixture.verifier.verify(authorization: "Bearer \(token)")
 
         #expect(verified.caller.objectId == "oid-pyjwt")
@@ -33,7 +33,7 @@ enum PyJWT {
     static let install = "install Python 3 and PyJWT with its crypto extras: `pip install 'PyJWT[crypto]'` (PyJWT + cryptography)"
 
     /// Runs `python3` to sign `claims`; the private key PEM goes in on stdin.
-    static func encode(claims: TestClaims, privateKeyPEM: String, algorithm: String, kid: String) throws -> String {
+    static func encode(claims: TestClaims, privateKeyPEM: String, algorithm: String, kid: String) async throws -> String {
         let script = """
             import json, sys
             try:
@@ -63,9 +63,16 @@ enum PyJWT {
         }
         stdin.fileHandleForWriting.write(Data(privateKeyPEM.utf8))
         try stdin.fileHandleForWriting.close()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errors = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        // Python takes a while to start: its pipes are read on a thread of their own, not on
+        // the concurrency pool the other tests share (as wide as the cores).
+        let (output, errors) = await withCheckedContinuation { continuation in
+            Thread {
+                let output = stdout.fileHandleForReading.readDataToEndOfFile()
+                let errors = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                continuation.resume(returning: (output, errors))
+            }.start()
+        }
 
         switch process.terminationStatus {
         case 0:

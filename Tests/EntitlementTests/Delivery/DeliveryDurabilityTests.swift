@@ -99,11 +99,9 @@ struct SQLiteWriterQueueTests {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             let database = try SQLiteDatabase(path: path + "/q.sqlite3")
             let writer = SQLiteWriter(database: database, maxPending: 4)
-            let started = DispatchSemaphore(value: 0)
-            let release = DispatchSemaphore(value: 0)
             // One transaction holds the writer thread; the queue behind it fills up.
-            let blocker = Task { try await writer.perform { _ in started.signal(); release.wait() } }
-            started.wait()
+            let (blocker, release) = holdWriterThread(writer)
+            await blocker.started()
             let queued = (0..<4).map { _ in Task { try await writer.perform { _ in 1 } } }
             for _ in 0..<10_000 where writer.pendingCount < 4 { try await Task.sleep(for: .milliseconds(1)) }
             try #require(writer.pendingCount == 4)
@@ -114,7 +112,7 @@ struct SQLiteWriterQueueTests {
                 return (error as? StoreError)?.rpcError.code == .unavailable
             }
             release.signal()
-            try await blocker.value
+            try await blocker.task.value
             for task in queued { #expect(try await task.value == 1) }
             #expect(try await writer.perform { _ in 2 } == 2)
             await writer.close()
@@ -129,17 +127,15 @@ struct SQLiteWriterQueueTests {
             let writer = SQLiteWriter(database: database)
             try await writer.perform { try $0.execute("CREATE TABLE t (n INTEGER)") }
             // The writer is held busy while 20 inserts queue behind it and close is asked for.
-            let started = DispatchSemaphore(value: 0)
-            let release = DispatchSemaphore(value: 0)
-            let blocker = Task { try await writer.perform { _ in started.signal(); release.wait() } }
-            started.wait()
+            let (blocker, release) = holdWriterThread(writer)
+            await blocker.started()
             let inserts = (0..<20).map { n in Task { try await writer.perform { try $0.execute("INSERT INTO t VALUES (\(n))") } } }
             for _ in 0..<10_000 where writer.pendingCount < 20 { try await Task.sleep(for: .milliseconds(1)) }
             try #require(writer.pendingCount == 20)
             let closing = Task { await writer.close() }
             release.signal()
             await closing.value
-            try await blocker.value
+            try await blocker.task.value
             for insert in inserts { try await insert.value }
             await #expect(throws: StoreError.self) { try await writer.perform { _ in 1 } }
             await writer.close()
@@ -147,5 +143,25 @@ struct SQLiteWriterQueueTests {
             #expect(try reopened.statement("SELECT COUNT(*) FROM t").firstInt64() == 20)
             reopened.close()
         }
+    }
+}
+
+/// A transaction that holds the writer thread until `release` is signalled. The test awaits its
+/// start instead of blocking on it: a test blocking a thread of the concurrency pool (as wide as
+/// the cores) can starve the very task it waits for.
+private func holdWriterThread(_ writer: SQLiteWriter) -> (blocker: HeldWriter, release: DispatchSemaphore) {
+    let release = DispatchSemaphore(value: 0)
+    let (started, signal) = AsyncStream<Void>.makeStream()
+    // The wait for `release` is on the writer's own thread, never on the pool.
+    let task = Task { try await writer.perform { _ in signal.yield(); release.wait() } }
+    return (HeldWriter(task: task, startedSignals: started), release)
+}
+
+private struct HeldWriter {
+    let task: Task<Void, any Error>
+    let startedSignals: AsyncStream<Void>
+
+    func started() async {
+        for await _ in startedSignals { return }
     }
 }
