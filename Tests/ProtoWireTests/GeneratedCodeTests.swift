@@ -27,7 +27,7 @@ struct GeneratedCodeTests {
     ]
 
     @Test("regenerating with protoc and protoc-gen-swiftwire reproduces the committed files byte for byte")
-    func regenerate() throws {
+    func regenerate() async throws {
         try #require(Protoc.executable != nil, Comment(rawValue: Protoc.missingMessage))
         let plugin = try #require(
             Self.plugin,
@@ -40,7 +40,7 @@ struct GeneratedCodeTests {
         for target in Self.targets {
             let out = temp.appendingPathComponent(target.directory)
             try fm.createDirectory(at: out, withIntermediateDirectories: true)
-            _ = try Protoc.run(
+            _ = try await Protoc.run(
                 target.includes.map { "-I\($0)" }
                     + ["--plugin=protoc-gen-swiftwire=\(plugin)", "--swiftwire_out=\(out.path)"] + target.files
             )

@@ -41,7 +41,9 @@ enum Protoc {
         "protoc is not installed (apt-get install protobuf-compiler libprotobuf-dev); the codec's compatibility checks need it"
 
     /// Runs protoc with `arguments`, `input` on stdin; returns stdout, throws on a non-zero exit.
-    static func run(_ arguments: [String], input: [UInt8] = []) throws -> [UInt8] {
+    /// The wait is on a thread of its own: a test blocking the concurrency pool (as wide as the
+    /// cores) would stall every other test meanwhile, and their timing with it.
+    static func run(_ arguments: [String], input: [UInt8] = []) async throws -> [UInt8] {
         guard let executable else { throw ProtocFailure(description: missingMessage) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("protowire-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -69,7 +71,12 @@ enum Protoc {
         process.standardOutput = stdout
         process.standardError = stderr
         try process.run()
-        process.waitUntilExit()
+        await withCheckedContinuation { continuation in
+            Thread {
+                process.waitUntilExit()
+                continuation.resume()
+            }.start()
+        }
         let output = try [UInt8](Data(contentsOf: stdoutURL))
         guard process.terminationStatus == 0 else {
             let message = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
@@ -79,12 +86,12 @@ enum Protoc {
     }
 
     /// `protoc --encode=type`: text format in, binary out.
-    static func encode(_ type: String, schema: ProtoSchema, text: String) throws -> [UInt8] {
-        try run(["--encode=\(type)"] + schema.arguments, input: Array(text.utf8))
+    static func encode(_ type: String, schema: ProtoSchema, text: String) async throws -> [UInt8] {
+        try await run(["--encode=\(type)"] + schema.arguments, input: Array(text.utf8))
     }
 
     /// `protoc --decode=type`: binary in, text format out.
-    static func decode(_ type: String, schema: ProtoSchema, bytes: [UInt8]) throws -> String {
-        String(decoding: try run(["--decode=\(type)"] + schema.arguments, input: bytes), as: UTF8.self)
+    static func decode(_ type: String, schema: ProtoSchema, bytes: [UInt8]) async throws -> String {
+        String(decoding: try await run(["--decode=\(type)"] + schema.arguments, input: bytes), as: UTF8.self)
     }
 }
