@@ -136,14 +136,15 @@ final class SQLiteWriter: Sendable {
         while true {
             wake.wait()
             drain()
+            // Work admitted just before close may have arrived after `drain` looked: it was
+            // signalled too, so the next turn drains it before the thread ends.
             let closers = state.withLock { state -> [CheckedContinuation<Void, Never>]? in
-                guard state.closed, !state.closers.isEmpty else { return nil }
+                guard state.closed, !state.closers.isEmpty, state.pending.isEmpty else { return nil }
                 state.threadEnded = true
                 defer { state.closers.removeAll() }
                 return state.closers
             }
             guard let closers else { continue }
-            // Nothing is admitted once closed, so what `drain` left behind is nothing.
             database.close()
             for closer in closers { closer.resume() }
             return
