@@ -25,6 +25,8 @@ final class SQLiteWriter: Sendable {
         let fail: @Sendable (any Error) -> Void
     }
 
+    private enum ThreadState { case notStarted, running, ended }
+
     private struct Applied {
         let resume: @Sendable ((any Error)?) -> Void
         let journalLine: [UInt8]?
@@ -36,7 +38,16 @@ final class SQLiteWriter: Sendable {
         var closed = false
         /// Who waits for the thread to finish what was submitted and close the database.
         var closers: [CheckedContinuation<Void, Never>] = []
-        var threadEnded = false
+        /// Started on first use: a writer that is never used (a store that failed to open) has
+        /// no thread to leave behind.
+        var thread = ThreadState.notStarted
+
+        /// Whether the caller is the one to start the thread (the first to need it).
+        mutating func needsThread() -> Bool {
+            guard thread == .notStarted else { return false }
+            thread = .running
+            return true
+        }
         /// Transactions still to fail on purpose (tests of what a failed commit leaves behind).
         var injectedCommitFailures = 0
     }
@@ -63,12 +74,6 @@ final class SQLiteWriter: Sendable {
         self.maxPending = maxPending
         self.metrics = metrics
         self.journal = journal
-        // A thread of its own, not a dispatch queue: its work is blocking disk I/O (fsync), and
-        // commits then make progress without depending on dispatch's shared worker pool.
-        Thread { [self] in
-            Thread.current.name = "sqlite-writer"
-            runWriterThread()
-        }.start()
     }
 
     /// Operations waiting for their transaction now.
@@ -122,13 +127,26 @@ final class SQLiteWriter: Sendable {
     /// work fails.
     func close() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ended = state.withLock { state in
+            let (ended, start) = state.withLock { state -> (Bool, Bool) in
                 state.closed = true
-                if !state.threadEnded { state.closers.append(continuation) }
-                return state.threadEnded
+                if state.thread == .ended { return (true, false) }
+                state.closers.append(continuation)
+                return (false, state.needsThread())
             }
-            if ended { continuation.resume() } else { wake.signal() }
+            if ended { return continuation.resume() }
+            // Even a writer never used closes its database on the thread that owns it.
+            if start { startThread() }
+            wake.signal()
         }
+    }
+
+    /// A thread of its own, not a dispatch queue: its work is blocking disk I/O (fsync), and
+    /// commits then make progress without depending on dispatch's shared worker pool.
+    private func startThread() {
+        Thread { [self] in
+            Thread.current.name = "sqlite-writer"
+            runWriterThread()
+        }.start()
     }
 
     /// The writer thread: drains whenever woken, until close is asked for.
@@ -140,7 +158,7 @@ final class SQLiteWriter: Sendable {
             // signalled too, so the next turn drains it before the thread ends.
             let closers = state.withLock { state -> [CheckedContinuation<Void, Never>]? in
                 guard state.closed, !state.closers.isEmpty, state.pending.isEmpty else { return nil }
-                state.threadEnded = true
+                state.thread = .ended
                 defer { state.closers.removeAll() }
                 return state.closers
             }
@@ -152,19 +170,22 @@ final class SQLiteWriter: Sendable {
     }
 
     private func enqueue(_ operation: Operation) {
-        enum Admission { case queued(schedule: Bool), closed, full }
+        enum Admission { case queued, wakeWriter(start: Bool), closed, full }
         let admission = state.withLock { state -> Admission in
             if state.closed { return .closed }
             if state.pending.count >= maxPending { return .full }
             state.pending.append(operation)
-            if state.draining { return .queued(schedule: false) }
+            if state.draining { return .queued }
             state.draining = true
-            return .queued(schedule: true)
+            return .wakeWriter(start: state.needsThread())
         }
         switch admission {
+        case .queued: break
+        case .wakeWriter(let start):
+            if start { startThread() }
+            wake.signal()
         case .closed: operation.fail(StoreError.io("the store is closed"))
         case .full: operation.fail(StoreError.overloaded(pending: maxPending))
-        case .queued(let schedule): if schedule { wake.signal() }
         }
     }
 

@@ -144,6 +144,17 @@ struct SQLiteWriterQueueTests {
             reopened.close()
         }
     }
+
+    @Test("a writer never used closes at once, and refuses work afterwards")
+    func unusedWriterCloses() async throws {
+        try await withTemporaryDirectory { path in
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            let writer = SQLiteWriter(database: try SQLiteDatabase(path: path + "/u.sqlite3"))
+            await writer.close()
+            await #expect(throws: StoreError.self) { try await writer.perform { _ in 1 } }
+            await writer.close()
+        }
+    }
 }
 
 /// A transaction that holds the writer thread until `release` is signalled. The test awaits its
