@@ -42,6 +42,8 @@ public struct Metadata: Sendable, Hashable, Sequence {
 
     /// The first text value for `key`.
     public subscript(key: String) -> String? {
+        // Most calls carry no custom metadata: skip normalizing the key then.
+        if entries.isEmpty { return nil }
         let k = Self.normalized(key)
         for e in entries where e.key == k {
             if case .string(let s) = e.value { return s }

@@ -30,7 +30,7 @@ public final class AccessLog: CallObserver {
     public func bytesSent(_ count: Int) {}
 
     public func callFinished(_ summary: CallSummary) {
-        guard logger.logLevel <= .info, !unlogged.contains(summary.method.service) else { return }
+        guard !unlogged.contains(summary.method.service), logger.logLevel <= .info else { return }
         if let handler = lineHandler,
             handler.writeLine(
                 level: .info, message: "call", source: "EntitlementServerCore",
