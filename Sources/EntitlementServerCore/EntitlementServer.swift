@@ -87,7 +87,7 @@ public final class EntitlementServer: Sendable {
             var router = MethodRouter()
             AccessPackageRequestsHandler(store: store, policy: ReprocessPolicy(windowDays: configuration.reprocessWindowDays))
                 .register(into: &router)
-            health.register(into: &router)
+            health.registerAnsweringChecksImmediately(into: &router)
             let reflected = router.services + [ServerReflectionMethods.serverReflectionInfo.service,
                 V1AlphaServerReflectionMethods.serverReflectionInfo.service]
             ReflectionProvider(services: reflected.sorted()).registerBoth(into: &router)

@@ -10,14 +10,15 @@ public final class HealthProvider: HealthService {
     static let watchPollInterval = Duration.milliseconds(250)
 
     private let draining = Atomic<Bool>(false)
-    private let services: Set<String>
+    /// A handful of names, compared rather than hashed (every health check looks one up).
+    private let services: [String]
     private let storeIsCommitting: @Sendable () -> Bool
 
     public init(
         services: Set<String> = ["", AccessPackageRequestsMethods.listRequests.service],
         storeIsCommitting: @escaping @Sendable () -> Bool = { true }
     ) {
-        self.services = services
+        self.services = Array(services)
         self.storeIsCommitting = storeIsCommitting
     }
 
@@ -34,10 +35,24 @@ public final class HealthProvider: HealthService {
     }
 
     public func check(_ request: HealthCheckRequest, context: ServerContext) async throws -> HealthCheckResponse {
+        try checkNow(request)
+    }
+
+    /// Check's answer, without suspending: it reads two flags.
+    public func checkNow(_ request: HealthCheckRequest) throws(RPCError) -> HealthCheckResponse {
         guard services.contains(request.service) else {
             throw RPCError(code: .notFound, message: "unknown service \"\(CallerText.clean(request.service))\"")
         }
         return Self.response(status(of: request.service))
+    }
+
+    /// Registers Watch and Check with `router`, Check as a method answered immediately: probes
+    /// from every balancer then cost the server no task each.
+    public func registerAnsweringChecksImmediately(into router: inout MethodRouter) {
+        register(into: &router)
+        router.registerImmediateUnary(
+            HealthMethods.check, input: HealthCheckRequest.self, output: HealthCheckResponse.self
+        ) { [self] request, _ in try checkNow(request) }
     }
 
     /// The status at once, then each change. At shutdown the last message is NOT_SERVING and the

@@ -33,6 +33,7 @@ extension GRPCServerConnection {
         let route = route(for: path)
         if let unary = route.unary {
             stream.unaryHandler = unary
+            stream.answersImmediately = route.answersImmediately
             stream.observed = (unary.method, .unary)
         } else if let streaming = route.streaming {
             stream.streamingHandler = streaming
@@ -56,11 +57,17 @@ extension GRPCServerConnection {
         let path: String
         let unary: UnaryMethodHandler?
         let streaming: StreamingMethodHandler?
+        /// The unary handler never suspends and no interceptor intercepts it: it is answered on
+        /// the event loop, without a task.
+        let answersImmediately: Bool
 
-        init(path: String, unary: UnaryMethodHandler?, streaming: StreamingMethodHandler?) {
+        init(path: String, unary: UnaryMethodHandler?, streaming: StreamingMethodHandler?, interceptors: [any ServerInterceptor]) {
             self.path = path
             self.unary = unary
             self.streaming = streaming
+            answersImmediately = unary.map { unary in
+                unary.answersImmediately && !interceptors.contains { $0.intercepts(unary.method) }
+            } ?? false
         }
     }
 
@@ -70,7 +77,9 @@ extension GRPCServerConnection {
     func route(for path: String) -> Route {
         if let lastRoute, lastRoute.path == path { return lastRoute }
         let router = shared.router
-        let route = Route(path: path, unary: router.handler(forPath: path), streaming: router.streamingHandler(forPath: path))
+        let route = Route(
+            path: path, unary: router.handler(forPath: path), streaming: router.streamingHandler(forPath: path),
+            interceptors: shared.interceptors)
         lastRoute = route
         return route
     }
@@ -185,6 +194,16 @@ extension GRPCServerConnection {
         guard admit(stream, limited: limited) else { return }
 
         let callContext = makeContext(for: stream, method: handler.method)
+        if stream.answersImmediately {
+            // Never suspends, and no interceptor wants it (health checks): answered now, on the
+            // loop, without the task (and its allocations) an async handler needs.
+            let result = Result<any ProtoMessage, any Error> {
+                try handler.handleImmediately(request: request, context: callContext)
+            }
+            complete(streamID: stream.id, result: result, response: callContext.response)
+            shared.budget.finishCall(limited: limited)
+            return
+        }
         let interceptors = shared.interceptors
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let id = stream.id

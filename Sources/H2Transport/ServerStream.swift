@@ -56,6 +56,8 @@ final class ServerStream {
     @exclusivity(unchecked) var streamingHandler: StreamingMethodHandler?
     /// The unary method's handler, found once when the headers are checked.
     @exclusivity(unchecked) var unaryHandler: UnaryMethodHandler?
+    /// The unary handler is run on the loop, without a task (`Route.answersImmediately`).
+    @exclusivity(unchecked) var answersImmediately = false
     /// The running streaming call, once dispatched.
     @exclusivity(unchecked) var streaming: StreamBuffers?
     /// Response metadata of a streaming call's handler (headers go out with the first message).

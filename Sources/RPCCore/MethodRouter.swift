@@ -6,14 +6,29 @@ public struct UnaryMethodHandler: Sendable {
     /// Never shed by admission control (health checks): set with `MethodRouter.exemptFromAdmission`.
     public internal(set) var isExemptFromAdmission = false
     @usableFromInline let run: @Sendable ([UInt8], ServerContext, [any ServerInterceptor]) async throws -> any ProtoMessage
+    /// The same work without suspending, for methods registered with `registerImmediateUnary`.
+    @usableFromInline let runImmediately: (@Sendable ([UInt8], ServerContext) throws -> any ProtoMessage)?
 
     @usableFromInline
     init(
         method: MethodDescriptor,
-        run: @escaping @Sendable ([UInt8], ServerContext, [any ServerInterceptor]) async throws -> any ProtoMessage
+        run: @escaping @Sendable ([UInt8], ServerContext, [any ServerInterceptor]) async throws -> any ProtoMessage,
+        runImmediately: (@Sendable ([UInt8], ServerContext) throws -> any ProtoMessage)? = nil
     ) {
         self.method = method
         self.run = run
+        self.runImmediately = runImmediately
+    }
+
+    /// Whether the handler answers without suspending (`MethodRouter.registerImmediateUnary`).
+    public var answersImmediately: Bool { runImmediately != nil }
+
+    /// Decodes the request and runs the handler on the caller's thread, with no interceptors:
+    /// for a transport that knows none of its interceptors intercepts this method.
+    /// - Precondition: `answersImmediately`.
+    public func handleImmediately(request: [UInt8], context: ServerContext) throws -> any ProtoMessage {
+        guard let runImmediately else { preconditionFailure("\(method) does not answer immediately") }
+        return try runImmediately(request, context)
     }
 
     /// Decodes the request, runs the interceptors and the handler; throws `RPCError` (or any error,
@@ -68,12 +83,28 @@ public struct MethodRouter: Sendable {
             do {
                 decoded = .success(try Input(serializedBytes: bytes))
             } catch {
-                decoded = .failure(
-                    RPCError(code: .invalidArgument, message: "request is not a valid \(Input.self) message: \(error)")
-                )
+                decoded = .failure(ServerRequest<Input>.invalid(error))
             }
             let request = ServerRequest(metadata: context.metadata, decoded: decoded)
             return try await Self.runChain(interceptors[...], request: request, context: context, handler: handler)
+        }
+    }
+
+    /// Registers a unary method whose handler never suspends: it answers from memory, with no
+    /// I/O and no locks held for long (health checks). When no interceptor intercepts the method
+    /// (`ServerInterceptor.intercepts`), a transport may run it on its event loop directly,
+    /// without the task an async handler needs; otherwise it runs like any unary method.
+    @inlinable
+    public mutating func registerImmediateUnary<Input: ProtoMessage, Output: ProtoMessage>(
+        _ method: MethodDescriptor,
+        input: Input.Type = Input.self,
+        output: Output.Type = Output.self,
+        handler: @escaping @Sendable (Input, ServerContext) throws -> Output
+    ) {
+        registerUnary(method, input: input, output: output) { request, context in try handler(request, context) }
+        let interceptedRun = handlers[method.path]!.run
+        handlers[method.path] = UnaryMethodHandler(method: method, run: interceptedRun) { bytes, context in
+            try handler(try ServerRequest<Input>.decoding(bytes, metadata: context.metadata).message, context)
         }
     }
 

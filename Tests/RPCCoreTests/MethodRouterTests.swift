@@ -76,6 +76,31 @@ struct MethodRouterTests {
         #expect(log.all == ["a"])  // the interceptor ran; the handler did not
     }
 
+    @Test("an immediate method answers without suspending, and through interceptors when they run")
+    func immediate() async throws {
+        let log = Log()
+        var router = MethodRouter()
+        router.registerImmediateUnary(Self.method, input: Timestamp.self, output: Timestamp.self) { request, _ in
+            log.append("handler")
+            return Timestamp(seconds: request.seconds + 1)
+        }
+        let handler = try #require(router.handler(forPath: "/test.v1.Echo/Echo"))
+        #expect(handler.answersImmediately)
+        let now = try handler.handleImmediately(request: Timestamp(seconds: 1).serializedBytes(), context: Self.context())
+        #expect((now as? Timestamp)?.seconds == 2)
+        let intercepted = try await handler.handle(
+            request: Timestamp(seconds: 5).serializedBytes(), context: Self.context(),
+            interceptors: [Recorder(name: "a", log: log)])
+        #expect((intercepted as? Timestamp)?.seconds == 6)
+        #expect(log.all == ["handler", "a", "handler"])
+        #expect(throws: RPCError.self) {
+            _ = try handler.handleImmediately(request: [0xFF], context: Self.context())
+        }
+        #expect(try #require(Self.router(log: log).handler(forPath: "/test.v1.Echo/Echo")).answersImmediately == false)
+        // An interceptor intercepts every method unless it says otherwise.
+        #expect(Recorder(name: "b", log: log).intercepts(Self.method))
+    }
+
     @Test("unknown paths have no handler")
     func unknown() {
         #expect(Self.router(log: Log()).handler(forPath: "/test.v1.Echo/Other") == nil)

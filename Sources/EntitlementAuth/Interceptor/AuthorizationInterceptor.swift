@@ -54,6 +54,11 @@ public struct AuthorizationInterceptor: ServerInterceptor {
         self.logger = logger
     }
 
+    /// Open services are handed on untouched, so they may be answered without a task.
+    public func intercepts(_ method: MethodDescriptor) -> Bool {
+        !Self.openServices.contains(method.service)
+    }
+
     public func intercept<Input: Sendable, Output: Sendable>(
         request: ServerRequest<Input>,
         context: ServerContext,

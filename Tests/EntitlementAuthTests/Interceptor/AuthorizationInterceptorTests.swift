@@ -207,6 +207,13 @@ struct AuthorizationInterceptorTests {
         }
         #expect(code == .ok)
         #expect(harness.handledCalls == [.init(method: HealthMethods.check, caller: nil)])
+        // Open services are not intercepted at all (the transport may answer them immediately);
+        // everything else is, including methods it does not know.
+        #expect(!harness.interceptor.intercepts(HealthMethods.check))
+        #expect(!harness.interceptor.intercepts(ServerReflectionMethods.serverReflectionInfo))
+        #expect(harness.interceptor.intercepts(AccessPackageRequestsMethods.listRequests))
+        #expect(harness.interceptor.intercepts(AccessPackageRequestsMethods.reprocess))
+        #expect(harness.interceptor.intercepts(InterceptorHarness.unknownMethod))
     }
 
     @Test("an unmapped method is authenticated, then passed on with the caller")
