@@ -31,7 +31,12 @@ public final class HealthProvider: HealthService {
 
     private func status(of service: String) -> HealthCheckResponse.ServingStatus {
         guard services.contains(service) else { return .serviceUnknown }
-        return isDraining || !storeIsCommitting() ? .notServing : .serving
+        return servingStatus
+    }
+
+    /// The status of every known service.
+    private var servingStatus: HealthCheckResponse.ServingStatus {
+        isDraining || !storeIsCommitting() ? .notServing : .serving
     }
 
     public func check(_ request: HealthCheckRequest, context: ServerContext) async throws -> HealthCheckResponse {
@@ -43,7 +48,7 @@ public final class HealthProvider: HealthService {
         guard services.contains(request.service) else {
             throw RPCError(code: .notFound, message: "unknown service \"\(CallerText.clean(request.service))\"")
         }
-        return Self.response(status(of: request.service))
+        return Self.response(servingStatus)
     }
 
     /// Registers Watch and Check with `router`, Check as a method answered immediately: probes
