@@ -148,10 +148,12 @@ struct LogLineTests {
         let captured = CapturedLines()
         let handler = LineLogHandler(label: "l", format: .json, sink: captured.sink)
         let nasty = "a\"b\\c\nd\te\u{1}f\u{7F}é"
-        Logger(label: "l") { _ in handler }.warning("m\"", metadata: ["k": .string(nasty), "n": .stringConvertible(42)])
+        Logger(label: "l") { _ in handler }.warning(
+            "m\"", metadata: ["k": .string(nasty), "n": .stringConvertible(42), "p": "req-é-\u{1F600}"])
         let line = try #require(captured.lines().first)
         let object = try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
         #expect(object["k"] == nasty && object["n"] == "42" && object["message"] == "m\"")
+        #expect(object["p"] == "req-é-\u{1F600}", "text that needs no escaping is copied whole")
         #expect(object["level"] == "warning" && object["label"] == "l")
         let time = try #require(object["time"])
         #expect(time.count == 24 && time.hasSuffix("Z"))
