@@ -50,7 +50,11 @@ final class AuditLogFile: Sendable {
         func raw(_ text: StaticString) {
             text.withUTF8Buffer { out.append(contentsOf: $0) }
         }
-        func plain(_ text: String) { out.append(contentsOf: text.utf8) }
+        // One buffer copy per string (the generic UTF8View append walks it).
+        func plain(_ text: String) {
+            var text = text
+            text.withUTF8 { out.append(contentsOf: $0) }
+        }
         out.append(UInt8(ascii: "{"))
         if let seq {
             raw("\"seq\":")
@@ -58,7 +62,7 @@ final class AuditLogFile: Sendable {
             out.append(UInt8(ascii: ","))
         }
         raw("\"time\":\"")
-        plain(RFC3339.format(record.time))
+        RFC3339.append(record.time, to: &out)
         raw("\",\"decision\":\"")
         plain(record.decision.rawValue)
         raw("\",\"caller\":")
