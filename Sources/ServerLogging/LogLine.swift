@@ -29,9 +29,9 @@ package struct LogLine {
         case .text:
             bytes += LogTimestamp.local()
             bytes.append(UInt8(ascii: " "))
-            appendUTF8(level.rawValue)
+            bytes.appendUTF8(level.rawValue)
             bytes.append(UInt8(ascii: " "))
-            appendUTF8(label)
+            bytes.appendUTF8(label)
             bytes.append(UInt8(ascii: ":"))
         case .json:
             bytes += #"{"time":""#.utf8
@@ -39,9 +39,9 @@ package struct LogLine {
             bytes += #"","level":""#.utf8
             bytes += level.rawValue.utf8
             bytes += #"","label":"#.utf8
-            appendJSONString(label)
+            bytes.appendJSONString(label)
             bytes += #","message":"#.utf8
-            appendJSONString(message)
+            bytes.appendJSONString(message)
         }
     }
 
@@ -49,8 +49,8 @@ package struct LogLine {
     package mutating func append(_ key: String, _ value: String) {
         startField(key)
         switch format {
-        case .text: appendUTF8(value)
-        case .json: appendJSONString(value)
+        case .text: bytes.appendUTF8(value)
+        case .json: bytes.appendJSONString(value)
         }
     }
 
@@ -62,8 +62,8 @@ package struct LogLine {
         for (i, value) in values.enumerated() {
             if i > 0 { bytes.append(UInt8(ascii: ",")) }
             switch format {
-            case .text: appendUTF8(value)
-            case .json: appendJSONEscaped(value)
+            case .text: bytes.appendUTF8(value)
+            case .json: bytes.appendJSONEscaped(value)
             }
         }
         if format == .json { bytes.append(UInt8(ascii: "\"")) }
@@ -118,9 +118,9 @@ package struct LogLine {
         switch format {
         case .text:
             bytes += " [".utf8
-            appendUTF8(source)
+            bytes.appendUTF8(source)
             bytes += "] ".utf8
-            appendUTF8(message)
+            bytes.appendUTF8(message)
         case .json:
             bytes.append(UInt8(ascii: "}"))
         }
@@ -132,21 +132,13 @@ package struct LogLine {
         switch format {
         case .text:
             bytes.append(UInt8(ascii: " "))
-            appendUTF8(key)
+            bytes.appendUTF8(key)
             bytes.append(UInt8(ascii: "="))
         case .json:
             bytes.append(UInt8(ascii: ","))
-            appendJSONString(key)
+            bytes.appendJSONString(key)
             bytes.append(UInt8(ascii: ":"))
         }
-    }
-
-    /// The string's bytes in one copy. `bytes += text.utf8` goes through the generic sequence
-    /// append, which measured ~2% of the event loop under Reprocess (two lines per call); a
-    /// native string hands over its contiguous UTF-8 as it is.
-    private mutating func appendUTF8(_ text: String) {
-        var text = text
-        text.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
     /// 16 lowercase hex digits, made in a stack buffer and appended at once (an append per digit
@@ -175,8 +167,8 @@ package struct LogLine {
 
     private mutating func appendJSON(_ value: Logger.MetadataValue) {
         switch value {
-        case .string(let string): appendJSONString(string)
-        case .stringConvertible(let convertible): appendJSONString(convertible.description)
+        case .string(let string): bytes.appendJSONString(string)
+        case .stringConvertible(let convertible): bytes.appendJSONString(convertible.description)
         case .array(let values):
             bytes.append(UInt8(ascii: "["))
             for (i, element) in values.enumerated() {
@@ -188,47 +180,11 @@ package struct LogLine {
             bytes.append(UInt8(ascii: "{"))
             for (i, (key, element)) in dictionary.sorted(by: { $0.key < $1.key }).enumerated() {
                 if i > 0 { bytes.append(UInt8(ascii: ",")) }
-                appendJSONString(key)
+                bytes.appendJSONString(key)
                 bytes.append(UInt8(ascii: ":"))
                 appendJSON(element)
             }
             bytes.append(UInt8(ascii: "}"))
-        }
-    }
-
-    /// A JSON string: quotes, backslashes and control characters escaped, so caller text cannot
-    /// break the line; other bytes (UTF-8 included) as they are.
-    private mutating func appendJSONString(_ text: String) {
-        bytes.append(UInt8(ascii: "\""))
-        appendJSONEscaped(text)
-        bytes.append(UInt8(ascii: "\""))
-    }
-
-    /// The inside of a JSON string literal.
-    private mutating func appendJSONEscaped(_ text: String) {
-        var text = text
-        // Most values (ids, methods, peers) need no escaping: copied whole, not byte by byte.
-        let plain = text.withUTF8 { utf8 in
-            guard !utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") })
-            else { return false }
-            bytes.append(contentsOf: utf8)
-            return true
-        }
-        if plain { return }
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes += #"\""#.utf8
-            case UInt8(ascii: "\\"): bytes += #"\\"#.utf8
-            case UInt8(ascii: "\n"): bytes += #"\n"#.utf8
-            case UInt8(ascii: "\r"): bytes += #"\r"#.utf8
-            case UInt8(ascii: "\t"): bytes += #"\t"#.utf8
-            case 0..<0x20, 0x7F:
-                let digits = Array("0123456789abcdef".utf8)
-                bytes += #"\u00"#.utf8
-                bytes.append(digits[Int(byte >> 4)])
-                bytes.append(digits[Int(byte & 0xF)])
-            default: bytes.append(byte)
-            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import ProtoWire
+import ServerLogging
 
 #if canImport(Glibc)
 import Glibc
@@ -50,50 +51,45 @@ final class AuditLogFile: Sendable {
         func raw(_ text: StaticString) {
             text.withUTF8Buffer { out.append(contentsOf: $0) }
         }
-        // One buffer copy per string (the generic UTF8View append walks it).
-        func plain(_ text: String) {
-            var text = text
-            text.withUTF8 { out.append(contentsOf: $0) }
-        }
         out.append(UInt8(ascii: "{"))
         if let seq {
             raw("\"seq\":")
-            plain(String(seq))
+            out.appendUTF8(String(seq))
             out.append(UInt8(ascii: ","))
         }
         raw("\"time\":\"")
         RFC3339.append(record.time, to: &out)
         raw("\",\"decision\":\"")
-        plain(record.decision.rawValue)
+        out.appendUTF8(record.decision.rawValue)
         raw("\",\"caller\":")
-        if let caller = record.callerObjectId { appendQuoted(caller, to: &out) } else { raw("null") }
+        if let caller = record.callerObjectId { out.appendJSONString(caller) } else { raw("null") }
         raw(",\"access_package_id\":")
-        appendQuoted(record.accessPackageId, to: &out)
+        out.appendJSONString(record.accessPackageId)
         raw(",\"request_ids\":[")
         for (i, id) in record.requestIds.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            appendQuoted(id, to: &out)
+            out.appendJSONString(id)
         }
         out.append(UInt8(ascii: "]"))
         if !record.outcomes.isEmpty {
             raw(",\"outcomes\":[")
             for (i, outcome) in record.outcomes.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                appendQuoted(outcome.protoName, to: &out)
+                out.appendJSONString(outcome.protoName)
             }
             out.append(UInt8(ascii: "]"))
         }
         if !record.reason.isEmpty {
             raw(",\"reason\":")
-            appendQuoted(record.reason, to: &out)
+            out.appendJSONString(record.reason)
         }
         if let peer = record.peer {
             raw(",\"peer\":")
-            appendQuoted(peer, to: &out)
+            out.appendJSONString(peer)
         }
         if record.count != 1 {
             raw(",\"count\":")
-            plain(String(record.count))
+            out.appendUTF8(String(record.count))
         }
         raw("}\n")
         return out
@@ -108,7 +104,7 @@ final class AuditLogFile: Sendable {
         out.append(UInt8(ascii: "["))
         for (i, string) in strings.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            appendQuoted(string, to: &out)
+            out.appendJSONString(string)
         }
         out.append(UInt8(ascii: "]"))
         return String(decoding: out, as: UTF8.self)
@@ -134,40 +130,5 @@ final class AuditLogFile: Sendable {
             if let seq = Int64(digits) { return seq }
         }
         return nil
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    /// Appends `text` as a JSON string literal: quotes, backslashes and control characters are
-    /// escaped (byte by byte: UTF-8 never uses bytes below 0x80 inside a multi-byte character).
-    static func appendQuoted(_ text: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        // Ids and names rarely need escaping: copy them whole when none of their bytes does
-        // (scanned as one buffer: native strings are contiguous UTF-8).
-        let copied = text.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
-            for byte in bytes where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                return false
-            }
-            out.append(contentsOf: bytes)
-            return true
-        }
-        if copied == true {
-            out.append(UInt8(ascii: "\""))
-            return
-        }
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                out.append(UInt8(ascii: "\\"))
-                out.append(byte)
-            case 0..<0x20:
-                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 15)])
-            default:
-                out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }
