@@ -8,6 +8,8 @@ import Synchronization
 ///
 /// Each operation runs inside its own SAVEPOINT, so one that fails rolls back alone; its caller
 /// resumes only after the whole transaction has committed (or failed), i.e. once it is durable.
+/// Under concurrent load the writer waits briefly for more callers before it opens a transaction
+/// (see `Coalescing`), so one fsync serves more of them.
 /// An operation may leave a line for the journal (`audit.log`): the lines of a committed
 /// transaction are appended in one write, in commit order, before any of its callers resume.
 final class SQLiteWriter: Sendable {
@@ -26,6 +28,24 @@ final class SQLiteWriter: Sendable {
     }
 
     private enum ThreadState { case notStarted, running, ended }
+
+    /// When the last transaction carried at least `minBatch` operations, callers are arriving
+    /// concurrently; if fewer than half that many wait now, the writer sleeps `wait` before it
+    /// opens the next one. Each commit's fsync costs CPU whatever it carries, and a commit that
+    /// starts with one caller leaves the rest of the crowd to wait a whole fsync for the next. A
+    /// caller on its own (batches of 1) never waits, nor the first after a quiet spell (no commit
+    /// within `fresh`). Tuned on Step 10's Reprocess benchmark (docs/benchmarks.md).
+    struct Coalescing: Sendable {
+        var minBatch = 32
+        var wait = Duration.milliseconds(1)
+        var fresh = Duration.milliseconds(10)
+    }
+
+    /// The previous transaction, as coalescing judges the load by it.
+    private struct LastCommit {
+        var size = 0
+        var ended = ContinuousClock.now
+    }
 
     private struct Applied {
         let resume: @Sendable ((any Error)?) -> Void
@@ -57,6 +77,7 @@ final class SQLiteWriter: Sendable {
     private let state = Mutex(State())
     /// Wakes the writer thread: work was submitted to an idle writer, or close was asked for.
     private let wake = DispatchSemaphore(value: 0)
+    private let coalescing: Coalescing
     private let lastCommitFailed = Atomic<Bool>(false)
 
     /// False while the most recent transaction failed to commit (health reports NOT_SERVING).
@@ -68,8 +89,9 @@ final class SQLiteWriter: Sendable {
 
     init(
         database: SQLiteDatabase, maxPending: Int = 4_096, metrics: StoreMetrics = .disabled,
-        journal: AuditLogFile? = nil
+        journal: AuditLogFile? = nil, coalescing: Coalescing = Coalescing()
     ) {
+        self.coalescing = coalescing
         self.database = database
         self.maxPending = maxPending
         self.metrics = metrics
@@ -151,9 +173,10 @@ final class SQLiteWriter: Sendable {
 
     /// The writer thread: drains whenever woken, until close is asked for.
     private func runWriterThread() {
+        var last = LastCommit()
         while true {
             wake.wait()
-            drain()
+            drain(last: &last)
             // Work admitted just before close may have arrived after `drain` looked: it was
             // signalled too, so the next turn drains it before the thread ends.
             let closers = state.withLock { state -> [CheckedContinuation<Void, Never>]? in
@@ -189,9 +212,22 @@ final class SQLiteWriter: Sendable {
         }
     }
 
+    /// Sleeps `coalescing.wait` when fewer than `target` operations are pending: the core goes to
+    /// the callers still on their way. A sleep, not a wake-up per arrival: waking this thread
+    /// each time preempts the event loop that is producing them (measured: no gain).
+    private func awaitArrivals(target: Int) {
+        guard state.withLock({ $0.pending.count < target && !$0.closed }) else { return }
+        let (seconds, attoseconds) = coalescing.wait.components
+        usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+    }
+
     /// Commits batches until nothing is pending. Runs on the writer thread only.
-    private func drain() {
+    /// - Parameter last: the previous transaction, across drains.
+    private func drain(last: inout LastCommit) {
         while true {
+            if last.size >= coalescing.minBatch, ContinuousClock.now - last.ended < coalescing.fresh {
+                awaitArrivals(target: last.size / 2)
+            }
             let (batch, failOnPurpose) = state.withLock { state -> ([Operation], Bool) in
                 let count = min(state.pending.count, Self.maxBatch)
                 let batch = Array(state.pending.prefix(count))
@@ -228,6 +264,7 @@ final class SQLiteWriter: Sendable {
             let (seconds, attoseconds) = (ContinuousClock.now - started).components
             metrics.commitSeconds.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
             metrics.commitBatchSize.record(batch.count)
+            last = LastCommit(size: batch.count, ended: ContinuousClock.now)
             for op in applied { op.resume(commitError) }
         }
     }
