@@ -127,11 +127,7 @@ struct SQLiteWriterQueueTests {
             let writer = SQLiteWriter(database: database)
             try await writer.perform { try $0.execute("CREATE TABLE t (n INTEGER)") }
             // The writer is held busy while 20 inserts queue behind it and close is asked for.
-            let (blocker, release) = holdWriterThread(writer)
-            await blocker.started()
-            let inserts = (0..<20).map { n in Task { try await writer.perform { try $0.execute("INSERT INTO t VALUES (\(n))") } } }
-            for _ in 0..<10_000 where writer.pendingCount < 20 { try await Task.sleep(for: .milliseconds(1)) }
-            try #require(writer.pendingCount == 20)
+            let (blocker, release, inserts) = try await insertsQueuedBehindHeldWriter(writer, values: 0..<20)
             let closing = Task { await writer.close() }
             release.signal()
             await closing.value
@@ -145,6 +141,35 @@ struct SQLiteWriterQueueTests {
         }
     }
 
+    @Test("after a large batch the writer coalesces, yet commits every later call, a lone one included")
+    func coalescingLosesNothing() async throws {
+        try await withTemporaryDirectory { path in
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            let database = try SQLiteDatabase(path: path + "/k.sqlite3")
+            // `fresh` long enough that every batch after the first large one is judged under load.
+            let writer = SQLiteWriter(
+                database: database, coalescing: .init(minBatch: 4, wait: .milliseconds(1), fresh: .seconds(60)))
+            try await writer.perform { try $0.execute("CREATE TABLE t (n INTEGER)") }
+            let (blocker, release, crowd) = try await insertsQueuedBehindHeldWriter(writer, values: 0..<8)
+            release.signal()
+            try await blocker.task.value
+            for insert in crowd { try await insert.value }
+            // The last batch carried 8 (≥ minBatch), so the next caller, alone, meets the
+            // coalescing wait (fewer than half a batch pending): it is committed all the same, and
+            // so are the ones after it, in order.
+            for n in 8..<11 { try await writer.perform { try $0.execute("INSERT INTO t VALUES (\(n))") } }
+            let rows = try await writer.perform { database in
+                let select = try database.statement("SELECT n FROM t ORDER BY rowid")
+                var values: [Int64] = []
+                while try select.step() { values.append(select.int64(at: 0)) }
+                return values
+            }
+            #expect(rows.count == 11)
+            #expect(Array(rows.suffix(3)) == [8, 9, 10])
+            await writer.close()
+        }
+    }
+
     @Test("a writer never used closes at once, and refuses work afterwards")
     func unusedWriterCloses() async throws {
         try await withTemporaryDirectory { path in
@@ -155,6 +180,19 @@ struct SQLiteWriterQueueTests {
             await writer.close()
         }
     }
+}
+
+/// `INSERT INTO t` of each value, all pending behind a transaction that holds the writer thread
+/// (see `holdWriterThread`), so they reach it as one batch once `release` is signalled.
+private func insertsQueuedBehindHeldWriter(
+    _ writer: SQLiteWriter, values: Range<Int>
+) async throws -> (blocker: HeldWriter, release: DispatchSemaphore, inserts: [Task<Void, any Error>]) {
+    let (blocker, release) = holdWriterThread(writer)
+    await blocker.started()
+    let inserts = values.map { n in Task { try await writer.perform { try $0.execute("INSERT INTO t VALUES (\(n))") } } }
+    for _ in 0..<10_000 where writer.pendingCount < values.count { try await Task.sleep(for: .milliseconds(1)) }
+    try #require(writer.pendingCount == values.count)
+    return (blocker, release, inserts)
 }
 
 /// A transaction that holds the writer thread until `release` is signalled. The test awaits its
