@@ -1,5 +1,5 @@
-# Shared by the benchmark scripts: process control, gRPC request bodies for h2load, and one
-# h2load run with its summary line. Expects WORK, RUN_LIMIT and H2LOAD_COMMON to be set before
+# Shared by the benchmark scripts: process control, gRPC request bodies for h2load, Step 10's
+# scenarios and server start, and one h2load run with its summary line. Expects WORK, RUN_LIMIT and H2LOAD_COMMON to be set before
 # run_h2load is called; fills RPS[name] with each run's requests/s.
 
 stop_process() { # pid, name
@@ -32,6 +32,52 @@ frame() { # message file, framed output file
     cat "$1" >>"$2"
 }
 
+# Step 10's scenarios: h2load's request body for each ($dir/<scenario>.req), its path and title.
+SCENARIOS=(health list1 list50 reprocess)
+declare -A PATHS=(
+    [health]=/grpc.health.v1.Health/Check
+    [list1]=/entitlement.v1.AccessPackageRequests/ListRequests
+    [list50]=/entitlement.v1.AccessPackageRequests/ListRequests
+    [reprocess]=/entitlement.v1.AccessPackageRequests/Reprocess
+)
+declare -A TITLES=(
+    [health]="Health/Check" [list1]="ListRequests, page of 1" [list50]="ListRequests, page of 50"
+    [reprocess]="Reprocess, 10 ids, none eligible"
+)
+write_scenario_requests() { # dir
+    : >"$1/health.msg"
+    frame "$1/health.msg" "$1/health.req"
+    { proto_string 1 ap-0003; printf '\x18\x01'; } >"$1/list1.msg"
+    frame "$1/list1.msg" "$1/list1.req"
+    { proto_string 1 ap-0003; printf '\x18\x32'; } >"$1/list50.msg"
+    frame "$1/list50.msg" "$1/list50.req"
+    # 7 ids in eligible states (but outside the window), 2 DENIED, 1 unknown.
+    {
+        proto_string 1 ap-0003
+        for k in 0 1 2 4 5 6 8 3 7; do proto_string 2 "$(printf 'req-p3-%05d' "$k")"; done
+        proto_string 2 req-p3-99999
+    } >"$1/reprocess.msg"
+    frame "$1/reprocess.msg" "$1/reprocess.req"
+}
+
+# Starts the server as Step 10 measures it (core 0, the data set of Benchmarks/data in
+# $WORK/dataset.json, metrics and access log on) and waits until it serves; sets SERVER_PID and
+# TOKEN (the demo token it prints).
+start_bench_server() { # server binary dir, CLI binary, port, metrics port
+    python3 Benchmarks/data/make-dataset.py "$WORK/dataset.json"
+    mkdir -p "$WORK/data"
+    taskset -c 0 "$1/entitlement-server" --demo --host "$HOST" --port "$3" --data-dir "$WORK/data" \
+        --import "$WORK/dataset.json" --metrics-port "$4" --max-connections 20000 \
+        >"$WORK/server.out" 2>"$WORK/server.err" &
+    SERVER_PID=$!
+    for _ in $(seq 1 600); do
+        [ "$(taskset -c 1 "$2" health --target "$HOST:$3" --timeout 2 2>/dev/null)" = SERVING ] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 20 "$WORK/server.err" >&2; exit 1; }
+        sleep 0.2
+    done
+    TOKEN=$(sed -n 's/^export ENTITLEMENT_TOKEN=//p' "$WORK/server.out" | head -n 1)
+    [ -n "$TOKEN" ] || { echo "bench: the server printed no token" >&2; exit 1; }
+}
 
 # Runs h2load on core 1; prints one summary line and leaves its output in $WORK/<name>.h2load.
 declare -A RPS
