@@ -625,6 +625,7 @@ public struct ReprocessRequest: ProtoMessage {
         case 1:
             self.accessPackageId = try reader.readString(tag)
         case 2:
+            if self.requestIds.isEmpty { self.requestIds.reserveCapacity(reader.occurrences(of: tag)) }
             self.requestIds.append(try reader.readString(tag))
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -753,6 +754,7 @@ public struct WatchRequestsRequest: ProtoMessage {
         case 1:
             self.accessPackageId = try reader.readString(tag)
         case 2:
+            if self.requestIds.isEmpty { self.requestIds.reserveCapacity(reader.occurrences(of: tag)) }
             self.requestIds.append(try reader.readString(tag))
         case 3:
             self.untilSettled = try reader.readBool(tag)

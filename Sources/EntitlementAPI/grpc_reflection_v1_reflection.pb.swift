@@ -233,6 +233,7 @@ public struct FileDescriptorResponse: ProtoMessage {
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
         case 1:
+            if self.fileDescriptorProto.isEmpty { self.fileDescriptorProto.reserveCapacity(reader.occurrences(of: tag)) }
             self.fileDescriptorProto.append(try reader.readBytes(tag))
         default:
             try reader.skipField(tag, into: &unknownFields)

@@ -448,8 +448,10 @@ public struct Scalars: ProtoMessage {
         case 34:
             try reader.readRepeatedFixed64(tag) { self.repeatedDouble.append(Double(bitPattern: $0)) }
         case 35:
+            if self.repeatedString.isEmpty { self.repeatedString.reserveCapacity(reader.occurrences(of: tag)) }
             self.repeatedString.append(try reader.readString(tag))
         case 36:
+            if self.repeatedBytes.isEmpty { self.repeatedBytes.reserveCapacity(reader.occurrences(of: tag)) }
             self.repeatedBytes.append(try reader.readBytes(tag))
         case 40:
             var v = self.nested ?? Nested()
@@ -650,6 +652,7 @@ public struct Keywords: ProtoMessage {
         case 3:
             self.kind = Keywords.Kind(rawValue: try reader.readEnum(tag))
         case 4:
+            if self.`in`.isEmpty { self.`in`.reserveCapacity(reader.occurrences(of: tag)) }
             self.`in`.append(try reader.readString(tag))
         default:
             try reader.skipField(tag, into: &unknownFields)
