@@ -95,9 +95,9 @@ final class AuditLogFile: Sendable {
         return out
     }
 
-    /// `["a","b"]`: strings as a JSON array, escaped as in the lines (the audit table's id and
-    /// outcome columns).
-    static func jsonArray(_ strings: [String]) -> String {
+    /// `["a","b"]`: strings as a JSON array, escaped as in the lines, in UTF-8 (the audit table's id
+    /// and outcome columns, bound as TEXT straight from these bytes).
+    static func jsonArray(_ strings: [String]) -> [UInt8] {
         var out: [UInt8] = []
         // Sized for strings that need no escaping (ids, outcome names): one buffer, not a doubling series.
         out.reserveCapacity(strings.reduce(2) { $0 + $1.utf8.count + 3 })
@@ -107,7 +107,7 @@ final class AuditLogFile: Sendable {
             out.appendJSONString(string)
         }
         out.append(UInt8(ascii: "]"))
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     /// The `seq` of the last line that has one: 0 for an empty file, nil when the file has

@@ -111,8 +111,8 @@ extension RequestStore: RefusalAuditing {
         try audit.bind(
             record.time.seconds, Int64(record.time.nanos), record.callerObjectId, record.accessPackageId,
             record.decision.rawValue, record.reason, record.peer, Int64(record.count),
-            AuditLogFile.jsonArray(record.requestIds),
-            record.outcomes.isEmpty ? nil : AuditLogFile.jsonArray(record.outcomes.map(\.protoName)))
+            SQLiteText(AuditLogFile.jsonArray(record.requestIds)),
+            record.outcomes.isEmpty ? nil : SQLiteText(AuditLogFile.jsonArray(record.outcomes.map(\.protoName))))
         try audit.run()
         return database.lastInsertRowID
     }

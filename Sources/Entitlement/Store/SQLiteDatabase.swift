@@ -130,7 +130,22 @@ final class SQLiteStatement {
     }
 
     func bind(_ value: String?, at index: Int32) throws(SQLiteError) {
-        if let value { try bind(value, at: index) } else { try check(sqlite3_bind_null(raw, index)) }
+        if let value { try bind(value, at: index) } else { try bindNull(at: index) }
+    }
+
+    /// UTF-8 bytes as TEXT, with an explicit length (a `[UInt8]` binds as a BLOB).
+    func bind(_ value: SQLiteText, at index: Int32) throws(SQLiteError) {
+        let rc = value.utf8.withUnsafeBytes { bytes in
+            // A zero-length text needs a non-null pointer, or SQLite stores NULL.
+            sqlite3_bind_text(
+                raw, index, (bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1))?.assumingMemoryBound(to: CChar.self),
+                Int32(bytes.count), CSQLite_transient())
+        }
+        try check(rc)
+    }
+
+    func bindNull(at index: Int32) throws(SQLiteError) {
+        try check(sqlite3_bind_null(raw, index))
     }
 
     func bind(_ value: Int64, at index: Int32) throws(SQLiteError) {
@@ -231,8 +246,19 @@ extension Array: SQLiteBindable where Element == UInt8 {
     }
 }
 
-extension Optional: SQLiteBindable where Wrapped == String {
+/// Text already encoded as UTF-8 (a JSON array built as bytes), bound without becoming a `String`.
+struct SQLiteText: SQLiteBindable {
+    let utf8: [UInt8]
+
+    init(_ utf8: [UInt8]) { self.utf8 = utf8 }
+
     func bind(to statement: SQLiteStatement, at index: Int32) throws(SQLiteError) {
         try statement.bind(self, at: index)
+    }
+}
+
+extension Optional: SQLiteBindable where Wrapped: SQLiteBindable {
+    func bind(to statement: SQLiteStatement, at index: Int32) throws(SQLiteError) {
+        if let self { try self.bind(to: statement, at: index) } else { try statement.bindNull(at: index) }
     }
 }

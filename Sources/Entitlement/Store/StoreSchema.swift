@@ -93,7 +93,8 @@ enum StoreSchema {
                 guard let row = current else { return }
                 update.reset()
                 try update.bind(
-                    AuditLogFile.jsonArray(row.ids), row.outcomes.isEmpty ? nil : AuditLogFile.jsonArray(row.outcomes),
+                    SQLiteText(AuditLogFile.jsonArray(row.ids)),
+                    row.outcomes.isEmpty ? nil : SQLiteText(AuditLogFile.jsonArray(row.outcomes)),
                     row.seq)
                 try update.run()
             }
