@@ -46,8 +46,11 @@ public struct ServerContext: Sendable {
     /// What interceptors learn about the call for its access log line (the caller); nil when
     /// nothing observes calls (no allocation per call then).
     public var annotations: CallAnnotations? { facts.annotations }
-    /// Values interceptors attach; a handful at most, so a list beats a dictionary's hashing.
-    private var values: [(key: ObjectIdentifier, value: any Sendable)] = []
+    /// Values interceptors attach. A call carries one in practice (the caller), kept inline so
+    /// attaching it allocates nothing; any more go to a list (a handful at most, so a list beats a
+    /// dictionary's hashing).
+    private var firstValue: (key: ObjectIdentifier, value: any Sendable)?
+    private var moreValues: [(key: ObjectIdentifier, value: any Sendable)] = []
 
     public init(
         method: MethodDescriptor,
@@ -66,12 +69,14 @@ public struct ServerContext: Sendable {
     public subscript<Key: ServerContextKey>(key: Key.Type) -> Key.Value? {
         get {
             let id = ObjectIdentifier(key)
-            return values.first { $0.key == id }?.value as? Key.Value
+            if let firstValue, firstValue.key == id { return firstValue.value as? Key.Value }
+            return moreValues.first { $0.key == id }?.value as? Key.Value
         }
         set {
             let id = ObjectIdentifier(key)
-            values.removeAll { $0.key == id }
-            if let newValue { values.append((id, newValue)) }
+            if firstValue?.key == id { firstValue = nil } else { moreValues.removeAll { $0.key == id } }
+            guard let newValue else { return }
+            if firstValue == nil { firstValue = (id, newValue) } else { moreValues.append((id, newValue)) }
         }
     }
 }
