@@ -1,6 +1,7 @@
 # Shared by the benchmark scripts: process control, gRPC request bodies for h2load, Step 10's
-# scenarios and server start, and one h2load run with its summary line. Expects WORK, RUN_LIMIT and H2LOAD_COMMON to be set before
-# run_h2load is called; fills RPS[name] with each run's requests/s.
+# scenarios and server start, and one h2load run with its summary line. Expects WORK, RUN_LIMIT
+# and H2LOAD_COMMON to be set before run_h2load is called; fills RPS[name] with each run's
+# requests/s.
 
 stop_process() { # pid, name
     local pid=$1

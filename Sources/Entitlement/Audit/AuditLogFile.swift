@@ -65,19 +65,11 @@ final class AuditLogFile: Sendable {
         if let caller = record.callerObjectId { out.appendJSONString(caller) } else { raw("null") }
         raw(",\"access_package_id\":")
         out.appendJSONString(record.accessPackageId)
-        raw(",\"request_ids\":[")
-        for (i, id) in record.requestIds.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.appendJSONString(id)
-        }
-        out.append(UInt8(ascii: "]"))
+        raw(",\"request_ids\":")
+        appendJSONArray(record.requestIds, to: &out)
         if !record.outcomes.isEmpty {
-            raw(",\"outcomes\":[")
-            for (i, outcome) in record.outcomes.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                out.appendJSONString(outcome.protoName)
-            }
-            out.append(UInt8(ascii: "]"))
+            raw(",\"outcomes\":")
+            appendJSONArray(record.outcomes.lazy.map(\.protoName), to: &out)
         }
         if !record.reason.isEmpty {
             raw(",\"reason\":")
@@ -97,17 +89,22 @@ final class AuditLogFile: Sendable {
 
     /// `["a","b"]`: strings as a JSON array, escaped as in the lines, in UTF-8 (the audit table's id
     /// and outcome columns, bound as TEXT straight from these bytes).
-    static func jsonArray(_ strings: [String]) -> [UInt8] {
+    static func jsonArray(_ strings: some Collection<String>) -> [UInt8] {
         var out: [UInt8] = []
         // Sized for strings that need no escaping (ids, outcome names): one buffer, not a doubling series.
         out.reserveCapacity(strings.reduce(2) { $0 + $1.utf8.count + 3 })
+        appendJSONArray(strings, to: &out)
+        return out
+    }
+
+    /// Appends `["a","b"]`, each string escaped by `appendJSONString`.
+    private static func appendJSONArray(_ strings: some Sequence<String>, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "["))
         for (i, string) in strings.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             out.appendJSONString(string)
         }
         out.append(UInt8(ascii: "]"))
-        return out
     }
 
     /// The `seq` of the last line that has one: 0 for an empty file, nil when the file has

@@ -112,7 +112,7 @@ extension RequestStore: RefusalAuditing {
             record.time.seconds, Int64(record.time.nanos), record.callerObjectId, record.accessPackageId,
             record.decision.rawValue, record.reason, record.peer, Int64(record.count),
             SQLiteText(AuditLogFile.jsonArray(record.requestIds)),
-            record.outcomes.isEmpty ? nil : SQLiteText(AuditLogFile.jsonArray(record.outcomes.map(\.protoName))))
+            record.outcomes.isEmpty ? nil : SQLiteText(AuditLogFile.jsonArray(record.outcomes.lazy.map(\.protoName))))
         try audit.run()
         return database.lastInsertRowID
     }

@@ -116,32 +116,22 @@ final class SQLiteStatement {
     }
 
     func bind(_ value: String, at index: Int32) throws(SQLiteError) {
-        // With an explicit length, so text holding NUL bytes is stored whole.
         var text = value
-        let rc = text.withUTF8 { utf8 -> Int32 in
-            guard let base = utf8.baseAddress, utf8.count > 0 else {
-                return sqlite3_bind_text(raw, index, "", 0, CSQLite_transient())
-            }
-            return UnsafeRawPointer(base).withMemoryRebound(to: CChar.self, capacity: utf8.count) { chars in
-                sqlite3_bind_text(raw, index, chars, Int32(utf8.count), CSQLite_transient())
-            }
-        }
-        try check(rc)
+        try check(text.withUTF8 { utf8 in bindText(UnsafeRawBufferPointer(utf8), at: index) })
     }
 
-    func bind(_ value: String?, at index: Int32) throws(SQLiteError) {
-        if let value { try bind(value, at: index) } else { try bindNull(at: index) }
-    }
-
-    /// UTF-8 bytes as TEXT, with an explicit length (a `[UInt8]` binds as a BLOB).
+    /// UTF-8 bytes as TEXT (a `[UInt8]` binds as a BLOB).
     func bind(_ value: SQLiteText, at index: Int32) throws(SQLiteError) {
-        let rc = value.utf8.withUnsafeBytes { bytes in
-            // A zero-length text needs a non-null pointer, or SQLite stores NULL.
-            sqlite3_bind_text(
-                raw, index, (bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1))?.assumingMemoryBound(to: CChar.self),
-                Int32(bytes.count), CSQLite_transient())
-        }
-        try check(rc)
+        try check(value.utf8.withUnsafeBytes { bytes in bindText(bytes, at: index) })
+    }
+
+    /// UTF-8 as TEXT, copied by SQLite, with an explicit length so text holding NUL bytes is
+    /// stored whole; returns SQLite's result code.
+    private func bindText(_ utf8: UnsafeRawBufferPointer, at index: Int32) -> Int32 {
+        // A zero-length text needs a non-null pointer (SQLite reads none of it), or it stores NULL.
+        let base = utf8.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
+        return sqlite3_bind_text(
+            raw, index, base.assumingMemoryBound(to: CChar.self), Int32(utf8.count), CSQLite_transient())
     }
 
     func bindNull(at index: Int32) throws(SQLiteError) {

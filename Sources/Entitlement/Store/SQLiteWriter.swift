@@ -217,8 +217,7 @@ final class SQLiteWriter: Sendable {
     /// each time preempts the event loop that is producing them (measured: no gain).
     private func awaitArrivals(target: Int) {
         guard state.withLock({ $0.pending.count < target && !$0.closed }) else { return }
-        let (seconds, attoseconds) = coalescing.wait.components
-        usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+        usleep(UInt32(coalescing.wait / .microseconds(1)))
     }
 
     /// Commits batches until nothing is pending. Runs on the writer thread only.
@@ -261,10 +260,10 @@ final class SQLiteWriter: Sendable {
                 if !lines.isEmpty { journal.append(lines: lines) }
             }
             lastCommitFailed.store(commitError != nil, ordering: .relaxed)
-            let (seconds, attoseconds) = (ContinuousClock.now - started).components
-            metrics.commitSeconds.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+            let ended = ContinuousClock.now
+            metrics.commitSeconds.recordNanoseconds(Int64((ended - started) / .nanoseconds(1)))
             metrics.commitBatchSize.record(batch.count)
-            last = LastCommit(size: batch.count, ended: ContinuousClock.now)
+            last = LastCommit(size: batch.count, ended: ended)
             for op in applied { op.resume(commitError) }
         }
     }
