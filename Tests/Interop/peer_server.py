@@ -1,5 +1,5 @@
 """A grpcio server implementing the contract's services, for testing the project's Swift client
-against a real peer (Tests/H2TransportTests/GRPCioPeerTests.swift starts it).
+against a real peer (Tests/H2TransportTests/Client/GRPCioPeerTests.swift starts it).
 
 Prints `READY <port>` once it listens on 127.0.0.1, then serves until stdin closes or it is
 killed. Behaviour is steered by the request:
