@@ -140,7 +140,7 @@ let targets: [Target] = [
     .executableTarget(
         name: "entitlement",
         dependencies: [
-            "EntitlementAPI", "H2Transport", "RPCCore", "ProtoWire",
+            "EntitlementAPI", "H2Transport", "RPCCore", "ProtoWire", "ServerLogging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ] + nio,

@@ -1,6 +1,7 @@
 import Crypto
 public import Entitlement
 import Foundation
+import RPCCore
 
 /// `--demo`: a data dir with demo data, a persistent dev signing key (ES256) and its JWKS, and a
 /// Global Administrator token to try the service with.
@@ -72,10 +73,8 @@ public struct DemoEnvironment: Sendable {
         return signingInput + "." + base64url(signature.rawRepresentation)
     }
 
+    /// The project's one base64url encoder (RPCCore), unpadded as JWTs and JWKs want it.
     static func base64url(_ data: some DataProtocol) -> String {
-        Data(data).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        Base64.encodeURL(Array(data))
     }
 }

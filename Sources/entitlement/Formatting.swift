@@ -74,17 +74,11 @@ enum Formatting {
         return rfc3339(Timestamp(seconds: seconds, nanos: nanos ?? 0))
     }
 
+    /// Caller text in quotes, escaped as JSON: a control character cannot reach the terminal.
     private static func quoted(_ text: String) -> String {
-        var out = "\""
-        for character in text {
-            switch character {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            default: out.append(character)
-            }
-        }
-        return out + "\""
+        var out = ""
+        ProtoJSON.writeString(text, to: &out)
+        return out
     }
 
     private static func pad(_ value: Int64, _ width: Int) -> String {

@@ -1,4 +1,5 @@
 import EntitlementAPI
+import ServerLogging
 
 /// The proto3 JSON mapping of the service's messages: lowerCamelCase names, enum value names,
 /// RFC 3339 timestamps, and fields at their default value left out.
@@ -107,28 +108,10 @@ enum ProtoJSON {
         }
     }
 
-    private static func writeString(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case "\u{2028}": out += "\\u2028"
-            case "\u{2029}": out += "\\u2029"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
+    /// A JSON string literal, escaped as the server's log lines and audit.log escape theirs.
+    static func writeString(_ s: String, to out: inout String) {
+        var bytes: [UInt8] = []
+        bytes.appendJSONString(s)
+        out += String(decoding: bytes, as: UTF8.self)
     }
 }
