@@ -1,57 +1,12 @@
-public import Foundation
+import Foundation
 import JWTKit
 import Logging
-
-/// Where the verification keys come from: a file (`--jwks`) or an identity provider's URL
-/// (`--jwks-url`, fetched at start-up, refreshed periodically and on an unknown `kid`).
-public enum JWKSSource: Sendable, CustomStringConvertible {
-    case file(String)
-    case url(URL)
-
-    public var description: String {
-        switch self {
-        case .file(let path): "JWKS file \(path)"
-        case .url(let url): "JWKS URL \(url.absoluteString)"
-        }
-    }
-
-    /// The bytes of the key set.
-    func read(timeout: TimeInterval = 10) async throws(JWKSError) -> Data {
-        switch self {
-        case .file(let path):
-            do {
-                return try Data(contentsOf: URL(fileURLWithPath: path))
-            } catch {
-                throw JWKSError(message: "cannot read JWKS file \(path): \(error.localizedDescription)")
-            }
-        case .url(let url):
-            let response: HTTPGet.Response
-            do {
-                response = try await HTTPGet.fetch(
-                    url, accept: "application/json", timeout: .nanoseconds(Int64(timeout * 1e9)), maxBytes: 1 << 20)
-            } catch {
-                throw JWKSError(message: "cannot fetch \(self): \(error)")
-            }
-            guard response.status == 200 else {
-                let redirect = (300..<400).contains(response.status) ? " (redirects are not followed: give the final URL)" : ""
-                throw JWKSError(message: "cannot fetch \(self): HTTP status \(response.status)\(redirect)")
-            }
-            return Data(response.body)
-        }
-    }
-}
 
 /// The signature algorithms this service accepts. Each is pinned to one key type, so a token can
 /// never pick a weaker or confusable algorithm for a key (RS256 for RSA, ES256 for EC P-256).
 enum SigningAlgorithm: String, Sendable {
     case rs256 = "RS256"
     case es256 = "ES256"
-}
-
-/// A JWKS file that could not be used: unreadable, not JSON, a broken key, or no usable key.
-public struct JWKSError: Error, Sendable, CustomStringConvertible {
-    public let message: String
-    public var description: String { message }
 }
 
 /// The verification keys of one JWKS file: for each `kid`, the one algorithm it verifies, and the
