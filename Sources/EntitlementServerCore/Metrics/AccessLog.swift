@@ -6,7 +6,7 @@ import Synchronization
 
 /// One access line per call: method, status, duration, peer, caller, bytes, and the W3C trace id
 /// from the caller's `traceparent` (a new one when it sent none), so a call can be followed
-/// across services. Never the token: only the caller's `oid` that authorization verified.
+/// across services. A failed call adds the message it was sent and the error underneath it. Never the token: only the caller's `oid` that authorization verified.
 ///
 /// Health checks are not logged: probes every few seconds from every balancer would drown the
 /// calls that matter (they are counted in the metrics).
@@ -44,8 +44,10 @@ public final class AccessLog: CallObserver {
     /// The call's fields, in key order (the order `LineLogHandler` would sort them into).
     private func write(_ summary: CallSummary, to line: inout LogLine) {
         if let caller = summary.callerId { line.append("caller", CallerText.clean(caller)) }
+        if let cause = Self.cause(of: summary) { line.append("cause", cause) }
         line.append("duration_ms", thousandths: Int(GRPCServerMetrics.nanoseconds(summary.duration) / 1_000))
         line.append("grpc.code", summary.code.description)
+        if let message = Self.message(of: summary) { line.append("grpc.message", message) }
         line.append("grpc.method", summary.method.path)
         if summary.kind != .unary {
             line.append("messages_received", summary.messagesReceived)
@@ -77,7 +79,22 @@ public final class AccessLog: CallObserver {
             metadata["messages_sent"] = .stringConvertible(summary.messagesSent)
         }
         if let caller = summary.callerId { metadata["caller"] = .string(CallerText.clean(caller)) }
+        if let message = Self.message(of: summary) { metadata["grpc.message"] = .string(message) }
+        if let cause = Self.cause(of: summary) { metadata["cause"] = .string(cause) }
         return metadata
+    }
+
+    /// The message a failed call was sent.
+    static func message(of summary: CallSummary) -> String? {
+        summary.error.map { CallerText.clean($0.message, maxBytes: CallerText.maxMessageBytes) }
+    }
+
+    /// What lay under a failed call's status (a store's SQLite error, say): the caller gets only
+    /// the status and its message, so this line is where an operator finds out. Cleaned like any
+    /// text a caller may have shaped.
+    static func cause(of summary: CallSummary) -> String? {
+        guard let cause = summary.error?.cause else { return nil }
+        return CallerText.clean(String(describing: cause), maxBytes: CallerText.maxMessageBytes)
     }
 
     static func milliseconds(_ duration: Duration) -> String {

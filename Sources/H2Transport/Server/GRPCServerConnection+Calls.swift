@@ -277,7 +277,8 @@ extension GRPCServerConnection {
     }
 
     /// The call was answered with `code`: reported once, for calls of known methods.
-    func reportFinished(_ stream: ServerStream, code: RPCError.Code) {
+    /// - Parameter error: what the caller was sent, when the call failed with a status of its own.
+    func reportFinished(_ stream: ServerStream, code: RPCError.Code, error: RPCError? = nil) {
         guard !stream.reported, let observed = stream.observed, let observer = shared.observer else { return }
         markStarted(stream)
         stream.reported = true
@@ -287,7 +288,8 @@ extension GRPCServerConnection {
                 duration: ContinuousClock.now - (stream.startedAt ?? .now),
                 messagesReceived: stream.messagesReceived, messagesSent: stream.messagesSent,
                 requestBytes: stream.requestMessageBytes, responseBytes: stream.responseMessageBytes,
-                peer: peer, traceparent: stream.metadata["traceparent"], callerId: stream.annotations?.callerId))
+                peer: peer, traceparent: stream.metadata["traceparent"], callerId: stream.annotations?.callerId,
+                error: error))
     }
 
     /// Splits the body into exactly one message and inflates it if needed (bounded by the limit).

@@ -61,7 +61,7 @@ extension GRPCServerConnection {
         if let call = stream.streaming, call.headersSent, case .grpc(let error, _) = early {
             // Messages have gone out: the status can only come in the trailers now, after the
             // messages already queued.
-            reportFinished(stream, code: error.code)
+            reportFinished(stream, code: error.code, error: error)
             call.close(with: error)
             stream.task?.cancel()
             stream.task = nil
@@ -73,7 +73,7 @@ extension GRPCServerConnection {
         stream.responded = true
         stream.cancelWork()
         releaseBuffer(of: stream)
-        if case .grpc(let error, _) = early { reportFinished(stream, code: error.code) }
+        if case .grpc(let error, _) = early { reportFinished(stream, code: error.code, error: error) }
         var headers = HeaderList()
         switch early {
         case .http(let status, let message):

@@ -31,10 +31,14 @@ public struct CallSummary: Sendable {
     public var traceparent: String?
     /// The verified caller, when authorization set one.
     public var callerId: String?
+    /// The error the call ended with (its message as sent, and its cause for the log); nil when
+    /// it succeeded or the peer reset it.
+    public var error: RPCError?
 
     public init(
         method: MethodDescriptor, kind: RPCKind, code: RPCError.Code, duration: Duration, messagesReceived: Int,
-        messagesSent: Int, requestBytes: Int, responseBytes: Int, peer: String, traceparent: String?, callerId: String?
+        messagesSent: Int, requestBytes: Int, responseBytes: Int, peer: String, traceparent: String?, callerId: String?,
+        error: RPCError? = nil
     ) {
         self.method = method
         self.kind = kind
@@ -47,6 +51,7 @@ public struct CallSummary: Sendable {
         self.peer = peer
         self.traceparent = traceparent
         self.callerId = callerId
+        self.error = error
     }
 }
 

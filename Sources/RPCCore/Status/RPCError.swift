@@ -3,14 +3,31 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     public var code: Code
     public var message: String
     public var metadata: Metadata
+    /// The error underneath, for the server's own logs; never sent to the caller. Not part of
+    /// equality: two errors are equal when the caller sees the same status.
+    public var cause: (any Error)?
 
-    public init(code: Code, message: String, metadata: Metadata = Metadata()) {
+    public init(code: Code, message: String, metadata: Metadata = Metadata(), cause: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.metadata = metadata
+        self.cause = cause
     }
 
-    public var description: String { "\(code): \(message)" }
+    public var description: String {
+        guard let cause else { return "\(code): \(message)" }
+        return "\(code): \(message) (cause: \(cause))"
+    }
+
+    public static func == (lhs: RPCError, rhs: RPCError) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.metadata == rhs.metadata
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(metadata)
+    }
 }
 
 extension RPCError {
@@ -81,15 +98,17 @@ public protocol RPCErrorConvertible: Error {
 extension RPCError {
     /// Maps any error a handler throws to the status sent to the caller; unexpected errors become
     /// INTERNAL without leaking their text.
+    /// The error itself is kept as the `cause`, so the server's log can say what went wrong.
     public init(mapping error: any Error) {
         if let e = error as? RPCError {
             self = e
         } else if let e = error as? any RPCErrorConvertible {
             self = e.rpcError
+            if cause == nil { cause = error }
         } else if error is CancellationError {
             self = RPCError(code: .cancelled, message: "the call was cancelled")
         } else {
-            self = RPCError(code: .internalError, message: "internal error")
+            self = RPCError(code: .internalError, message: "internal error", cause: error)
         }
     }
 }

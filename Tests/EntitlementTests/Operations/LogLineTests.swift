@@ -78,6 +78,48 @@ struct LogLineTests {
         #expect(lines[0].contains("4bf92f3577b34da6a3ce929d0e0e4736"))
     }
 
+    @Test("a failed call's line carries the message it was sent and the error under it", arguments: LogFormat.allCases)
+    func failedCallCarriesMessageAndCause(format: LogFormat) throws {
+        let captured = CapturedLines()
+        let handler = LineLogHandler(label: "entitlement", format: format, sink: captured.sink)
+        let access = AccessLog(logger: Logger(label: "entitlement") { _ in handler })
+        var summary = Self.summary()
+        summary.code = .unavailable
+        summary.error = RPCError(mapping: StoreError.database(SQLiteError(code: 13, message: "database or disk is full")))
+        access.callFinished(summary)
+        handler.log(
+            event: LogEvent(
+                level: .info, message: "call", metadata: AccessLog.metadata(summary), source: "EntitlementServerCore",
+                file: #fileID, function: #function, line: #line))
+        let lines = captured.lines()
+        try #require(lines.count == 2)
+        #expect(try Self.withoutTime(lines[0], format: format) == Self.withoutTime(lines[1], format: format))
+        #expect(lines[0].contains("SQLite error 13: database or disk is full"), "the cause, which the caller never sees")
+        #expect(lines[0].contains("the request store could not commit the change"), "the message the caller got")
+        if format == .json {
+            let object = try #require(JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: String])
+            #expect(object["cause"] == "SQLite error 13: database or disk is full")
+            #expect(object["grpc.code"] == "UNAVAILABLE")
+        }
+    }
+
+    @Test("a failed call's cause cannot forge a log line and is bounded")
+    func causeIsCleaned() throws {
+        struct Odd: Error, CustomStringConvertible {
+            var description: String { "line one\nfake line " + String(repeating: "x", count: 5_000) }
+        }
+        let captured = CapturedLines()
+        let handler = LineLogHandler(label: "entitlement", format: .text, sink: captured.sink)
+        var summary = Self.summary()
+        summary.code = .internalError
+        summary.error = RPCError(mapping: Odd())
+        AccessLog(logger: Logger(label: "entitlement") { _ in handler }).callFinished(summary)
+        let lines = captured.lines()
+        try #require(lines.count == 1)
+        #expect(lines[0].contains("grpc.message=internal error") && lines[0].contains("cause=line one\\nfake line"))
+        #expect(lines[0].utf8.count < 2_000)
+    }
+
     @Test("the audit line written directly equals the handler's line for the same record", arguments: LogFormat.allCases)
     func auditLineMatchesHandler(format: LogFormat) throws {
         let captured = CapturedLines()
