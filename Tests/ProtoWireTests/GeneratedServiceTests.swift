@@ -63,7 +63,7 @@ private struct RouterTransport: ClientTransport {
             context: context,
             interceptors: []
         )
-        return ClientResponse(message: response.serializedBytes(), headers: Metadata(), trailers: Metadata())
+        return ClientResponse(message: Array(response.messageBytes), headers: Metadata(), trailers: Metadata())
     }
 
     /// Streams run over the network in H2TransportTests; this in-process transport is unary only.

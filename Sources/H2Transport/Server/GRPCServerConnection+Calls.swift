@@ -1,6 +1,5 @@
 import CNGHTTP2
 import NIOCore
-import ProtoWire
 import RPCCore
 
 /// A call's life on the server: checks on the headers, deadlines, stalled bodies, dispatch to the
@@ -197,7 +196,7 @@ extension GRPCServerConnection {
         if stream.answersImmediately {
             // Never suspends, and no interceptor wants it (health checks): answered now, on the
             // loop, without the task (and its allocations) an async handler needs.
-            let result = Result<any ProtoMessage, any Error> {
+            let result = Result<OutgoingMessage, any Error> {
                 try handler.handleImmediately(request: request, context: callContext)
             }
             complete(streamID: stream.id, result: result, response: callContext.response)
@@ -215,7 +214,7 @@ extension GRPCServerConnection {
             // Every admitted call gives its slot back exactly once, however the handler ends;
             // shutdown waits for these before it stops the loops.
             defer { budget.finishCall(limited: limited) }
-            let result: Result<any ProtoMessage, any Error>
+            let result: Result<OutgoingMessage, any Error>
             do {
                 result = .success(try await handler.handle(request: request, context: callContext, interceptors: interceptors))
             } catch {
@@ -330,7 +329,7 @@ extension GRPCServerConnection {
         scheduleFlush()
     }
 
-    func complete(streamID: Int32, result: Result<any ProtoMessage, any Error>, response: ResponseMetadata) {
+    func complete(streamID: Int32, result: Result<OutgoingMessage, any Error>, response: ResponseMetadata) {
         guard let stream = streams[streamID], !stream.responded else { return }
         stream.task = nil
         stream.deadlineTimer?.cancelTimer()

@@ -1,13 +1,12 @@
 import NIOCore
-import ProtoWire
 import RPCCore
 
 /// Responses: a message with headers and trailers, or a header-only (Trailers-Only or HTTP) error.
 extension GRPCServerConnection {
-    func respond(_ stream: ServerStream, message: any ProtoMessage, response: ResponseMetadata) {
+    func respond(_ stream: ServerStream, message: OutgoingMessage, response: ResponseMetadata) {
         let headroom = GRPCFraming.headerSize
-        var body = message.serializedBytes(headroom: headroom)
-        let size = body.count - headroom
+        var body = message.framed
+        let size = message.messageSize
         guard size <= shared.configuration.maxMessageSize else {
             let error = RPCError(code: .resourceExhausted, message: "response of \(size) bytes exceeds the 4 MiB message limit")
             respond(stream, with: .grpc(error, acceptEncoding: false))
@@ -18,11 +17,19 @@ extension GRPCServerConnection {
         if algorithm != .identity {
             // Compression is an offer, not a duty: without a compressor the response goes out plain.
             if let deflater = try? compressors.deflater(for: algorithm) {
-                let compressed = body.withUnsafeBytes {
+                var compressed = body.withUnsafeBytes {
                     deflater.compress(UnsafeRawBufferPointer(rebasing: $0[headroom...]), headroom: headroom)
                 }
                 // Only when it pays off: a response that does not shrink goes out as it is.
-                if compressed.count < body.count { body = compressed } else { algorithm = .identity }
+                if compressed.count < body.count {
+                    let length = compressed.count - headroom
+                    compressed.withUnsafeMutableBytes {
+                        GRPCFraming.writeHeader(compressed: true, length: length, to: $0.baseAddress!)
+                    }
+                    body = compressed
+                } else {
+                    algorithm = .identity
+                }
             } else {
                 algorithm = .identity
             }
@@ -37,10 +44,6 @@ extension GRPCServerConnection {
         }
         stream.reservedResponseBytes = body.count
         awaitSend(of: stream)
-        let length = body.count - headroom
-        body.withUnsafeMutableBytes {
-            GRPCFraming.writeHeader(compressed: algorithm != .identity, length: length, to: $0.baseAddress!)
-        }
 
         var headers = ResponseHeaders.success(compression: algorithm)
         Self.add(response.headers, to: &headers)

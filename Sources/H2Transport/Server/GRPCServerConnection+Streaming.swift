@@ -1,6 +1,5 @@
 import CNGHTTP2
 import NIOCore
-import ProtoWire
 import RPCCore
 
 /// Streaming calls: server streaming starts once its one request message is in (like unary);
@@ -180,15 +179,12 @@ struct ServerCallStream: ResponseStreamSink, RequestStreamSource {
         self.maxMessageSize = connection.shared.configuration.maxMessageSize
     }
 
-    func write(_ message: any ProtoMessage) async throws {
-        let headroom = GRPCFraming.headerSize
-        var framed = message.serializedBytes(headroom: headroom)
-        let size = framed.count - headroom
+    func write(_ message: OutgoingMessage) async throws {
+        let size = message.messageSize
         guard size <= maxMessageSize else {
             throw RPCError(code: .resourceExhausted, message: "response of \(size) bytes exceeds the 4 MiB message limit")
         }
-        framed.withUnsafeMutableBytes { GRPCFraming.writeHeader(compressed: false, length: size, to: $0.baseAddress!) }
-        let bytes = framed
+        let bytes = message.framed
         try await withCheckedThrowingContinuation { (writer: CheckedContinuation<Void, any Error>) in
             if loop.inEventLoop {
                 bound.value.enqueueResponse(streamID: streamID, framed: bytes, writer: writer)

@@ -1,7 +1,6 @@
 import CNGHTTP2
 import Logging
 import NIOCore
-import ProtoWire
 import RPCCore
 
 /// Asks a connection to stop taking new calls (GOAWAY) and close once its calls finish.

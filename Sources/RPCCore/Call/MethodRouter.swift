@@ -1,19 +1,19 @@
 public import ProtoWire
 
-/// A unary method's type-erased entry point: request bytes in, response message out.
+/// A unary method's type-erased entry point: request bytes in, the encoded response out.
 public struct UnaryMethodHandler: Sendable {
     public let method: MethodDescriptor
     /// Never shed by admission control (health checks): set with `MethodRouter.exemptFromAdmission`.
     public internal(set) var isExemptFromAdmission = false
-    @usableFromInline let run: @Sendable ([UInt8], ServerContext, [any ServerInterceptor]) async throws -> any ProtoMessage
+    @usableFromInline let run: @Sendable ([UInt8], ServerContext, [any ServerInterceptor]) async throws -> OutgoingMessage
     /// The same work without suspending, for methods registered with `registerImmediateUnary`.
-    @usableFromInline let runImmediately: (@Sendable ([UInt8], ServerContext) throws -> any ProtoMessage)?
+    @usableFromInline let runImmediately: (@Sendable ([UInt8], ServerContext) throws -> OutgoingMessage)?
 
     @usableFromInline
     init(
         method: MethodDescriptor,
-        run: @escaping @Sendable ([UInt8], ServerContext, [any ServerInterceptor]) async throws -> any ProtoMessage,
-        runImmediately: (@Sendable ([UInt8], ServerContext) throws -> any ProtoMessage)? = nil
+        run: @escaping @Sendable ([UInt8], ServerContext, [any ServerInterceptor]) async throws -> OutgoingMessage,
+        runImmediately: (@Sendable ([UInt8], ServerContext) throws -> OutgoingMessage)? = nil
     ) {
         self.method = method
         self.run = run
@@ -26,7 +26,7 @@ public struct UnaryMethodHandler: Sendable {
     /// Decodes the request and runs the handler on the caller's thread, with no interceptors:
     /// for a transport that knows none of its interceptors intercepts this method.
     /// - Precondition: `answersImmediately`.
-    public func handleImmediately(request: [UInt8], context: ServerContext) throws -> any ProtoMessage {
+    public func handleImmediately(request: [UInt8], context: ServerContext) throws -> OutgoingMessage {
         guard let runImmediately else { preconditionFailure("\(method) does not answer immediately") }
         return try runImmediately(request, context)
     }
@@ -37,7 +37,7 @@ public struct UnaryMethodHandler: Sendable {
         request: [UInt8],
         context: ServerContext,
         interceptors: [any ServerInterceptor]
-    ) async throws -> any ProtoMessage {
+    ) async throws -> OutgoingMessage {
         try await run(request, context, interceptors)
     }
 }
@@ -88,7 +88,8 @@ public struct MethodRouter: Sendable {
                 decoded = .failure(ServerRequest<Input>.invalid(error))
             }
             let request = ServerRequest(metadata: context.metadata, decoded: decoded)
-            return try await Self.runChain(interceptors[...], request: request, context: context, handler: handler)
+            return OutgoingMessage(
+                try await Self.runChain(interceptors[...], request: request, context: context, handler: handler))
         }
     }
 
@@ -107,12 +108,13 @@ public struct MethodRouter: Sendable {
             method: method,
             run: { bytes, context, interceptors in
                 let request = ServerRequest<Input>.decoding(bytes, metadata: context.metadata)
-                return try await Self.runChain(interceptors[...], request: request, context: context) { request, context in
-                    try handler(request, context)
+                let response = try await Self.runChain(interceptors[...], request: request, context: context) {
+                    request, context in try handler(request, context)
                 }
+                return OutgoingMessage(response)
             },
             runImmediately: { bytes, context in
-                try handler(try ServerRequest<Input>.decoding(bytes, metadata: context.metadata).message, context)
+                OutgoingMessage(try handler(try ServerRequest<Input>.decoding(bytes, metadata: context.metadata).message, context))
             })
     }
 

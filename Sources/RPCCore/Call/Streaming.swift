@@ -11,12 +11,12 @@ public enum RPCKind: Sendable, Hashable {
     public var streamsRequests: Bool { self == .clientStreaming || self == .bidirectionalStreaming }
 }
 
-/// Where a streaming handler's response messages go. The transport frames each message and sends
-/// it as the peer's flow-control window allows: `write` suspends while the stream's bounded
+/// Where a streaming handler's response messages go, encoded. The transport frames each message and
+/// sends it as the peer's flow-control window allows: `write` suspends while the stream's bounded
 /// buffer is full, so a slow reader slows the writer instead of growing memory.
 public protocol ResponseStreamSink: Sendable {
     /// Sends one message; throws once the call is over (cancelled, reset, past its deadline).
-    func write(_ message: any ProtoMessage) async throws
+    func write(_ message: OutgoingMessage) async throws
 }
 
 /// Where a streaming handler's request messages come from: encoded messages, one at a time, in
@@ -36,7 +36,7 @@ public struct ResponseStreamWriter<Message: ProtoMessage>: Sendable {
 
     @inlinable
     public func write(_ message: Message) async throws {
-        try await sink.write(message)
+        try await sink.write(OutgoingMessage(message))
     }
 }
 
@@ -158,7 +158,7 @@ extension MethodRouter {
             let response = try await Self.runChain(
                 interceptors[...], request: ServerRequest(metadata: context.metadata, decoded: .success(requests)),
                 context: context, handler: handler)
-            try await sink.write(response)
+            try await sink.write(OutgoingMessage(response))
         }
     }
 
