@@ -1,7 +1,8 @@
 public import ProtoWire
 
-/// A request as interceptors see it: metadata always, the message decoded on first demand, so an
-/// interceptor that rejects on metadata (authentication) does so before a bad body is reported.
+/// A request as interceptors see it: metadata always, and the message already decoded, or the
+/// error decoding it gave, reported only when the message is first asked for; so an interceptor
+/// that rejects on metadata (authentication) does so before a bad body is reported.
 public struct ServerRequest<Message: Sendable>: Sendable {
     public var metadata: Metadata
     @usableFromInline let decoded: Result<Message, RPCError>

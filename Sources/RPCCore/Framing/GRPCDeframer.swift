@@ -36,7 +36,8 @@ public struct GRPCDeframer: Sendable {
             guard buffer.count - readIndex - GRPCFraming.headerSize >= length else { break }
             let start = readIndex + GRPCFraming.headerSize
             if readIndex == 0 && start + length == buffer.count {
-                // The common case, one whole message in the buffer: hand over the bytes, no copy.
+                // The common case, one whole message in the buffer: hand over the buffer itself,
+                // shifted past the header in place rather than copied into a new array.
                 buffer.removeFirst(GRPCFraming.headerSize)
                 messages.append(FramedMessage(compressed: flag == 1, bytes: buffer))
                 buffer = []
