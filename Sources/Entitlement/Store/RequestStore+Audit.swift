@@ -6,7 +6,9 @@ extension RequestStore: RefusalAuditing {
     package var auditClock: any WallClock { clock }
 
     package func insertAuditRecord(_ record: AuditRecord) async throws(StoreError) {
-        _ = try await write({ database in try Self.insertAudit(record, in: database) }, journalLine: Self.auditLine(record))
+        _ = try await write(
+            singleStatement: true, { database in try Self.insertAudit(record, in: database) },
+            journalLine: Self.auditLine(record))
     }
 
     /// The audit.log line of `record` once its row has committed as `seq` (the writer appends it).

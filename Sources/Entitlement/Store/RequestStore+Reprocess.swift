@@ -37,6 +37,7 @@ extension RequestStore {
         defer { pendingAcceptances.subtract(ids) }
         do {
             _ = try await write(
+                singleStatement: accepted.isEmpty,
                 { [accepted] database in
                     for request in accepted { try Self.store(request, in: database) }
                     return try Self.insertAudit(record, in: database)

@@ -131,12 +131,15 @@ public actor RequestStore: RequestStoring {
     /// Runs `body` on the writer thread and returns once its transaction has committed; a failure
     /// rolls back `body`'s changes and becomes a `StoreError`.
     /// `journalLine` gives the audit.log line of the result, appended once the commit is durable.
+    /// `singleStatement`: `body` changes the database with one statement at most (see
+    /// `SQLiteWriter.perform`).
     func write<T: Sendable>(
+        singleStatement: Bool = false,
         _ body: @escaping @Sendable (SQLiteDatabase) throws -> T,
         journalLine: (@Sendable (T) -> [UInt8])? = nil
     ) async throws(StoreError) -> T {
         do {
-            return try await writer.perform(body, journalLine: journalLine)
+            return try await writer.perform(singleStatement: singleStatement, body, journalLine: journalLine)
         } catch {
             throw StoreError(wrapping: error)
         }

@@ -87,6 +87,10 @@ final class SQLiteDatabase {
     /// The rowid of the last row inserted on this connection.
     var lastInsertRowID: Int64 { handle.map { sqlite3_last_insert_rowid($0) } ?? 0 }
 
+    /// Whether a transaction is open. False after SQLite rolled one back by itself (a full disk,
+    /// an I/O error), when later statements would each commit on their own.
+    var isInTransaction: Bool { handle.map { sqlite3_get_autocommit($0) == 0 } ?? false }
+
     var lastMessage: String {
         handle.map { String(cString: sqlite3_errmsg($0)) } ?? "database is closed"
     }

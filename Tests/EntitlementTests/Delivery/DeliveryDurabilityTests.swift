@@ -170,6 +170,66 @@ struct SQLiteWriterQueueTests {
         }
     }
 
+    @Test("once SQLite has rolled a transaction back itself, the rest of its batch fails unrun, not committed alone")
+    func lostTransactionFailsTheRest() async throws {
+        try await withTemporaryDirectory { path in
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            let database = try SQLiteDatabase(path: path + "/l.sqlite3")
+            let writer = SQLiteWriter(database: database)
+            try await writer.perform { try $0.execute("CREATE TABLE t (n INTEGER)") }
+            let (blocker, release) = holdWriterThread(writer)
+            await blocker.started()
+            // In one batch, in this order: the transaction is lost (as SQLite loses it on a full
+            // disk or an I/O error), then a caller's insert.
+            let lost = Task { try await writer.perform(singleStatement: true) { try $0.execute("ROLLBACK") } }
+            for _ in 0..<10_000 where writer.pendingCount < 1 { try await Task.sleep(for: .milliseconds(1)) }
+            let insert = Task { try await writer.perform(singleStatement: true) { try $0.execute("INSERT INTO t VALUES (1)") } }
+            for _ in 0..<10_000 where writer.pendingCount < 2 { try await Task.sleep(for: .milliseconds(1)) }
+            try #require(writer.pendingCount == 2)
+            release.signal()
+            try await blocker.task.value
+            await #expect(throws: (any Error).self) { try await lost.value }
+            await #expect(throws: (any Error).self, "its caller is told it failed") { try await insert.value }
+            let count = { try await writer.perform { try $0.statement("SELECT COUNT(*) FROM t").firstInt64() } }
+            #expect(try await count() == 0, "and it did not commit on its own")
+            try await writer.perform(singleStatement: true) { try $0.execute("INSERT INTO t VALUES (2)") }
+            #expect(try await count() == 1, "the next transaction works")
+            await writer.close()
+        }
+    }
+
+    @Test("a single-statement operation that fails leaves the rest of its transaction committed")
+    func singleStatementFailsAlone() async throws {
+        try await withTemporaryDirectory { path in
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            let database = try SQLiteDatabase(path: path + "/s.sqlite3")
+            let writer = SQLiteWriter(database: database)
+            try await writer.perform { try $0.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)") }
+            let (blocker, release) = holdWriterThread(writer)
+            await blocker.started()
+            // One batch: 1 and 3 commit; the duplicate 1 fails alone, its statement rolled back.
+            let inserts = [1, 1, 3].map { n in
+                Task { try await writer.perform(singleStatement: true) { try $0.execute("INSERT INTO t VALUES (\(n))") } }
+            }
+            for _ in 0..<10_000 where writer.pendingCount < 3 { try await Task.sleep(for: .milliseconds(1)) }
+            release.signal()
+            try await blocker.task.value
+            var failures = 0
+            for insert in inserts {
+                do { try await insert.value } catch { failures += 1 }
+            }
+            #expect(failures == 1)
+            let rows = try await writer.perform { database in
+                let select = try database.statement("SELECT n FROM t ORDER BY n")
+                var values: [Int64] = []
+                while try select.step() { values.append(select.int64(at: 0)) }
+                return values
+            }
+            #expect(rows == [1, 3])
+            await writer.close()
+        }
+    }
+
     @Test("a writer never used closes at once, and refuses work afterwards")
     func unusedWriterCloses() async throws {
         try await withTemporaryDirectory { path in
