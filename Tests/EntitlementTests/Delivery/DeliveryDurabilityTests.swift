@@ -158,12 +158,7 @@ struct SQLiteWriterQueueTests {
             // coalescing wait (fewer than half a batch pending): it is committed all the same, and
             // so are the ones after it, in order.
             for n in 8..<11 { try await writer.perform { try $0.execute("INSERT INTO t VALUES (\(n))") } }
-            let rows = try await writer.perform { database in
-                let select = try database.statement("SELECT n FROM t ORDER BY rowid")
-                var values: [Int64] = []
-                while try select.step() { values.append(select.int64(at: 0)) }
-                return values
-            }
+            let rows = try await column(of: writer, "SELECT n FROM t ORDER BY rowid")
             #expect(rows.count == 11)
             #expect(Array(rows.suffix(3)) == [8, 9, 10])
             await writer.close()
@@ -219,12 +214,7 @@ struct SQLiteWriterQueueTests {
                 do { try await insert.value } catch { failures += 1 }
             }
             #expect(failures == 1)
-            let rows = try await writer.perform { database in
-                let select = try database.statement("SELECT n FROM t ORDER BY n")
-                var values: [Int64] = []
-                while try select.step() { values.append(select.int64(at: 0)) }
-                return values
-            }
+            let rows = try await column(of: writer, "SELECT n FROM t ORDER BY n")
             #expect(rows == [1, 3])
             await writer.close()
         }
@@ -239,6 +229,16 @@ struct SQLiteWriterQueueTests {
             await #expect(throws: StoreError.self) { try await writer.perform { _ in 1 } }
             await writer.close()
         }
+    }
+}
+
+/// The first column of every row `sql` selects, read on the writer thread.
+private func column(of writer: SQLiteWriter, _ sql: String) async throws -> [Int64] {
+    try await writer.perform { database in
+        let select = try database.statement(sql)
+        var values: [Int64] = []
+        while try select.step() { values.append(select.int64(at: 0)) }
+        return values
     }
 }
 
