@@ -91,6 +91,18 @@ def test_authorization_with_trailing_space_is_refused(server):
     assert list_code(server, (("authorization", "Bearer "),)) in (C.UNAUTHENTICATED, C.INTERNAL)
 
 
+def test_two_authorization_headers_are_refused_in_either_order(server):
+    # A proxy may have checked the first and the server would use the last: neither is trusted.
+    good = "Bearer " + mint("oid-x", [GLOBAL_ADMIN])
+    for md in ((("authorization", "Bearer bad"), ("authorization", good)),
+               (("authorization", good), ("authorization", "Bearer bad")),
+               (("authorization", good), ("authorization", good))):
+        with pytest.raises(grpc.RpcError) as caught:
+            server.stub().ListRequests(pb.ListRequestsRequest(access_package_id="ap-1"), metadata=md, timeout=10)
+        assert caught.value.code() == C.UNAUTHENTICATED
+        assert "more than one authorization header" in caught.value.details()
+
+
 @pytest.mark.parametrize("name", list(BAD))
 def test_bad_token_is_unauthenticated(server, name):
     assert list_code(server, bearer(BAD[name])) == C.UNAUTHENTICATED, name

@@ -82,6 +82,10 @@ public struct AuthorizationInterceptor: ServerInterceptor {
         let action = Self.action(for: context.method)
         let verified: VerifiedToken
         do throws(RPCError) {
+            if context.authorizationRepeated {
+                throw RPCError(
+                    code: .unauthenticated, message: "the call carries more than one authorization header; send exactly one")
+            }
             verified = try await verifier.verify(authorization: context.authorization)
         } catch {
             await reject(Refusal(error), caller: nil, action: action, request: request, context: context)

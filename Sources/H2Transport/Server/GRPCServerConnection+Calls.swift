@@ -260,6 +260,7 @@ extension GRPCServerConnection {
             method: method,
             metadata: stream.metadata,
             authorization: stream.authorization,
+            authorizationRepeated: stream.authorizationRepeated,
             peer: peer,
             deadline: stream.deadline,
             annotations: shared.observer == nil ? nil : CallAnnotations()

@@ -228,7 +228,9 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         case .timeout:
             stream.timeout = GRPCTimeout.parse(bytes: value)
             if stream.timeout == nil { stream.malformedTimeout = String(decoding: value, as: UTF8.self) }
-        case .authorization: stream.authorization = authorizations.string(for: value)
+        case .authorization:
+            if stream.authorization != nil { stream.authorizationRepeated = true }
+            stream.authorization = authorizations.string(for: value)
         case .ignored: break
         case .custom:
             let key = String(decoding: name, as: UTF8.self)

@@ -15,6 +15,8 @@ final class ServerStream {
     /// The raw `grpc-timeout` value when it could not be parsed.
     @exclusivity(unchecked) var malformedTimeout: String?
     @exclusivity(unchecked) var authorization: String?
+    /// A second `authorization` header arrived (the interceptor refuses the call).
+    @exclusivity(unchecked) var authorizationRepeated = false
     @exclusivity(unchecked) var metadata = Metadata()
     @exclusivity(unchecked) var headerListSize = 0
     @exclusivity(unchecked) var headersComplete = false

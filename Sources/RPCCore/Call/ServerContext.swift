@@ -11,18 +11,20 @@ public struct ServerContext: Sendable {
         let method: MethodDescriptor
         let metadata: Metadata
         let authorization: String?
+        let authorizationRepeated: Bool
         let peer: String
         let deadline: ContinuousClock.Instant?
         let response: ResponseMetadata
         let annotations: CallAnnotations?
 
         init(
-            method: MethodDescriptor, metadata: Metadata, authorization: String?, peer: String,
-            deadline: ContinuousClock.Instant?, response: ResponseMetadata, annotations: CallAnnotations?
+            method: MethodDescriptor, metadata: Metadata, authorization: String?, authorizationRepeated: Bool,
+            peer: String, deadline: ContinuousClock.Instant?, response: ResponseMetadata, annotations: CallAnnotations?
         ) {
             self.method = method
             self.metadata = metadata
             self.authorization = authorization
+            self.authorizationRepeated = authorizationRepeated
             self.peer = peer
             self.deadline = deadline
             self.response = response
@@ -37,6 +39,9 @@ public struct ServerContext: Sendable {
     public var metadata: Metadata { facts.metadata }
     /// The raw `authorization` header, kept apart so token caches can look it up without parsing.
     public var authorization: String? { facts.authorization }
+    /// The caller sent more than one `authorization` header. Which one counts is then a guess (a
+    /// proxy may have checked the first, `authorization` holds the last): refuse the call.
+    public var authorizationRepeated: Bool { facts.authorizationRepeated }
     /// The remote address, e.g. `127.0.0.1:53412`.
     public var peer: String { facts.peer }
     /// When the caller gives up (`grpc-timeout`); the transport cancels the handler then.
@@ -56,14 +61,16 @@ public struct ServerContext: Sendable {
         method: MethodDescriptor,
         metadata: Metadata,
         authorization: String?,
+        authorizationRepeated: Bool = false,
         peer: String,
         deadline: ContinuousClock.Instant?,
         response: ResponseMetadata = ResponseMetadata(),
         annotations: CallAnnotations? = nil
     ) {
         facts = Facts(
-            method: method, metadata: metadata, authorization: authorization, peer: peer, deadline: deadline,
-            response: response, annotations: annotations)
+            method: method, metadata: metadata, authorization: authorization,
+            authorizationRepeated: authorizationRepeated, peer: peer, deadline: deadline, response: response,
+            annotations: annotations)
     }
 
     public subscript<Key: ServerContextKey>(key: Key.Type) -> Key.Value? {
