@@ -96,6 +96,28 @@ def test_response_compression_only_with_listed_encoding(h2c, token):
     assert len(pb.ListRequestsResponse.FromString(msg).requests) == 30
 
 
+def test_streamed_responses_are_compressed_with_a_listed_encoding(h2c):
+    # Reflection streams a 3 KiB file descriptor: compressed when the caller lists gzip, as
+    # unary responses are; plain when it lists nothing.
+    from grpc_reflection.v1alpha import reflection_pb2 as rpb
+    path = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    body = grpc_frame(rpb.ServerReflectionRequest(
+        file_containing_symbol="entitlement.v1.AccessPackageRequests").SerializeToString())
+    call = h2c.call(path, body, extra=[("grpc-accept-encoding", "gzip")])
+    assert call.status == 0, call
+    assert call.headers.get("grpc-encoding") == "gzip", call.headers
+    (flag, msg), = call.messages()
+    assert flag == 1
+    plain = gzip.decompress(msg)
+    assert len(msg) < len(plain)
+    assert rpb.ServerReflectionResponse.FromString(plain).file_descriptor_response.file_descriptor_proto
+    call = h2c.call(path, body)
+    assert call.status == 0, call
+    assert call.headers.get("grpc-encoding", "identity") == "identity", call.headers
+    (flag, msg), = call.messages()
+    assert flag == 0 and msg == plain
+
+
 # ---------------------------------------------------------------- HTTP-level errors
 
 

@@ -4,36 +4,15 @@ import RPCCore
 /// Responses: a message with headers and trailers, or a header-only (Trailers-Only or HTTP) error.
 extension GRPCServerConnection {
     func respond(_ stream: ServerStream, message: OutgoingMessage, response: ResponseMetadata) {
-        let headroom = GRPCFraming.headerSize
-        var body = message.framed
         let size = message.messageSize
         guard size <= shared.configuration.maxMessageSize else {
             let error = RPCError(code: .resourceExhausted, message: "response of \(size) bytes exceeds the 4 MiB message limit")
             respond(stream, with: .grpc(error, acceptEncoding: false))
             return
         }
-        var algorithm = stream.responseCompression
-        if size < shared.configuration.compressionThreshold { algorithm = .identity }
-        if algorithm != .identity {
-            // Compression is an offer, not a duty: without a compressor the response goes out plain.
-            if let deflater = try? compressors.deflater(for: algorithm) {
-                var compressed = body.withUnsafeBytes {
-                    deflater.compress(UnsafeRawBufferPointer(rebasing: $0[headroom...]), headroom: headroom)
-                }
-                // Only when it pays off: a response that does not shrink goes out as it is.
-                if compressed.count < body.count {
-                    let length = compressed.count - headroom
-                    compressed.withUnsafeMutableBytes {
-                        GRPCFraming.writeHeader(compressed: true, length: length, to: $0.baseAddress!)
-                    }
-                    body = compressed
-                } else {
-                    algorithm = .identity
-                }
-            } else {
-                algorithm = .identity
-            }
-        }
+        let compressed = compressedFrame(of: message, with: stream.responseCompression)
+        let body = compressed ?? message.framed
+        let algorithm = compressed == nil ? CompressionAlgorithm.identity : stream.responseCompression
         guard shared.budget.reserveResponseBytes(body.count) else {
             let error = RPCError(
                 code: .resourceExhausted,
@@ -57,6 +36,23 @@ extension GRPCServerConnection {
         stream.messagesSent = 1
         stream.responseMessageBytes = size
         reportFinished(stream, code: .ok)
+    }
+
+    /// `message` as a compressed frame, when the caller accepts `algorithm`, the message is at
+    /// least the compression threshold and compressing it pays off; nil otherwise (it goes out as
+    /// it is). Compression is an offer, not a duty: without a compressor the message goes out plain.
+    func compressedFrame(of message: OutgoingMessage, with algorithm: CompressionAlgorithm) -> [UInt8]? {
+        guard algorithm != .identity, message.messageSize >= shared.configuration.compressionThreshold,
+            let deflater = try? compressors.deflater(for: algorithm)
+        else { return nil }
+        let headroom = GRPCFraming.headerSize
+        var compressed = message.framed.withUnsafeBytes {
+            deflater.compress(UnsafeRawBufferPointer(rebasing: $0[headroom...]), headroom: headroom)
+        }
+        guard compressed.count < message.framed.count else { return nil }
+        let length = compressed.count - headroom
+        compressed.withUnsafeMutableBytes { GRPCFraming.writeHeader(compressed: true, length: length, to: $0.baseAddress!) }
+        return compressed
     }
 
     /// Answers without a body: an HTTP error, or gRPC Trailers-Only (one HEADERS frame with END_STREAM).

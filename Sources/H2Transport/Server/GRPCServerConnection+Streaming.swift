@@ -91,22 +91,24 @@ extension GRPCServerConnection {
     private func sendHeadersIfNeeded(_ stream: ServerStream, call: StreamBuffers) {
         guard !call.headersSent else { return }
         call.headersSent = true
-        var headers = ResponseHeaders.success(compression: .identity)
+        // The caller's accepted encoding is announced for the whole stream; each message is then
+        // compressed or not (its flag says which), as it pays off.
+        var headers = ResponseHeaders.success(compression: stream.responseCompression)
         Self.add(stream.responseMetadata.headers, to: &headers)
         session?.submitResponse(streamID: stream.id, headers: headers, hasBody: true)
     }
 
     /// A response message from the handler's task, on the loop: queued, and the writer resumed
     /// once there is room.
-    func enqueueResponse(streamID: Int32, framed: [UInt8], writer: CheckedContinuation<Void, any Error>) {
+    func enqueueResponse(streamID: Int32, message: OutgoingMessage, writer: CheckedContinuation<Void, any Error>) {
         guard let stream = streams[streamID], !stream.responded, let call = stream.streaming else {
             writer.resume(throwing: RPCError(code: .cancelled, message: "the call has ended"))
             return
         }
         sendHeadersIfNeeded(stream, call: call)
         stream.messagesSent += 1
-        stream.responseMessageBytes += framed.count - GRPCFraming.headerSize
-        call.enqueue(framed, writer: writer)
+        stream.responseMessageBytes += message.messageSize
+        call.enqueue(compressedFrame(of: message, with: stream.responseCompression) ?? message.framed, writer: writer)
         awaitSend(of: stream)
         session?.resumeData(streamID: streamID)
         scheduleFlush()
@@ -184,14 +186,13 @@ struct ServerCallStream: ResponseStreamSink, RequestStreamSource {
         guard size <= maxMessageSize else {
             throw RPCError(code: .resourceExhausted, message: "response of \(size) bytes exceeds the 4 MiB message limit")
         }
-        let bytes = message.framed
         try await withCheckedThrowingContinuation { (writer: CheckedContinuation<Void, any Error>) in
             if loop.inEventLoop {
-                bound.value.enqueueResponse(streamID: streamID, framed: bytes, writer: writer)
+                bound.value.enqueueResponse(streamID: streamID, message: message, writer: writer)
             } else {
                 let bound = self.bound
                 let id = streamID
-                loop.execute { bound.value.enqueueResponse(streamID: id, framed: bytes, writer: writer) }
+                loop.execute { bound.value.enqueueResponse(streamID: id, message: message, writer: writer) }
             }
         }
     }

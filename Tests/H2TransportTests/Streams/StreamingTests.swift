@@ -156,9 +156,11 @@ struct StreamingTests {
     @Test("a client that stops reading stops the writer: the server queues a bounded amount")
     func slowReaderBlocksWriter() async throws {
         try await withStreamingServer { _, client, service in
-            // 400 messages of 64 KiB (25 MiB) that the client does not read.
+            // 400 messages of 64 KiB (25 MiB) that the client does not read; uncompressed, so the
+            // windows below count the bytes the handler wrote.
             let ids = (0..<400).map { _ in "big-64" }
-            let stream = try await AccessPackageRequestsClient(transport: client).watchRequests(watch(ids))
+            let stream = try await AccessPackageRequestsClient(transport: client).watchRequests(
+                watch(ids), options: CallOptions(acceptsCompressedResponses: false))
             var iterator = stream.makeAsyncIterator()
             _ = try await iterator.next()
             try await Task.sleep(for: .milliseconds(500))
@@ -178,7 +180,8 @@ struct StreamingTests {
     func stalledReaderIsReset() async throws {
         try await withStreamingServer(configure: { $0.responseSendTimeout = .milliseconds(300) }) { server, client, service in
             let ids = (0..<400).map { _ in "big-64" }
-            let stream = try await AccessPackageRequestsClient(transport: client).watchRequests(watch(ids))
+            let stream = try await AccessPackageRequestsClient(transport: client).watchRequests(
+                watch(ids), options: CallOptions(acceptsCompressedResponses: false))
             var iterator = stream.makeAsyncIterator()
             _ = try await iterator.next()
             // Read nothing more: within the timeout (and a sweep) the server gives up on the stream.
