@@ -218,6 +218,23 @@ def test_reflection_lists_services_and_serves_files_with_dependencies(server, ve
     assert answers[6].original_request.file_containing_symbol == "no.such.Symbol"
 
 
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+def test_reflection_resolves_fields_oneofs_and_enum_values(server, version):
+    """`grpcurl describe` of a field or an enum value, as grpc-go and C++ reflection answer it."""
+    symbols = ["entitlement.v1.Subject.display_name", "entitlement.v1.AccessPackageRequest.created_at",
+               "entitlement.v1.REQUEST_STATE_DELIVERED", "grpc.health.v1.HealthCheckResponse.SERVING",
+               "grpc.health.v1.HealthCheckResponse.ServingStatus"]
+    with grpc.insecure_channel(server.addr) as ch:
+        _, answers = _reflect(ch, version, [dict(file_containing_symbol=s) for s in symbols]
+                              + [dict(file_containing_symbol="entitlement.v1.RequestState.REQUEST_STATE_DELIVERED")])
+    for symbol, answer in zip(symbols, answers):
+        assert answer.WhichOneof("message_response") == "file_descriptor_response", symbol
+        first = descriptor_pb2.FileDescriptorProto.FromString(answer.file_descriptor_response.file_descriptor_proto[0])
+        assert first.package == symbol.rsplit(".", 2)[0] or symbol.startswith(first.package + "."), symbol
+    # Enum values are scoped beside their enum, not inside it.
+    assert answers[-1].error_response.error_code == 5
+
+
 def test_request_built_from_reflected_descriptors_alone_works(server):
     """What grpcurl does: no generated code, only what reflection returns."""
     with grpc.insecure_channel(server.addr) as ch:

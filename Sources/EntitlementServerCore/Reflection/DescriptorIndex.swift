@@ -2,7 +2,9 @@ import ProtoWire
 
 /// Which file declares which symbol, from serialized `FileDescriptorProto`s (the ones the
 /// generator embeds). Only names are read: file, package, dependencies, and the full names of
-/// messages (nested too), enums, services and methods.
+/// messages (nested too), their fields and oneofs, enums and their values, services and methods:
+/// every name protobuf scopes, as other servers' reflection resolves (`grpcurl describe
+/// entitlement.v1.Subject.display_name`). Enum values are scoped beside their enum, as in C++.
 struct DescriptorIndex: Sendable {
     struct File: Sendable {
         let name: String
@@ -29,7 +31,7 @@ struct DescriptorIndex: Sendable {
                     case 2: package = try reader.readString(tag)
                     case 3: dependencies.append(try reader.readString(tag))
                     case 4: symbols += try Self.messageSymbols(try reader.readBytes(tag), scope: nil)
-                    case 5: symbols += try reader.withSubReader(tag) { sub throws(ProtoDecodingError) in try Self.name(&sub).map { [$0] } ?? [] }
+                    case 5: symbols += try reader.withSubReader(tag) { sub throws(ProtoDecodingError) in try Self.enumSymbols(&sub, scope: nil) }
                     case 6: symbols += try reader.withSubReader(tag) { sub throws(ProtoDecodingError) in try Self.serviceSymbols(&sub) }
                     default: try reader.skipField(tag, into: &scratch)
                     }
@@ -67,25 +69,51 @@ struct DescriptorIndex: Sendable {
         return name
     }
 
-    /// A `DescriptorProto`'s name and those of its nested messages (3) and enums (4).
+    /// A `DescriptorProto`'s name and those of its fields (2), nested messages (3), enums (4) and
+    /// oneofs (8).
     private static func messageSymbols(_ reader: inout ProtoReader, scope: String?) throws -> [String] {
         var name = ""
+        var members: [String] = []
         var nested: [[UInt8]] = []
-        var enums: [String] = []
+        var enums: [[UInt8]] = []
         var scratch = UnknownFields()
         while let tag = try reader.nextTag() {
             switch tag.fieldNumber {
             case 1: name = try reader.readString(tag)
+            case 2, 8: if let m = try reader.withSubReader(tag, { sub throws(ProtoDecodingError) in try Self.name(&sub) }) { members.append(m) }
             case 3: nested.append(try reader.readBytes(tag))
-            case 4: if let e = try reader.withSubReader(tag, { sub throws(ProtoDecodingError) in try Self.name(&sub) }) { enums.append(e) }
+            case 4: enums.append(try reader.readBytes(tag))
             default: try reader.skipField(tag, into: &scratch)
             }
             scratch = UnknownFields()
         }
         let full = scope.map { $0 + "." + name } ?? name
-        var symbols = [full] + enums.map { full + "." + $0 }
+        var symbols = [full] + members.map { full + "." + $0 }
+        for bytes in enums {
+            symbols += try bytes.withUnsafeBytes { raw in
+                var sub = ProtoReader(raw)
+                return try enumSymbols(&sub, scope: full)
+            }
+        }
         for bytes in nested { symbols += try messageSymbols(bytes, scope: full) }
         return symbols
+    }
+
+    /// An `EnumDescriptorProto`'s full name and its values' (2), which share the enum's scope.
+    private static func enumSymbols(_ reader: inout ProtoReader, scope: String?) throws(ProtoDecodingError) -> [String] {
+        var name = ""
+        var values: [String] = []
+        var scratch = UnknownFields()
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: name = try reader.readString(tag)
+            case 2: if let v = try reader.withSubReader(tag, { sub throws(ProtoDecodingError) in try Self.name(&sub) }) { values.append(v) }
+            default: try reader.skipField(tag, into: &scratch)
+            }
+            scratch = UnknownFields()
+        }
+        let prefix = scope.map { $0 + "." } ?? ""
+        return [prefix + name] + values.map { prefix + $0 }
     }
 
     private static func messageSymbols(_ bytes: [UInt8], scope: String?) throws -> [String] {
