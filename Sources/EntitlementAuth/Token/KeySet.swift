@@ -1,6 +1,7 @@
 import Foundation
 import JWTKit
 import Logging
+import RPCCore
 
 /// The signature algorithms this service accepts. Each is pinned to one key type, so a token can
 /// never pick a weaker or confusable algorithm for a key (RS256 for RSA, ES256 for EC P-256).
@@ -52,6 +53,14 @@ struct KeySet: Sendable {
                 guard let n = key.n, let e = key.e else {
                     throw JWKSError(message: "JWKS \(label): an RSA key needs n and e")
                 }
+                // A policy refusal, not a broken key: an identity provider may still publish an
+                // old short key beside its current ones, and the service must start without it.
+                if let bits = Self.modulusBits(n), bits < Self.minimumRSABits {
+                    logger.warning(
+                        "JWKS: skipping \(label): its RSA modulus is \(bits) bits; keys under \(Self.minimumRSABits) bits are refused"
+                    )
+                    continue
+                }
                 jwk = .rsa(.rs256, identifier: JWKIdentifier(string: kid), modulus: n, exponent: e)
             case ("EC", "P-256"):
                 algorithm = .es256
@@ -90,6 +99,19 @@ struct KeySet: Sendable {
         // Tokens are matched by kid before jwt-kit sees them; no default key to fall back to.
         await collection.clearDefault()
         return KeySet(algorithms: algorithms, collection: collection)
+    }
+}
+
+extension KeySet {
+    /// RSA keys shorter than this are skipped (NIST SP 800-131A; jwt-kit refuses them too).
+    static let minimumRSABits = 2_048
+
+    /// The size of a base64url big-endian modulus in bits (leading zero bytes not counted); nil if
+    /// it is not base64url.
+    static func modulusBits(_ base64url: String) -> Int? {
+        guard let bytes = Base64.decode(base64url) else { return nil }
+        guard let first = bytes.firstIndex(where: { $0 != 0 }) else { return 0 }
+        return (bytes.count - first) * 8 - bytes[first].leadingZeroBitCount
     }
 }
 

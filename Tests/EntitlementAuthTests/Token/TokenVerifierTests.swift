@@ -1,5 +1,5 @@
 import Entitlement
-import EntitlementAuth
+@testable import EntitlementAuth
 import Foundation
 import JWTKit
 import Logging
@@ -68,6 +68,16 @@ struct TokenVerifierTests {
         pss["alg"] = "PS256"
         let fixture = try await VerifierFixture(keys: [TestKeys.rsaA.jwk, pss])
         #expect(fixture.verifier.keyIds == ["rsa-a"])
+    }
+
+    @Test("an RSA key under 2048 bits is skipped, the others kept: an old short key does not stop start-up")
+    func skipsShortRSAKeys() async throws {
+        let modulus = Data([0xC1] + [UInt8](repeating: 0x5A, count: 127))  // 1,024 bits
+        let short = ["kty": "RSA", "kid": "rsa-1024", "use": "sig", "n": base64URL(modulus), "e": "AQAB"]
+        let fixture = try await VerifierFixture(keys: [TestKeys.rsaA.jwk, short])
+        #expect(fixture.verifier.keyIds == ["rsa-a"])
+        #expect(KeySet.modulusBits(base64URL(modulus)) == 1_024)
+        #expect(KeySet.modulusBits(base64URL(Data([0, 0x01] + [UInt8](repeating: 0, count: 255)))) == 2_041)
     }
 
     @Test(
