@@ -20,11 +20,20 @@ struct EntitlementServerCommand: AsyncParsableCommand {
 
     /// Parses the command line merged with ENTITLEMENT_* variables, then runs.
     static func main() async {
+        var fromEnvironment: [EnvironmentArguments.Option] = []
         do {
-            let arguments = try EnvironmentArguments.merged(
+            let merged = try EnvironmentArguments.merged(
                 arguments: Array(CommandLine.arguments.dropFirst()), options: EnvironmentArguments.options(of: Self.self),
                 environment: ProcessInfo.processInfo.environment)
-            var command = try parseAsRoot(arguments)
+            fromEnvironment = merged.fromEnvironment
+            var command: any ParsableCommand
+            do {
+                command = try parseAsRoot(merged.arguments)
+            } catch where !fromEnvironment.isEmpty && exitCode(for: error) == .validationFailure {
+                // A usage error about a flag the environment set names the variable too.
+                let message = EnvironmentArguments.attributing(message(for: error), to: fromEnvironment)
+                throw ValidationError(message)
+            }
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -145,6 +154,11 @@ struct EntitlementServerCommand: AsyncParsableCommand {
             if let jwksURL {
                 guard let url = URL(string: jwksURL), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil
                 else { throw ValidationError("--jwks-url must be an http(s) URL, got \(jwksURL)") }
+            }
+            for (flag, value) in [("--issuer", issuer), ("--audience", audience), ("--tenant-id", tenantId)]
+            where value?.isEmpty == true {
+                // An empty claim to compare with would make the check mean nothing.
+                throw ValidationError("\(flag) must not be empty: every token's claim is checked against it")
             }
             let missing = [
                 ("--data-dir", dataDirectory), ("--jwks or --jwks-url", jwks ?? jwksURL), ("--issuer", issuer),

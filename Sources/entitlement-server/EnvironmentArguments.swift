@@ -43,11 +43,13 @@ enum EnvironmentArguments {
     }
 
     /// `arguments` plus, for each option not on the command line, its value from `environment`.
+    /// - Returns: also the options that came from the environment, to name in errors.
     /// - Throws: `ValidationError` for a flag variable that is not a boolean.
     static func merged(
         arguments: [String], options: [Option], environment: [String: String]
-    ) throws -> [String] {
+    ) throws -> (arguments: [String], fromEnvironment: [Option]) {
         var merged = arguments
+        var fromEnvironment: [Option] = []
         for option in options {
             let flag = "--" + option.name
             let given = arguments.contains { $0 == flag || $0.hasPrefix(flag + "=") }
@@ -62,7 +64,29 @@ enum EnvironmentArguments {
             } else {
                 merged.append(flag + "=" + value)
             }
+            fromEnvironment.append(option)
         }
-        return merged
+        return (merged, fromEnvironment)
+    }
+
+    /// `message` (an error about the command line) with the variable named for each flag it
+    /// mentions that came from the environment: the operator set `ENTITLEMENT_PORT`, not `--port`.
+    /// Values are not repeated: a variable may hold a password (`ENTITLEMENT_STORE`).
+    static func attributing(_ message: String, to fromEnvironment: [Option]) -> String {
+        let named = fromEnvironment.filter { mentions(message, flag: "--" + $0.name) }
+        guard !named.isEmpty else { return message }
+        let notes = named.map { "--\($0.name) was set by \(variable(for: $0.name))" }
+        return message + " (" + notes.joined(separator: "; ") + ")"
+    }
+
+    /// Whether `message` names `flag` itself, not a longer flag it begins (`--jwks` in `--jwks-url`).
+    static func mentions(_ message: String, flag: String) -> Bool {
+        var rest = message[...]
+        while let found = rest.range(of: flag) {
+            let next = rest[found.upperBound...].first
+            if next.map({ !($0.isLetter || $0.isNumber || $0 == "-") }) ?? true { return true }
+            rest = rest[found.upperBound...]
+        }
+        return false
     }
 }

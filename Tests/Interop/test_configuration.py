@@ -63,8 +63,21 @@ def test_a_bad_environment_value_is_a_usage_error_naming_the_variable(workspace)
     env = _env_for(workspace, workspace.data_dir("env-bad"), free_port())
     env["ENTITLEMENT_MAX_CONNECTIONS"] = "lots"
     out = subprocess.run([str(server_binary())], env=env, capture_output=True, text=True, timeout=30)
-    assert out.returncode != 0
-    assert "max-connections" in out.stderr
+    assert out.returncode == 64
+    assert "max-connections" in out.stderr and "ENTITLEMENT_MAX_CONNECTIONS" in out.stderr
+    # Out of range, caught by validation rather than parsing: the variable is named too.
+    for variable, value in (("ENTITLEMENT_MAX_CONNECTIONS", "0"), ("ENTITLEMENT_REPROCESS_WINDOW_DAYS", "-1")):
+        out = subprocess.run([str(server_binary())], env={**env, "ENTITLEMENT_MAX_CONNECTIONS": "100", variable: value},
+                             capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == 64 and variable in out.stderr, out.stderr
+    for variable in ("ENTITLEMENT_ISSUER", "ENTITLEMENT_AUDIENCE", "ENTITLEMENT_TENANT_ID"):
+        out = subprocess.run([str(server_binary())], env={**env, "ENTITLEMENT_MAX_CONNECTIONS": "100", variable: ""},
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 64 and variable in out.stderr, out.stderr
+    out = subprocess.run([str(server_binary()), "--issuer", ""], env={**env, "ENTITLEMENT_MAX_CONNECTIONS": "100"},
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 64 and "--issuer must not be empty" in out.stderr, out.stderr
     env["ENTITLEMENT_MAX_CONNECTIONS"] = "100"
     env["ENTITLEMENT_DEMO"] = "perhaps"
     out = subprocess.run([str(server_binary())], env=env, capture_output=True, text=True, timeout=30)
