@@ -95,6 +95,10 @@ public final class Inflater {
             if output.count + produced > limit { throw .limitExceeded(limit: limit) }
             output.append(contentsOf: chunk[0..<produced])
             switch status {
+            case Z_STREAM_END where format == .gzip && z.pointee.avail_in > 0:
+                // RFC 1952 §2.2: a gzip body may hold several members, read as one (as grpc-go
+                // and Java do); what follows must be another member, or it is corrupt.
+                inflateReset(z)
             case Z_STREAM_END:
                 return output
             case Z_OK:

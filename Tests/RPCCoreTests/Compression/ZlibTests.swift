@@ -28,6 +28,17 @@ struct ZlibTests {
         #expect(throws: CompressionError.self) { try Zlib.inflate(Array(valid.dropLast(6)), format: .gzip, limit: 10_000) }
     }
 
+    @Test("a gzip body of several members inflates to all of them; bytes after a member that are not one are refused")
+    func multiMemberGzip() throws {
+        let first = Array("first member, ".utf8)
+        let second = [UInt8](repeating: 9, count: 3000)
+        let members = first.withUnsafeBytes { try! Zlib.deflate($0, format: .gzip) }
+            + second.withUnsafeBytes { try! Zlib.deflate($0, format: .gzip) }
+        #expect(try Zlib.inflate(members, format: .gzip, limit: 10_000) == first + second)
+        #expect(throws: CompressionError.self) { try Zlib.inflate(members, format: .gzip, limit: 3_000) }
+        #expect(throws: CompressionError.self) { try Zlib.inflate(members + [1, 2, 3], format: .gzip, limit: 10_000) }
+    }
+
     @Test("one inflater serves many messages, also after a corrupt one or a bomb", arguments: [CompressionAlgorithm.gzip, .deflate])
     func reusedInflater(algorithm: CompressionAlgorithm) throws {
         let inflater = try Inflater(format: algorithm)
