@@ -303,7 +303,8 @@ extension GRPCServerConnection {
         guard messages.count == 1, let message = messages.first else {
             throw RPCError(
                 code: .unimplemented,
-                message: "a unary call carries exactly one request message, got \(messages.count == 0 ? "none" : "more than one")"
+                message:
+                    "a unary or server-streaming call carries exactly one request message, got \(messages.count == 0 ? "none" : "more than one")"
             )
         }
         return try decodeMessage(message, of: stream)

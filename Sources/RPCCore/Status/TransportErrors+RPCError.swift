@@ -9,7 +9,9 @@ extension DeframingError: RPCErrorConvertible {
         case .invalidFlag(let flag):
             RPCError(code: .internalError, message: "invalid message flag \(flag)")
         case .tooManyMessages(let limit):
-            RPCError(code: .unimplemented, message: "a unary call carries exactly \(limit) request message; got more")
+            RPCError(
+                code: .unimplemented,
+                message: "a unary or server-streaming call carries exactly \(limit) request message; got more")
         }
     }
 }
