@@ -75,6 +75,18 @@ public struct AuthorizationInterceptor: ServerInterceptor {
         return try await next(request, context)
     }
 
+    /// The call's one `authorization` header (nil if none). Refuses several: which one counts
+    /// would be a guess, and a proxy may have checked another. Not inlined: the error it builds
+    /// would otherwise widen `admit`'s async frame, which every call allocates.
+    @inline(never)
+    private static func onlyAuthorization(of context: ServerContext) throws(RPCError) -> String? {
+        guard !context.authorizationRepeated else {
+            throw RPCError(
+                code: .unauthenticated, message: "the call carries more than one authorization header; send exactly one")
+        }
+        return context.authorization
+    }
+
     /// The verified caller, if the token is good and its roles allow the call; otherwise the
     /// refusal is logged (and audited for Reprocess) and thrown.
     @inline(never)
@@ -82,11 +94,7 @@ public struct AuthorizationInterceptor: ServerInterceptor {
         let action = Self.action(for: context.method)
         let verified: VerifiedToken
         do throws(RPCError) {
-            if context.authorizationRepeated {
-                throw RPCError(
-                    code: .unauthenticated, message: "the call carries more than one authorization header; send exactly one")
-            }
-            verified = try await verifier.verify(authorization: context.authorization)
+            verified = try await verifier.verify(authorization: try Self.onlyAuthorization(of: context))
         } catch {
             await reject(Refusal(error), caller: nil, action: action, request: request, context: context)
             throw error
