@@ -43,9 +43,22 @@ final class AuditLogFile: Sendable {
         }
     }
 
-    /// The line's bytes, built in one buffer: it is written on the store's actor once per
-    /// audited call, so it must not cost a string per field.
-    static func line(for record: AuditRecord, seq: Int64?) -> [UInt8] {
+    /// The arrays of a record as JSON, made once for the audit row and reused for its line.
+    struct JSONArrays: Sendable {
+        let requestIds: [UInt8]
+        /// nil when the record has no outcomes (a refused call).
+        let outcomes: [UInt8]?
+
+        init(_ record: AuditRecord) {
+            requestIds = jsonArray(record.requestIds)
+            outcomes = record.outcomes.isEmpty ? nil : jsonArray(record.outcomes.lazy.map(\.protoName))
+        }
+    }
+
+    /// The line's bytes, built in one buffer: it is written once per audited call, so it must not
+    /// cost a string per field.
+    /// - Parameter arrays: the record's arrays already rendered (for the audit row); made here if nil.
+    static func line(for record: AuditRecord, seq: Int64?, arrays: JSONArrays? = nil) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(160 + record.requestIds.count * 32 + record.outcomes.count * 24 + record.reason.utf8.count)
         func raw(_ text: StaticString) {
@@ -66,10 +79,14 @@ final class AuditLogFile: Sendable {
         raw(",\"access_package_id\":")
         out.appendJSONString(record.accessPackageId)
         raw(",\"request_ids\":")
-        appendJSONArray(record.requestIds, to: &out)
+        if let arrays { out += arrays.requestIds } else { appendJSONArray(record.requestIds, to: &out) }
         if !record.outcomes.isEmpty {
             raw(",\"outcomes\":")
-            appendJSONArray(record.outcomes.lazy.map(\.protoName), to: &out)
+            if let rendered = arrays?.outcomes {
+                out += rendered
+            } else {
+                appendJSONArray(record.outcomes.lazy.map(\.protoName), to: &out)
+            }
         }
         if !record.reason.isEmpty {
             raw(",\"reason\":")

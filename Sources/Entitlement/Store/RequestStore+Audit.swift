@@ -11,9 +11,16 @@ extension RequestStore: RefusalAuditing {
             journalLine: Self.auditLine(record))
     }
 
-    /// The audit.log line of `record` once its row has committed as `seq` (the writer appends it).
-    static func auditLine(_ record: AuditRecord) -> @Sendable (Int64) -> [UInt8] {
-        { seq in AuditLogFile.line(for: record, seq: seq) }
+    /// The audit.log line of `record` once its row has committed (the writer appends it), with
+    /// the arrays the row was bound with.
+    static func auditLine(_ record: AuditRecord) -> @Sendable (InsertedAudit) -> [UInt8] {
+        { row in AuditLogFile.line(for: record, seq: row.seq, arrays: row.arrays) }
+    }
+
+    /// An audit row as inserted: its place in the table and the arrays it holds.
+    struct InsertedAudit: Sendable {
+        let seq: Int64
+        let arrays: AuditLogFile.JSONArrays
     }
 
     /// Appends an audit record in its own transaction and logs it.
@@ -106,16 +113,16 @@ extension RequestStore: RefusalAuditing {
     }
 
     /// Inserts the record (one row, ids and outcomes as JSON arrays); returns its `seq` (the
-    /// order of the audit table, kept in audit.log).
+    /// order of the audit table, kept in audit.log) and the arrays, for its audit.log line.
     @discardableResult
-    static func insertAudit(_ record: AuditRecord, in database: SQLiteDatabase) throws(SQLiteError) -> Int64 {
+    static func insertAudit(_ record: AuditRecord, in database: SQLiteDatabase) throws(SQLiteError) -> InsertedAudit {
+        let arrays = AuditLogFile.JSONArrays(record)
         let audit = try database.statement(StoreSchema.insertAudit)
         try audit.bind(
             record.time.seconds, Int64(record.time.nanos), record.callerObjectId, record.accessPackageId,
             record.decision.rawValue, record.reason, record.peer, Int64(record.count),
-            SQLiteText(AuditLogFile.jsonArray(record.requestIds)),
-            record.outcomes.isEmpty ? nil : SQLiteText(AuditLogFile.jsonArray(record.outcomes.lazy.map(\.protoName))))
+            SQLiteText(arrays.requestIds), arrays.outcomes.map(SQLiteText.init))
         try audit.run()
-        return database.lastInsertRowID
+        return InsertedAudit(seq: database.lastInsertRowID, arrays: arrays)
     }
 }

@@ -202,4 +202,21 @@ struct AuditLogReconcileTests {
         let parsed = try JSONSerialization.jsonObject(with: Data(AuditLogFile.jsonArray(odd))) as? [String]
         #expect(parsed == odd)
     }
+
+    @Test("a line built from the row's arrays is the line built from the record")
+    func lineFromRowArrays() {
+        let records = [
+            AuditRecord(
+                callerObjectId: "oid-7", time: testNow, accessPackageId: "ap-1", requestIds: ["r1", "quo\"te", "tab\t"],
+                outcomes: [.accepted, .notFound, .windowExpired], decision: .allowed),
+            AuditRecord(
+                callerObjectId: nil, time: testNow, accessPackageId: "ap-2", requestIds: [], decision: .denied,
+                reason: "PERMISSION_DENIED: role READER", peer: "10.0.0.7:5312", count: 3),
+        ]
+        for record in records {
+            #expect(
+                AuditLogFile.line(for: record, seq: 42, arrays: AuditLogFile.JSONArrays(record))
+                    == AuditLogFile.line(for: record, seq: 42))
+        }
+    }
 }
