@@ -126,7 +126,9 @@ public struct AccessPackageRequestsHandler: Sendable {
         guard let start = try await store.watch(accessPackageId: packageId, ids: request.requestIds) else {
             throw Self.unknownPackage(packageId)
         }
-        // Cancelling the call ends the iteration below (the stream's termination unsubscribes).
+        // However the watch ends (settled, cancelled, a failed write), its place under the
+        // feed's limit is given back.
+        defer { start.subscription.stop() }
         var delivering = Set(start.snapshot.filter { $0.state == .delivering }.map(\.id))
         for current in start.snapshot {
             try await responses.write(Self.watchMessage(current))

@@ -55,7 +55,7 @@ public final class RequestChangeFeed: Sendable {
             }
             let id = state.nextID
             state.nextID += 1
-            let subscription = RequestSubscription(changes: stream)
+            let subscription = RequestSubscription(changes: stream, stop: { continuation.finish() })
             state.subscribers[id] = Subscriber(
                 packageId: packageId, ids: ids, continuation: continuation, subscription: subscription)
             continuation.onTermination = { [weak self] _ in self?.unsubscribe(id) }
@@ -128,9 +128,18 @@ public final class RequestChangeFeed: Sendable {
 public final class RequestSubscription: Sendable {
     public let changes: AsyncStream<AccessPackageRequest>
     private let reason = Mutex<RPCError?>(nil)
+    private let finish: @Sendable () -> Void
 
-    init(changes: AsyncStream<AccessPackageRequest>) {
+    init(changes: AsyncStream<AccessPackageRequest>, stop: @escaping @Sendable () -> Void) {
         self.changes = changes
+        self.finish = stop
+    }
+
+    /// Ends the watcher and gives its place under the feed's limit back. A watch that returns
+    /// (settled, or its write failed) must call it: the feed holds the watcher until its changes
+    /// end, and a stream nobody iterates any more never ends by itself.
+    public func stop() {
+        finish()
     }
 
     /// Why the changes ended, if the feed ended them (fell behind, shutdown).
