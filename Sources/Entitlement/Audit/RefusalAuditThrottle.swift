@@ -1,6 +1,8 @@
 /// Aggregates audit rows of refused (unauthenticated or denied) Reprocess calls, so a flood of
-/// them cannot fill the disk: at most one row per peer, caller and reason per second, carrying
-/// how many calls it stands for. Authorized calls never pass through here: each keeps its row.
+/// them cannot fill the disk: at most one row per peer, caller and reason per second, then a
+/// summary row for the calls held back in that second, carrying how many they were and the
+/// distinct ids they named (up to `maxSummaryIds`; the package and time are the newest call's).
+/// Authorized calls never pass through here: each keeps its row.
 ///
 /// Bounded: it tracks at most `maxKeys` keys; past that, new keys share one overflow key.
 package struct RefusalAuditThrottle: Sendable {
@@ -25,11 +27,16 @@ package struct RefusalAuditThrottle: Sendable {
     static let maxKeys = 4_096
     static let overflowKey = Key(peerHost: "*", caller: nil, code: "*")
 
+    /// The most distinct request ids a summary row lists.
+    static let maxSummaryIds = 100
+
     private struct Entry {
         var windowStart: Int64
         var held: Int
         /// A record of the newest held call, for the summary row.
         var last: AuditRecord?
+        /// The distinct ids the held calls named, in first-seen order, up to `maxSummaryIds`.
+        var heldIds: [String] = []
     }
 
     private var entries: [Key: Entry] = [:]
@@ -47,6 +54,9 @@ package struct RefusalAuditThrottle: Sendable {
         }
         entry.held += 1
         entry.last = record
+        for id in record.requestIds where entry.heldIds.count < Self.maxSummaryIds && !entry.heldIds.contains(id) {
+            entry.heldIds.append(id)
+        }
         entries[key] = entry
         return .held
     }
@@ -57,7 +67,9 @@ package struct RefusalAuditThrottle: Sendable {
         var rows: [AuditRecord] = []
         for (key, entry) in entries where now - entry.windowStart >= Self.window {
             if entry.held > 0, var last = entry.last {
+                // Who, when and why of the newest held call; the ids of all of them.
                 last.count = entry.held
+                last.requestIds = entry.heldIds
                 rows.append(last)
             }
             entries[key] = nil

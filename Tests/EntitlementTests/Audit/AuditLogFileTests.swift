@@ -148,15 +148,18 @@ struct RefusalAuditThrottleTests {
         try await withTemporaryDirectory { path in
             do {
                 let store = try RequestStore(directory: path, clock: ManualWallClock(testNow))
-                for _ in 0..<10 {
+                for i in 0..<10 {
                     await store.recordDeniedReprocess(
-                        caller: nil, packageId: "ap-1", requestIds: [], reason: "UNAUTHENTICATED: x", peer: "1.2.3.4:5")
+                        caller: nil, packageId: "ap-1", requestIds: ["r\(i % 4)", "r-all"], reason: "UNAUTHENTICATED: x",
+                        peer: "1.2.3.4:5")
                 }
                 await store.close()
             }
             let reopened = try RequestStore(directory: path, clock: ManualWallClock(testNow))
             let records = try await reopened.auditRecords(limit: 10)
             #expect(records.map(\.count) == [1, 9])
+            // The summary names every id the held calls named, once each, in first-seen order.
+            #expect(records.last?.requestIds == ["r1", "r-all", "r2", "r3", "r0"])
             await reopened.close()
         }
     }
