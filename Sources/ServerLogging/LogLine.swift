@@ -49,24 +49,47 @@ package struct LogLine {
     package mutating func append(_ key: String, _ value: String) {
         startField(key)
         switch format {
-        case .text: bytes.appendUTF8(value)
+        case .text: appendTextValue(value)
         case .json: bytes.appendJSONString(value)
         }
+    }
+
+    /// A text-format value as it is, or quoted (logfmt: `"…"`, with `"` and `\` escaped) when it
+    /// is empty or holds a space, `=`, `"` or `\`: caller text such as `x audit.decision=allowed`
+    /// must not read as fields of its own.
+    private mutating func appendTextValue(_ value: String) {
+        if Self.isPlainText(value) { return bytes.appendUTF8(value) }
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
+            bytes.append(byte)
+        }
+        bytes.append(UInt8(ascii: "\""))
     }
 
     /// Several values as one comma-separated field (`a,b,c`; in JSON one string), as a swift-log
     /// string value holding them joined would be written, without making that string.
     package mutating func append(_ key: String, joining values: [String]) {
         startField(key)
-        if format == .json { bytes.append(UInt8(ascii: "\"")) }
-        for (i, value) in values.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
-            switch format {
-            case .text: bytes.appendUTF8(value)
-            case .json: bytes.appendJSONEscaped(value)
+        switch format {
+        case .text:
+            // Joined only when some value must be quoted (rare): the usual ids go straight in.
+            if !values.isEmpty, values.allSatisfy(Self.isPlainText) {
+                for (i, value) in values.enumerated() {
+                    if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                    bytes.appendUTF8(value)
+                }
+            } else {
+                appendTextValue(values.joined(separator: ","))
             }
+        case .json:
+            bytes.append(UInt8(ascii: "\""))
+            for (i, value) in values.enumerated() {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                bytes.appendJSONEscaped(value)
+            }
+            bytes.append(UInt8(ascii: "\""))
         }
-        if format == .json { bytes.append(UInt8(ascii: "\"")) }
     }
 
     /// A number, written as decimal digits (a JSON string, like the handler's other values).
@@ -106,8 +129,16 @@ package struct LogLine {
     package mutating func append(_ key: String, _ value: Logger.MetadataValue) {
         startField(key)
         switch format {
-        case .text: bytes += value.description.utf8
+        case .text: appendTextValue(value.description)
         case .json: appendJSON(value)
+        }
+    }
+
+    /// Whether a text-format value goes in unquoted: not empty, and no space, `=`, `"` or `\`.
+    private static func isPlainText(_ value: String) -> Bool {
+        var value = value
+        return value.withUTF8 { utf8 in
+            !utf8.isEmpty && !utf8.contains { $0 == 0x20 || $0 == 0x3D || $0 == 0x22 || $0 == 0x5C }
         }
     }
 

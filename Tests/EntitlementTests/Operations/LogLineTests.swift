@@ -116,7 +116,7 @@ struct LogLineTests {
         AccessLog(logger: Logger(label: "entitlement") { _ in handler }).callFinished(summary)
         let lines = captured.lines()
         try #require(lines.count == 1)
-        #expect(lines[0].contains("grpc.message=internal error") && lines[0].contains("cause=line one\\nfake line"))
+        #expect(lines[0].contains(#"grpc.message="internal error""#) && lines[0].contains(#"cause="line one\\nfake line"#))
         #expect(lines[0].utf8.count < 2_000)
     }
 
@@ -152,6 +152,29 @@ struct LogLineTests {
         #expect(try Self.withoutTime(lines[2], format: format) == Self.withoutTime(lines[3], format: format))
         #expect(lines[0].contains("REPROCESS_OUTCOME_ACCEPTED,REPROCESS_OUTCOME_NOT_ELIGIBLE,REPROCESS_OUTCOME_NOT_FOUND"))
         #expect(lines[2].contains("10.0.0.7:5312") && lines[2].contains("audit.count"))
+    }
+
+    @Test("text values with spaces, = or quotes are quoted, so caller text cannot pass for fields")
+    func textValuesAreQuoted() throws {
+        let captured = CapturedLines()
+        let handler = LineLogHandler(label: "entitlement.store", format: .text, sink: captured.sink)
+        Logger(label: "entitlement.store") { _ in handler }.notice(
+            "reprocess",
+            metadata: [
+                "audit.access_package_id": "ap-1 audit.decision=allowed", "audit.caller": "oid-7", "empty": "",
+                "quote": #"a"b\c"#,
+            ])
+        let line = try #require(captured.lines().first)
+        #expect(line.contains(#" audit.access_package_id="ap-1 audit.decision=allowed" "#))
+        #expect(line.contains(" audit.caller=oid-7 "))
+        #expect(line.contains(#" empty="" "#))
+        #expect(line.contains(#" quote="a\"b\\c" "#))
+        var joined = LogLine(format: .text, level: .info, label: "l", message: "m")
+        joined.append("ids", joining: ["r1", "r2"])
+        joined.append("odd", joining: ["r1", "r 2"])
+        joined.append("none", joining: [])
+        let text = String(decoding: joined.finish(source: "s"), as: UTF8.self)
+        #expect(text.contains(" ids=r1,r2 ") && text.contains(#" odd="r1,r 2" "#) && text.contains(#" none="" "#))
     }
 
     @Test("a handler with metadata of its own still gets the direct lines, through swift-log")
