@@ -311,6 +311,7 @@ public struct Subject: ProtoMessage {
     public var displayName: String = ""
     public var principalName: String = ""
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "entitlement.v1.Subject"
 
     public init() {}
 
@@ -356,6 +357,7 @@ public struct ResourceDelivery: ProtoMessage {
     public var error: String = ""
     public var attempts: Int32 = 0
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "entitlement.v1.ResourceDelivery"
 
     public init() {}
 
@@ -418,6 +420,7 @@ public struct AccessPackageRequest: ProtoMessage {
     public var reprocessCount: Int32 = 0
     public var lastReprocessedAt: Timestamp?
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "entitlement.v1.AccessPackageRequest"
 
     public init() {}
 
@@ -504,6 +507,7 @@ public struct ListRequestsRequest: ProtoMessage {
     public var pageSize: Int32 = 0
     public var pageToken: String = ""
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "entitlement.v1.ListRequestsRequest"
 
     public init() {}
 
@@ -557,6 +561,7 @@ public struct ListRequestsResponse: ProtoMessage {
     public var requests: [AccessPackageRequest] = []
     public var nextPageToken: String = ""
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "entitlement.v1.ListRequestsResponse"
 
     public init() {}
 
@@ -599,6 +604,7 @@ public struct ReprocessRequest: ProtoMessage {
     public var accessPackageId: String = ""
     public var requestIds: [String] = []
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "entitlement.v1.ReprocessRequest"
 
     public init() {}
 
@@ -639,6 +645,7 @@ public struct ReprocessResult: ProtoMessage {
     public var detail: String = ""
     public var request: AccessPackageRequest?
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "entitlement.v1.ReprocessResult"
 
     public init() {}
 
@@ -685,6 +692,7 @@ public struct ReprocessResult: ProtoMessage {
 public struct ReprocessResponse: ProtoMessage {
     public var results: [ReprocessResult] = []
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "entitlement.v1.ReprocessResponse"
 
     public init() {}
 
@@ -726,6 +734,7 @@ public struct WatchRequestsRequest: ProtoMessage {
     /// With ids: end OK as soon as no watched request is DELIVERING.
     public var untilSettled: Bool = false
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "entitlement.v1.WatchRequestsRequest"
 
     public init() {}
 
@@ -767,6 +776,7 @@ public struct WatchRequestsRequest: ProtoMessage {
 public struct WatchRequestsResponse: ProtoMessage {
     public var request: AccessPackageRequest?
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "entitlement.v1.WatchRequestsResponse"
 
     public init() {}
 

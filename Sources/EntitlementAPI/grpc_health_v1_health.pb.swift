@@ -7,6 +7,7 @@ public import RPCCore
 public struct HealthCheckRequest: ProtoMessage {
     public var service: String = ""
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.health.v1.HealthCheckRequest"
 
     public init() {}
 
@@ -39,6 +40,7 @@ public struct HealthCheckRequest: ProtoMessage {
 public struct HealthCheckResponse: ProtoMessage {
     public var status: HealthCheckResponse.ServingStatus = .unknown
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.health.v1.HealthCheckResponse"
 
     public init() {}
 

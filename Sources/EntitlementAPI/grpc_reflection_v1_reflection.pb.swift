@@ -12,6 +12,7 @@ public struct ServerReflectionRequest: ProtoMessage {
     /// defined field and then handles them using corresponding methods.
     public var messageRequest: OneOf_MessageRequest?
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1.ServerReflectionRequest"
 
     public init() {}
 
@@ -86,6 +87,7 @@ public struct ExtensionRequest: ProtoMessage {
     public var containingType: String = ""
     public var extensionNumber: Int32 = 0
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1.ExtensionRequest"
 
     public init() {}
 
@@ -127,6 +129,7 @@ public struct ServerReflectionResponse: ProtoMessage {
     /// in the request.
     public var messageResponse: OneOf_MessageResponse?
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1.ServerReflectionResponse"
 
     public init() {}
 
@@ -211,6 +214,7 @@ public struct FileDescriptorResponse: ProtoMessage {
     /// bytes instead.
     public var fileDescriptorProto: [[UInt8]] = []
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1.FileDescriptorResponse"
 
     public init() {}
 
@@ -249,6 +253,7 @@ public struct ExtensionNumberResponse: ProtoMessage {
     public var baseTypeName: String = ""
     public var extensionNumber: [Int32] = []
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1.ExtensionNumberResponse"
 
     public init() {}
 
@@ -296,6 +301,7 @@ public struct ListServiceResponse: ProtoMessage {
     /// ServiceResponse message to encapsulate it.
     public var service: [ServiceResponse] = []
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1.ListServiceResponse"
 
     public init() {}
 
@@ -337,6 +343,7 @@ public struct ServiceResponse: ProtoMessage {
     /// is <package>.<service>
     public var name: String = ""
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1.ServiceResponse"
 
     public init() {}
 
@@ -372,6 +379,7 @@ public struct ErrorResponse: ProtoMessage {
     public var errorCode: Int32 = 0
     public var errorMessage: String = ""
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1.ErrorResponse"
 
     public init() {}
 

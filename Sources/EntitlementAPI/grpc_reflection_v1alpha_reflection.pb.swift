@@ -12,6 +12,7 @@ public struct V1AlphaServerReflectionRequest: ProtoMessage {
     /// defined field and then handles them using corresponding methods.
     public var messageRequest: OneOf_MessageRequest?
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1alpha.ServerReflectionRequest"
 
     public init() {}
 
@@ -86,6 +87,7 @@ public struct V1AlphaExtensionRequest: ProtoMessage {
     public var containingType: String = ""
     public var extensionNumber: Int32 = 0
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1alpha.ExtensionRequest"
 
     public init() {}
 
@@ -127,6 +129,7 @@ public struct V1AlphaServerReflectionResponse: ProtoMessage {
     /// in the request.
     public var messageResponse: OneOf_MessageResponse?
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1alpha.ServerReflectionResponse"
 
     public init() {}
 
@@ -211,6 +214,7 @@ public struct V1AlphaFileDescriptorResponse: ProtoMessage {
     /// bytes instead.
     public var fileDescriptorProto: [[UInt8]] = []
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1alpha.FileDescriptorResponse"
 
     public init() {}
 
@@ -249,6 +253,7 @@ public struct V1AlphaExtensionNumberResponse: ProtoMessage {
     public var baseTypeName: String = ""
     public var extensionNumber: [Int32] = []
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1alpha.ExtensionNumberResponse"
 
     public init() {}
 
@@ -296,6 +301,7 @@ public struct V1AlphaListServiceResponse: ProtoMessage {
     /// ServiceResponse message to encapsulate it.
     public var service: [V1AlphaServiceResponse] = []
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1alpha.ListServiceResponse"
 
     public init() {}
 
@@ -337,6 +343,7 @@ public struct V1AlphaServiceResponse: ProtoMessage {
     /// is <package>.<service>
     public var name: String = ""
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1alpha.ServiceResponse"
 
     public init() {}
 
@@ -372,6 +379,7 @@ public struct V1AlphaErrorResponse: ProtoMessage {
     public var errorCode: Int32 = 0
     public var errorMessage: String = ""
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "grpc.reflection.v1alpha.ErrorResponse"
 
     public init() {}
 

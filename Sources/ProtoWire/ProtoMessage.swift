@@ -1,5 +1,8 @@
 /// A protobuf message: encoded in two passes (size, then bytes), decoded field by field.
 public protocol ProtoMessage: Sendable, Hashable {
+    /// The message's full protobuf name (`entitlement.v1.ReprocessRequest`), for errors that
+    /// name what a body should have been.
+    static var protoMessageName: String { get }
     init()
     var unknownFields: UnknownFields { get set }
     /// The exact number of bytes `encode(to:)` writes.
@@ -14,6 +17,9 @@ public protocol ProtoMessage: Sendable, Hashable {
 }
 
 extension ProtoMessage {
+    /// The Swift type's name, for a hand-written message that does not say.
+    public static var protoMessageName: String { String(describing: Self.self) }
+
     /// Decodes a message from borrowed bytes.
     @inlinable
     public init(decoding bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {

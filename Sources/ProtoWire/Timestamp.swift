@@ -3,6 +3,7 @@ public struct Timestamp: ProtoMessage, Comparable {
     public var seconds: Int64 = 0
     public var nanos: Int32 = 0
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "google.protobuf.Timestamp"
 
     @inlinable
     public init() {}

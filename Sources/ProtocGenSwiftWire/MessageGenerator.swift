@@ -135,6 +135,7 @@ struct MessageGenerator {
         p.block("public struct \(typeName): ProtoMessage") { p in
             emitProperties(into: &p)
             p.line("public var unknownFields = UnknownFields()")
+            p.line("public static let protoMessageName = \"\(protoName.dropFirst())\"")
             p.line()
             p.line("public init() {}")
             for oneof in oneofs {

@@ -108,13 +108,17 @@ struct GeneratedServiceTests {
         #expect(try await health.check(HealthCheckRequest()).status == .serving)
     }
 
-    @Test("a request that is not a valid message is INVALID_ARGUMENT")
+    @Test("a request that is not a valid message is INVALID_ARGUMENT, naming the message's protobuf name")
     func invalidRequest() async throws {
         var router = MethodRouter()
         EchoService().register(into: &router)
         let transport = RouterTransport(router: router)
-        await #expect(throws: RPCError.self) {
+        let error = await #expect(throws: RPCError.self) {
             _ = try await transport.unary(method: AccessPackageRequestsMethods.listRequests, request: [0x0F], options: CallOptions())
         }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("not a valid entitlement.v1.ListRequestsRequest message") == true, "\(String(describing: error))")
+        #expect(V1AlphaServerReflectionRequest.protoMessageName == "grpc.reflection.v1alpha.ServerReflectionRequest")
+        #expect(Timestamp.protoMessageName == "google.protobuf.Timestamp")
     }
 }

@@ -16,7 +16,8 @@ public struct ServerRequest<Message: Sendable>: Sendable {
     /// The INVALID_ARGUMENT error for a request body that does not decode.
     @usableFromInline
     static func invalid(_ error: any Error) -> RPCError {
-        RPCError(code: .invalidArgument, message: "request is not a valid \(Message.self) message: \(error)")
+        let name = (Message.self as? any ProtoMessage.Type)?.protoMessageName ?? "\(Message.self)"
+        return RPCError(code: .invalidArgument, message: "request is not a valid \(name) message: \(error)")
     }
 
     /// The request in `bytes`, decoded, or the error decoding it produced.

@@ -64,7 +64,7 @@ public struct RequestStream<Message: ProtoMessage>: AsyncSequence, Sendable {
             do {
                 return try Message(serializedBytes: bytes)
             } catch {
-                throw RPCError(code: .invalidArgument, message: "request is not a valid \(Message.self) message: \(error)")
+                throw RPCError(code: .invalidArgument, message: "request is not a valid \(Message.protoMessageName) message: \(error)")
             }
         }
     }
@@ -133,7 +133,7 @@ extension MethodRouter {
                 decoded = .success(try Input(serializedBytes: bytes))
             } catch {
                 decoded = .failure(
-                    RPCError(code: .invalidArgument, message: "request is not a valid \(Input.self) message: \(error)"))
+                    RPCError(code: .invalidArgument, message: "request is not a valid \(Input.protoMessageName) message: \(error)"))
             }
             let writer = ResponseStreamWriter<Output>(sink: sink)
             try await Self.runChain(

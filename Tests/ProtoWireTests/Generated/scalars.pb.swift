@@ -69,6 +69,7 @@ public struct Nested: ProtoMessage {
     public var value: Int32 = 0
     public var name: String = ""
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "wiretest.Nested"
 
     public init() {}
 
@@ -144,6 +145,7 @@ public struct Scalars: ProtoMessage {
     public var unpackedInt32: [Int32] = []
     public var maxFieldNumber: Int32 = 0
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "wiretest.Scalars"
 
     public init() {}
 
@@ -520,6 +522,7 @@ public struct Recursive: ProtoMessage {
     private var _child: ProtoBox<Recursive>?
     public var depth: Int32 = 0
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "wiretest.Recursive"
 
     public init() {}
 
@@ -562,6 +565,7 @@ public struct Keywords: ProtoMessage {
     public var kind: Keywords.Kind = .unspecified
     public var `in`: [String] = []
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "wiretest.Keywords"
 
     public init() {}
 

@@ -114,6 +114,7 @@ public struct RecordV1: ProtoMessage {
     public var level: LevelV1 = .unspecified
     public var levels: [LevelV1] = []
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "wiretest.RecordV1"
 
     public init() {}
 
@@ -162,6 +163,7 @@ public struct RecordV1: ProtoMessage {
 public struct ExtraV2: ProtoMessage {
     public var note: String = ""
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "wiretest.ExtraV2"
 
     public init() {}
 
@@ -202,6 +204,7 @@ public struct RecordV2: ProtoMessage {
     public var delta: Int64 = 0
     public var blob: [UInt8] = []
     public var unknownFields = UnknownFields()
+    public static let protoMessageName = "wiretest.RecordV2"
 
     public init() {}
 
