@@ -54,16 +54,15 @@ package struct LogLine {
         }
     }
 
-    /// A text-format value as it is, or quoted (logfmt: `"…"`, with `"` and `\` escaped) when it
-    /// is empty or holds a space, `=`, `"` or `\`: caller text such as `x audit.decision=allowed`
-    /// must not read as fields of its own.
+    /// A text-format value as it is, or quoted (logfmt: `"…"`, escaped as a JSON string) when it
+    /// is empty or holds a space, `=`, `"`, `\` or a control character: caller text such as
+    /// `x audit.decision=allowed` must not read as fields of its own.
     private mutating func appendTextValue(_ value: String) {
         if Self.isPlainText(value) { return bytes.appendUTF8(value) }
+        // Inside the quotes `"` and `\` are escaped, and control characters as in JSON, so a
+        // value can end neither the field nor the line.
         bytes.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
-            bytes.append(byte)
-        }
+        bytes.appendJSONEscaped(value)
         bytes.append(UInt8(ascii: "\""))
     }
 
@@ -134,11 +133,12 @@ package struct LogLine {
         }
     }
 
-    /// Whether a text-format value goes in unquoted: not empty, and no space, `=`, `"` or `\`.
+    /// Whether a text-format value goes in unquoted: not empty, and no space, `=`, `"`, `\` or
+    /// control character.
     private static func isPlainText(_ value: String) -> Bool {
         var value = value
         return value.withUTF8 { utf8 in
-            !utf8.isEmpty && !utf8.contains { $0 == 0x20 || $0 == 0x3D || $0 == 0x22 || $0 == 0x5C }
+            !utf8.isEmpty && !utf8.contains { $0 <= 0x20 || $0 == 0x7F || $0 == 0x3D || $0 == 0x22 || $0 == 0x5C }
         }
     }
 

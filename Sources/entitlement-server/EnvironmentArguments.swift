@@ -57,7 +57,7 @@ enum EnvironmentArguments {
             if option.isFlag {
                 switch value.lowercased() {
                 case "1", "true", "yes": merged.append(flag)
-                case "0", "false", "no", "": break
+                case "0", "false", "no", "": continue  // off: nothing was set
                 default:
                     throw ValidationError("\(variable(for: option.name))=\(value): expected true or false")
                 }

@@ -115,7 +115,7 @@ extension RefusalAuditing {
     /// host, caller and status per second; calls held back in that second are counted in a
     /// summary row written once the second has passed. A failure to write is logged, not thrown.
     package func auditDenied(caller: String?, packageId: String, requestIds: [String], reason: String, peer: String?) async {
-        var record = AuditRecord(
+        let record = AuditRecord(
             callerObjectId: caller, time: auditClock.now(), accessPackageId: packageId, requestIds: requestIds,
             decision: .denied, reason: reason, peer: peer)
         let key = RefusalAuditThrottle.Key(
@@ -124,8 +124,8 @@ extension RefusalAuditing {
         switch refusalThrottle.admit(key, record: record, now: Self.nanoseconds(record.time)) {
         case .held:
             scheduleRefusalFlush()
-        case .write(let count):
-            record.count = count
+        case .write(let summary):
+            if let summary { await appendAuditOrLog(summary) }
             await appendAuditOrLog(record)
         }
     }

@@ -1,7 +1,8 @@
 /// Aggregates audit rows of refused (unauthenticated or denied) Reprocess calls, so a flood of
 /// them cannot fill the disk: at most one row per peer, caller and reason per second, then a
 /// summary row for the calls held back in that second, carrying how many they were and the
-/// distinct ids they named (up to `maxSummaryIds`; the package and time are the newest call's).
+/// distinct ids they named on the newest call's package (up to `maxSummaryIds`; the package and
+/// time are the newest call's).
 /// Authorized calls never pass through here: each keeps its row.
 ///
 /// Bounded: it tracks at most `maxKeys` keys; past that, new keys share one overflow key.
@@ -17,8 +18,9 @@ package struct RefusalAuditThrottle: Sendable {
 
     /// What to do with one refused call.
     enum Admission: Equatable {
-        /// Write a row standing for `count` calls (this one and any held back before it).
-        case write(count: Int)
+        /// Write this call's row, after `summary`: the calls held back in the key's last window,
+        /// when it ended before a flush wrote them.
+        case write(summary: AuditRecord?)
         /// Held back: a row for this key was written less than a window ago.
         case held
     }
@@ -48,11 +50,14 @@ package struct RefusalAuditThrottle: Sendable {
         var key = key
         if entries[key] == nil, entries.count >= Self.maxKeys { key = Self.overflowKey }
         guard var entry = entries[key], now - entry.windowStart < Self.window else {
-            let carried = entries[key]?.held ?? 0
+            let summary = entries[key].flatMap(Self.summary)
             entries[key] = Entry(windowStart: now, held: 0, last: nil)
-            return .write(count: carried + 1)
+            return .write(summary: summary)
         }
         entry.held += 1
+        // The summary names the newest call's package, so only ids of calls on it: a call on
+        // another package starts the list again.
+        if entry.last?.accessPackageId != record.accessPackageId { entry.heldIds.removeAll() }
         entry.last = record
         for id in record.requestIds where entry.heldIds.count < Self.maxSummaryIds && !entry.heldIds.contains(id) {
             entry.heldIds.append(id)
@@ -66,14 +71,18 @@ package struct RefusalAuditThrottle: Sendable {
     mutating func flush(now: Int64) -> [AuditRecord] {
         var rows: [AuditRecord] = []
         for (key, entry) in entries where now - entry.windowStart >= Self.window {
-            if entry.held > 0, var last = entry.last {
-                // Who, when and why of the newest held call; the ids of all of them.
-                last.count = entry.held
-                last.requestIds = entry.heldIds
-                rows.append(last)
-            }
+            if let row = Self.summary(of: entry) { rows.append(row) }
             entries[key] = nil
         }
         return rows
+    }
+
+    /// The summary row of an entry's held calls: who, when, why and which package of the newest,
+    /// how many they were, and the ids they named on that package; nil if none were held.
+    private static func summary(of entry: Entry) -> AuditRecord? {
+        guard entry.held > 0, var last = entry.last else { return nil }
+        last.count = entry.held
+        last.requestIds = entry.heldIds
+        return last
     }
 }

@@ -7,7 +7,8 @@ import Synchronization
 /// store actor never blocks on the disk, and many concurrent callers share one fsync.
 ///
 /// Each operation runs inside its own SAVEPOINT (or is one statement, which SQLite applies all or
-/// nothing), so one that fails rolls back alone; its caller resumes only after the whole
+/// nothing), so one that fails rolls back alone, unless SQLite rolls the whole transaction back
+/// (a full disk): then every operation of the batch fails. A caller resumes only after the whole
 /// transaction has committed (or failed), i.e. once it is durable.
 /// Under concurrent load the writer waits briefly for more callers before it opens a transaction
 /// (see `Coalescing`), so one fsync serves more of them.
@@ -52,11 +53,11 @@ final class SQLiteWriter: Sendable {
         let resume: @Sendable ((any Error)?) -> Void
         let journalLine: [UInt8]?
 
-        /// An operation not run, because its transaction was already lost.
+        /// An operation not run, because its transaction was already lost (its COMMIT then fails too).
         static func failing(_ operation: Operation) -> Applied {
             Applied(
                 resume: { commitError in
-                    operation.fail(commitError ?? StoreError.io("SQLite rolled the transaction back before this change ran"))
+                    operation.fail(commitError ?? StoreError.io("SQLite rolled the transaction back first"))
                 }, journalLine: nil)
         }
     }

@@ -6,7 +6,8 @@ import Synchronization
 
 /// One access line per call: method, status, duration, peer, caller, bytes, and the W3C trace id
 /// from the caller's `traceparent` (a new one when it sent none), so a call can be followed
-/// across services. A failed call adds the message it was sent and the error underneath it. Never the token: only the caller's `oid` that authorization verified.
+/// across services. A failed call adds the message it was sent and the error underneath it.
+/// Never the token: only the caller's `oid` that authorization verified.
 ///
 /// Health checks are not logged: probes every few seconds from every balancer would drown the
 /// calls that matter (they are counted in the metrics).

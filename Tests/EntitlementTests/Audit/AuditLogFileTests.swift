@@ -130,6 +130,30 @@ struct RefusalAuditThrottleTests {
         }
     }
 
+    @Test("held calls a new window meets before the flush are written as their own summary, ids kept")
+    func carriedHeldCallsKeepTheirIds() {
+        var throttle = RefusalAuditThrottle()
+        let key = RefusalAuditThrottle.Key(peerHost: "10.0.0.9", caller: nil, code: "UNAUTHENTICATED")
+        func call(_ package: String, _ ids: [String]) -> AuditRecord {
+            AuditRecord(
+                callerObjectId: nil, time: testNow, accessPackageId: package, requestIds: ids, decision: .denied,
+                reason: "UNAUTHENTICATED: no token", peer: "10.0.0.9:1")
+        }
+        #expect(throttle.admit(key, record: call("ap-1", ["a"]), now: 0) == .write(summary: nil))
+        #expect(throttle.admit(key, record: call("ap-2", ["x"]), now: 100) == .held)
+        #expect(throttle.admit(key, record: call("ap-1", ["b", "c"]), now: 200) == .held)
+        #expect(throttle.admit(key, record: call("ap-1", ["c", "d"]), now: 300) == .held)
+        // The window has ended and no flush ran: the next call's row comes after the held ones'.
+        guard case .write(let summary?) = throttle.admit(key, record: call("ap-1", ["e"]), now: 1_500_000_000) else {
+            Issue.record("expected a summary of the held calls")
+            return
+        }
+        #expect(summary.count == 3)
+        #expect(summary.accessPackageId == "ap-1")
+        #expect(summary.requestIds == ["b", "c", "d"], "ids of the calls on the summary's package only")
+        #expect(throttle.flush(now: .max).isEmpty)
+    }
+
     @Test("authorized Reprocess calls each keep their own row")
     func authorizedCallsKeepRows() async throws {
         try await withEmbeddedStore(requests: [makeRequest("r1")]) { store, _ in
