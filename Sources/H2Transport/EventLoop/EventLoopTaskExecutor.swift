@@ -40,6 +40,15 @@ final class EventLoopTaskExecutor: TaskExecutor {
             return !queue.drainScheduled
         }
         if schedule { loop.execute { self.drain() } }
+        // The loops stopped while the jobs waited: the scheduled drain may never run, so the
+        // queue goes to the global executor. Taken under the lock, each job runs exactly once.
+        if lifetime.isStopped {
+            let stranded = queue.withLock { queue in
+                defer { queue.jobs.removeAll() }
+                return queue.jobs
+            }
+            for job in stranded { globalConcurrentExecutor.enqueue(job) }
+        }
     }
 
     /// Runs the jobs queued so far, in order; jobs they enqueue wait for the next loop task, so

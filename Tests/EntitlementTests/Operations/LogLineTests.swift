@@ -42,6 +42,16 @@ struct LogLineTests {
             traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", callerId: caller)
     }
 
+    /// The access line of `summary` twice: straight into the line (the server's path), then
+    /// through swift-log metadata, so the two can be compared.
+    static func logBothWays(_ summary: CallSummary, access: AccessLog, handler: LineLogHandler) {
+        access.callFinished(summary)
+        handler.log(
+            event: LogEvent(
+                level: .info, message: "call", metadata: AccessLog.metadata(summary), source: "EntitlementServerCore",
+                file: #fileID, function: #function, line: #line))
+    }
+
     /// The line without its leading time (text) or with its time removed (JSON).
     static func withoutTime(_ line: String, format: LogFormat) throws -> String {
         switch format {
@@ -63,12 +73,7 @@ struct LogLineTests {
         let handler = LineLogHandler(label: "entitlement", format: format, sink: captured.sink)
         let access = AccessLog(logger: Logger(label: "entitlement") { _ in handler })
         for caller in ["oid-7", nil] {
-            let summary = Self.summary(kind: kind, caller: caller)
-            access.callFinished(summary)
-            handler.log(
-                event: LogEvent(
-                    level: .info, message: "call", metadata: AccessLog.metadata(summary), source: "EntitlementServerCore",
-                    file: #fileID, function: #function, line: #line))
+            Self.logBothWays(Self.summary(kind: kind, caller: caller), access: access, handler: handler)
         }
         let lines = captured.lines()
         try #require(lines.count == 4)
@@ -86,11 +91,7 @@ struct LogLineTests {
         var summary = Self.summary()
         summary.code = .unavailable
         summary.error = RPCError(mapping: StoreError.database(SQLiteError(code: 13, message: "database or disk is full")))
-        access.callFinished(summary)
-        handler.log(
-            event: LogEvent(
-                level: .info, message: "call", metadata: AccessLog.metadata(summary), source: "EntitlementServerCore",
-                file: #fileID, function: #function, line: #line))
+        Self.logBothWays(summary, access: access, handler: handler)
         let lines = captured.lines()
         try #require(lines.count == 2)
         #expect(try Self.withoutTime(lines[0], format: format) == Self.withoutTime(lines[1], format: format))
