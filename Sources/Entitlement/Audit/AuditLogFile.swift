@@ -59,6 +59,7 @@ final class AuditLogFile: Sendable {
     /// cost a string per field.
     /// - Parameter arrays: the record's arrays already rendered (for the audit row); made here if nil.
     static func line(for record: AuditRecord, seq: Int64?, arrays: JSONArrays? = nil) -> [UInt8] {
+        let arrays = arrays ?? JSONArrays(record)
         var out: [UInt8] = []
         out.reserveCapacity(160 + record.requestIds.count * 32 + record.outcomes.count * 24 + record.reason.utf8.count)
         func raw(_ text: StaticString) {
@@ -79,14 +80,10 @@ final class AuditLogFile: Sendable {
         raw(",\"access_package_id\":")
         out.appendJSONString(record.accessPackageId)
         raw(",\"request_ids\":")
-        if let arrays { out += arrays.requestIds } else { appendJSONArray(record.requestIds, to: &out) }
-        if !record.outcomes.isEmpty {
+        out += arrays.requestIds
+        if let outcomes = arrays.outcomes {
             raw(",\"outcomes\":")
-            if let rendered = arrays?.outcomes {
-                out += rendered
-            } else {
-                appendJSONArray(record.outcomes.lazy.map(\.protoName), to: &out)
-            }
+            out += outcomes
         }
         if !record.reason.isEmpty {
             raw(",\"reason\":")
