@@ -282,6 +282,11 @@ extension GRPCServerConnection {
         guard !stream.reported, let observed = stream.observed, let observer = shared.observer else { return }
         markStarted(stream)
         stream.reported = true
+        if let call = stream.streaming, observed.kind.streamsRequests {
+            // Counted as the handler took them; a message handed to a waiting reader is taken too.
+            stream.messagesReceived = call.messagesTaken
+            stream.requestMessageBytes = call.messageBytesTaken
+        }
         observer.callFinished(
             CallSummary(
                 method: observed.method, kind: observed.kind, code: code,

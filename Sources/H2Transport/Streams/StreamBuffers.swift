@@ -187,10 +187,13 @@ final class StreamBuffers {
 
     /// Incoming messages handed to the reader so far.
     private(set) var messagesTaken = 0
+    /// Their bytes (decompressed, as a unary call's `request_bytes` counts its message).
+    private(set) var messageBytesTaken = 0
 
     private func popMessage() -> [UInt8] {
         messagesTaken += 1
         let message = inbox[inboxStart]
+        messageBytesTaken += message.count
         inbox[inboxStart] = []
         freedWireBytes += inboxWireSizes[inboxStart]
         inboxStart += 1

@@ -1,5 +1,6 @@
 import EntitlementAPI
 import H2Transport
+import ProtoWire
 import RPCCore
 import Synchronization
 import Testing
@@ -53,6 +54,7 @@ private enum StreamingEcho {
 
 private func withStreamingServer<R>(
     configure: (inout GRPCServerConfiguration) -> Void = { _ in },
+    observer: (any CallObserver)? = nil,
     _ body: (GRPCServer, GRPCClient, EchoService) async throws -> R
 ) async throws -> R {
     var configuration = GRPCServerConfiguration(host: "127.0.0.1", port: 0)
@@ -62,7 +64,7 @@ private func withStreamingServer<R>(
     var router = MethodRouter()
     service.register(into: &router)
     StreamingEcho.register(into: &router)
-    let server = GRPCServer(configuration: configuration, router: router)
+    let server = GRPCServer(configuration: configuration, router: router, observer: observer)
     let port = try await server.start().port ?? 0
     let client = GRPCClient(host: "127.0.0.1", port: port)
     do {
@@ -136,6 +138,23 @@ struct StreamingTests {
             #expect(response.results.first?.requestId == "r0-0")
             #expect(response.results.last?.requestId == "r49-19")
         }
+    }
+
+    @Test("a client-streaming call's summary counts every message and its bytes")
+    func clientStreamingSummary() async throws {
+        let summaries = SummaryRecorder()
+        let requests = (0..<5).map { reprocess("p", ids: ["r\($0)"]) }
+        try await withStreamingServer(observer: summaries) { _, client, _ in
+            let call = try await client.streaming(
+                StreamingEcho.collect, requestType: ReprocessRequest.self, responseType: ReprocessResponse.self)
+            for request in requests { try await call.send(request) }
+            _ = try await call.finish()
+        }
+        let summary = try #require(summaries.finished.first { $0.method == StreamingEcho.collect })
+        #expect(summary.messagesReceived == 5)
+        #expect(summary.requestBytes == requests.map { $0.serializedBytes().count }.reduce(0, +))
+        #expect(summary.messagesSent == 1)
+        #expect(summary.responseBytes > 0)
     }
 
     @Test("bidirectional streaming: each request answered before the next is sent")
@@ -288,4 +307,16 @@ struct StreamingTests {
             stream.cancel()
         }
     }
+}
+
+/// The summaries of finished calls, as the access log receives them.
+private final class SummaryRecorder: CallObserver {
+    private let summaries = Mutex<[CallSummary]>([])
+    var finished: [CallSummary] { summaries.withLock { $0 } }
+
+    func callStarted(_ method: MethodDescriptor, kind: RPCKind) {}
+    func callFinished(_ summary: CallSummary) { summaries.withLock { $0.append(summary) } }
+    func callShed(_ reason: ShedReason) {}
+    func bytesReceived(_ count: Int) {}
+    func bytesSent(_ count: Int) {}
 }
