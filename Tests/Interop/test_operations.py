@@ -234,3 +234,64 @@ def test_a_call_whose_connection_drops_is_counted(observed):
     raw.pump(lambda: raw.calls[sid].messages(), timeout=5)  # the first status: the call is running
     raw.sock.close()  # no RST_STREAM: the connection just goes away
     assert _handled_eventually(port, "Watch", "Canceled")
+
+
+def _raw_http(port, request, timeout=5.0):
+    """Sends raw bytes to the metrics port; returns what came back until it closed (or timed out)."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        out = b""
+        try:
+            while chunk := sock.recv(65536):
+                out += chunk
+            return out, True
+        except socket.timeout:
+            return out, False
+
+
+def test_metrics_endpoint_speaks_http_1_1_strictly(observed):
+    _, port = observed
+    out, _ = _raw_http(port, b"POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 405 ") and b"\r\nallow: GET, HEAD\r\n" in out
+    out, closed = _raw_http(port, b"GET http://x/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 ") and b"grpc_server_handled_total" in out, "absolute-form target"
+    out, closed = _raw_http(port, b"GET /metrics HTTP/1.1\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 ") and closed, "an HTTP/1.1 request without Host"
+    out, closed = _raw_http(port, b"GET /metrics HTTP/2.0\r\nHost: x\r\n\r\n")
+    assert out.count(b"HTTP/1.1 400 ") == 1 and closed, "one refusal, then the connection closes"
+
+
+def test_metrics_port_connections_are_capped_and_must_send_a_request(observed):
+    """Idle or trickling connections to the metrics port cannot pile up and starve the gRPC port
+    of descriptors: past 64 they are closed as accepted, and each is closed 10 s after it opened
+    (or after its last reply) without a whole request."""
+    import socket
+    s, port = observed
+    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(100)]
+    try:
+        for sock in held:
+            sock.sendall(b"GET /metr")  # a request that never finishes
+        time.sleep(1)
+        closed = 0
+        for sock in held:
+            sock.settimeout(0.05)
+            try:
+                closed += sock.recv(1) == b""
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                closed += 1
+        assert closed == 36, f"{closed} of 100 connections closed; 64 may stay open"
+        assert s.health().Check(health_pb.HealthCheckRequest(), timeout=5).status == health_pb.HealthCheckResponse.SERVING
+        deadline = time.monotonic() + 15
+        for sock in held:
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                assert sock.recv(1) == b"", "a connection without a whole request stays open"
+            except ConnectionResetError:
+                pass
+    finally:
+        for sock in held:
+            sock.close()
+    assert "grpc_server_handled_total" in scrape(port)
