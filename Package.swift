@@ -197,6 +197,7 @@ let targets: [Target] = [
         dependencies: [
             "EntitlementAuth", "Entitlement", "EntitlementAPI", "EntitlementServerCore", "H2Transport", "RPCCore",
             .product(name: "JWTKit", package: "jwt-kit"),
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "CryptoExtras", package: "swift-crypto"),
         ],
         swiftSettings: settings

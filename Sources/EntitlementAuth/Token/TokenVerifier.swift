@@ -221,6 +221,14 @@ public final class TokenVerifier: Sendable {
         let claims: TokenClaims
         do {
             claims = try await keys.collection.verify(Array(token.utf8), as: TokenClaims.self)
+            // Only for a genuine signature: forgeries are not worth the scan.
+            if let payload = Base64.decode(String(token.split(separator: ".")[1])),
+                let name = RepeatedMembers.first(inObject: payload)
+            {
+                throw Self.unauthenticated("malformed token: the claims repeat \(Self.printable(name)) (RFC 7519 §4)")
+            }
+        } catch let error as RPCError {
+            throw error
         } catch let error as JWTError where error.errorType == .malformedToken {
             throw Self.unauthenticated("malformed token: the claims are not JSON of the expected types")
         } catch {
@@ -274,6 +282,9 @@ public final class TokenVerifier: Sendable {
             let header = try? JSONDecoder().decode(TokenHeader.self, from: Data(bytes))
         else {
             throw unauthenticated("malformed token: the header is not base64url-encoded JSON")
+        }
+        if let name = RepeatedMembers.first(inObject: bytes) {
+            throw unauthenticated("malformed token: the header repeats \(printable(name)) (RFC 7519 §4)")
         }
         return header
     }
