@@ -196,45 +196,89 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
         guard await knowsPackage(accessPackageId) else { return nil }
         let now = clock.now()
         let logger = logger
-        let outcome: (plan: ReprocessPlan, record: AuditRecord, seq: Int64)
+        // The caller may stop waiting (`callDeadline`) while the transaction goes on: the gate
+        // rolls it back if it has not committed by then.
+        let gate = CommitGate<ReprocessCommit>()
+        let outcome: ReprocessCommit
         do throws(StoreError) {
-            outcome = try await database { client in
-                try await client.withTransaction(logger: logger) { connection in
-                    // Read first without locks: only ids the policy would accept can change, so
-                    // only those are locked (in id order, so concurrent calls cannot deadlock) and
-                    // evaluated again. A call naming the same id on another replica waits on the
-                    // lock and then finds it DELIVERING (ALREADY_IN_PROGRESS); calls that accept
-                    // nothing never wait on each other.
-                    var current = try await RequestRow.fetch(requestIds, lock: false, on: connection, logger: logger)
-                    var plan = ReprocessPlan(
-                        accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
-                        current: { current[$0] })
-                    if !plan.accepted.isEmpty {
-                        let locked = try await RequestRow.fetch(
-                            plan.accepted.map(\.id), lock: true, on: connection, logger: logger)
-                        current.merge(locked) { _, new in new }
-                        plan = ReprocessPlan(
+            outcome = try await database { [self] client in
+                do {
+                    let committed = try await client.withTransaction(logger: logger) { connection in
+                        // Read first without locks: only ids the policy would accept can change, so
+                        // only those are locked (in id order, so concurrent calls cannot deadlock) and
+                        // evaluated again. A call naming the same id on another replica waits on the
+                        // lock and then finds it DELIVERING (ALREADY_IN_PROGRESS); calls that accept
+                        // nothing never wait on each other.
+                        var current = try await RequestRow.fetch(requestIds, lock: false, on: connection, logger: logger)
+                        var plan = ReprocessPlan(
                             accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
                             current: { current[$0] })
+                        if !plan.accepted.isEmpty {
+                            let locked = try await RequestRow.fetch(
+                                plan.accepted.map(\.id), lock: true, on: connection, logger: logger)
+                            current.merge(locked) { _, new in new }
+                            plan = ReprocessPlan(
+                                accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
+                                current: { current[$0] })
+                        }
+                        try await RequestRow.update(plan.accepted, on: connection, logger: logger)
+                        let record = plan.auditRecord(
+                            callerObjectId: callerObjectId, accessPackageId: accessPackageId, requestIds: requestIds,
+                            now: now)
+                        let seq = try await AuditRows.insert(record, on: connection, logger: logger)
+                        try gate.enterCommit()
+                        return ReprocessCommit(plan: plan, record: record, seq: seq)
                     }
-                    try await RequestRow.update(plan.accepted, on: connection, logger: logger)
-                    let record = plan.auditRecord(
-                        callerObjectId: callerObjectId, accessPackageId: accessPackageId, requestIds: requestIds, now: now)
-                    let seq = try await AuditRows.insert(record, on: connection, logger: logger)
-                    return (plan, record, seq)
+                    if !gate.committed(committed) { await self.finishReprocess(committed, late: true) }
+                    return committed
+                } catch {
+                    if !gate.failed() {
+                        await self.auditRejected(
+                            caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,
+                            reason: "the store could not commit the call (after its caller stopped waiting): "
+                                + Self.describe(error))
+                    }
+                    throw error
                 }
             }
         } catch {
-            // The audit row went down with the transaction; record the failed call on its own.
-            await auditRejected(
-                caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,
-                reason: "the store could not commit the call: \(error)")
-            throw error
+            switch gate.abandon() {
+            case .committed(let committed):
+                // It committed just as the deadline passed: the call succeeded.
+                outcome = committed
+            case .unconfirmed:
+                // COMMIT was sent and may yet succeed; the work records the call either way.
+                throw StoreError.unconfirmed("no answer to COMMIT within \(Self.callDeadline)")
+            case .rolledBack:
+                // The audit row went down with the transaction; record the failed call on its own.
+                await auditRejected(
+                    caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,
+                    reason: "the store could not commit the call: \(error)")
+                throw error
+            }
         }
-        if !outcome.plan.accepted.isEmpty { deliveryWakeups.signal() }
-        auditTrail.log(outcome.record, seq: outcome.seq)
-        metrics.recordOutcomes(outcome.plan.results)
+        finishReprocess(outcome, late: false)
         return outcome.plan.results
+    }
+
+    /// What a committed Reprocess call leaves for after its commit.
+    struct ReprocessCommit: Sendable {
+        let plan: ReprocessPlan
+        let record: AuditRecord
+        let seq: Int64
+    }
+
+    /// The effects of a committed Reprocess call: delivery woken, the audit lines, the metrics.
+    /// - Parameter late: the commit ended after its caller was told the outcome was unknown.
+    private func finishReprocess(_ committed: ReprocessCommit, late: Bool) {
+        if late {
+            logger.warning(
+                "a Reprocess call committed after its caller was told the outcome was unknown",
+                metadata: ["audit.seq": "\(committed.seq)", "audit.access_package_id": "\(committed.record.accessPackageId)"])
+        }
+        if !committed.plan.accepted.isEmpty { deliveryWakeups.signal() }
+        auditTrail.log(committed.record, seq: committed.seq)
+        metrics.recordOutcomes(committed.plan.results)
     }
 
     // MARK: Audit

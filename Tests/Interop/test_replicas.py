@@ -272,3 +272,28 @@ def test_health_turns_not_serving_while_the_database_is_down(replicas):
     finally:
         subprocess.run(shlex.split(PG_CTL) + ["start"], check=True, capture_output=True, timeout=60)
     a.wait_ready(timeout=20)
+
+
+def test_a_reprocess_that_outlives_its_deadline_is_rolled_back_not_committed_later(replicas, database):
+    """A row lock held by another session past the 5 s call deadline: the caller hears UNAVAILABLE
+    ("retrying is safe"), so once the lock is freed the transaction must roll back rather than
+    commit the acceptance it was told was never made."""
+    a = replicas("a", latency_ms=50)
+    rid = eligible(1, skip=3)[0]
+    locker = subprocess.Popen(
+        ["psql", database, "-Atq", "-c",
+         f"BEGIN; SELECT id FROM requests WHERE id='{rid}' FOR UPDATE; SELECT pg_sleep(8); COMMIT;"],
+        stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.7)
+        with pytest.raises(grpc.RpcError) as err:
+            reprocess(a, [rid], timeout=30)
+        assert err.value.code() == C.UNAVAILABLE, err.value.details()
+        assert "retrying is safe" in err.value.details()
+    finally:
+        locker.wait(timeout=30)
+    time.sleep(1.5)
+    after = state_of(a, rid)
+    assert after.reprocess_count == 0 and after.state != pb.REQUEST_STATE_DELIVERING
+    rows = psql(database, f"SELECT decision FROM audit WHERE '{rid}' = ANY(request_ids) ORDER BY seq").split()
+    assert rows == ["rejected"], rows

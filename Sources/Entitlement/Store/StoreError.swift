@@ -1,6 +1,7 @@
 public import RPCCore
 
-/// A failure of the durable store. Callers see UNAVAILABLE: nothing was changed, and retrying is safe.
+/// A failure of the durable store. Callers see UNAVAILABLE: nothing was changed, and retrying is safe
+/// (but for `unconfirmed`).
 public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConvertible {
     /// A file-system operation failed.
     case io(String)
@@ -12,6 +13,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
     case overloaded(pending: Int)
     /// The shared database could not be reached or refused the statement.
     case unreachable(String)
+    /// A commit was sent and not confirmed in time: the change may or may not have been made.
+    case unconfirmed(String)
 
     public var description: String {
         switch self {
@@ -20,6 +23,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
         case .corrupt(let message): "corrupt store: \(message)"
         case .overloaded(let pending): "\(pending) writes are already waiting for the disk"
         case .unreachable(let message): "the database: \(message)"
+        case .unconfirmed(let message): "the database: \(message)"
         }
     }
 
@@ -33,6 +37,13 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
             RPCError(
                 code: .unavailable,
                 message: "the request store's database is unreachable (\(description)); retrying is safe")
+        case .unconfirmed:
+            // Not UNAVAILABLE: clients retry that on their own, and this change may have been made
+            // (DEADLINE_EXCEEDED is the status gRPC gives a change whose outcome is unknown).
+            RPCError(
+                code: .deadlineExceeded,
+                message: "the request store's database did not confirm the commit (\(description)); "
+                    + "the call may have been applied: list or watch the requests before retrying")
         default:
             RPCError(
                 code: .unavailable,

@@ -1,0 +1,81 @@
+import Synchronization
+
+/// Decides a transaction's fate when its caller stops waiting for it (`callDeadline`).
+///
+/// `PostgresRequestStore.withDeadline` answers the caller but cannot stop the work, which goes on
+/// in the background and would commit later (a row lock freed, a synchronous standby back),
+/// after the caller was told nothing changed. The work passes the gate before it commits: a
+/// caller gone by then makes it roll back instead. Once COMMIT is sent it cannot be recalled, so
+/// a caller that stops waiting then is told the outcome is unknown, and the work itself records
+/// the call when the commit ends.
+package final class CommitGate<Value: Sendable>: Sendable {
+    /// What the caller learns when it stops waiting.
+    package enum Abandonment {
+        /// The work had not committed and now never will.
+        case rolledBack
+        /// COMMIT was sent and has not answered: the work records the call however it ends.
+        case unconfirmed
+        /// The work committed just as the caller gave up: its value stands.
+        case committed(Value)
+    }
+
+    private enum Phase {
+        case working, committing, committed(Value), failed, abandoned, abandonedWhileCommitting
+    }
+
+    /// The work's caller stopped waiting before it committed; thrown to roll it back.
+    package struct CallerGone: Error, CustomStringConvertible {
+        package var description: String { "the caller stopped waiting before the commit" }
+    }
+
+    private let phase = Mutex(Phase.working)
+
+    package init() {}
+
+    /// Called by the work as its last step before COMMIT; throws `CallerGone` (which rolls the
+    /// transaction back) if the caller has stopped waiting.
+    package func enterCommit() throws {
+        try phase.withLock { phase in
+            if case .abandoned = phase { throw CallerGone() }
+            phase = .committing
+        }
+    }
+
+    /// The work's COMMIT succeeded. Returns false when the caller stopped waiting meanwhile:
+    /// the work then records the committed call itself.
+    package func committed(_ value: Value) -> Bool {
+        phase.withLock { phase in
+            if case .abandonedWhileCommitting = phase { return false }
+            phase = .committed(value)
+            return true
+        }
+    }
+
+    /// The work failed (before or at COMMIT). Returns false when the caller had been told the
+    /// outcome was unknown: the work then records the failed call itself.
+    package func failed() -> Bool {
+        phase.withLock { phase in
+            if case .abandonedWhileCommitting = phase { return false }
+            phase = .failed
+            return true
+        }
+    }
+
+    /// The caller stops waiting (its deadline passed, or the work failed).
+    package func abandon() -> Abandonment {
+        phase.withLock { phase in
+            switch phase {
+            case .working:
+                phase = .abandoned
+                return .rolledBack
+            case .committing:
+                phase = .abandonedWhileCommitting
+                return .unconfirmed
+            case .committed(let value):
+                return .committed(value)
+            case .failed, .abandoned, .abandonedWhileCommitting:
+                return .rolledBack
+            }
+        }
+    }
+}
