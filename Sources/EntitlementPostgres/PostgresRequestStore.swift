@@ -44,6 +44,8 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     let logger: Logger
     let metrics: StoreMetrics
     let reachable = SharedFlag(true)
+    /// This process's exclusive use of the local data dir, held until `close`.
+    let directoryLock: DataDirectoryLock
     private var background: [Task<Void, Never>] = []
     private var closed = false
     var directory = DirectoryTables()
@@ -75,6 +77,8 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
         maxConnections: Int = 16
     ) async throws -> PostgresRequestStore {
         try FileSystem.makeDirectory(directory)
+        // audit.log is this replica's own: two on one directory would interleave their lines.
+        let directoryLock = try DataDirectoryLock(directory: directory)
         var configuration = PostgresClient.Configuration(
             host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
             tls: url.tls)
@@ -92,7 +96,7 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
             }
             let store = try PostgresRequestStore(
                 client: client, clock: clock, logger: logger, changes: changes, metrics: metrics, pageTokenKey: stored,
-                auditDirectory: directory)
+                auditDirectory: directory, directoryLock: directoryLock)
             try await store.start(url: url, clientTask: run)
             return store
         } catch {
@@ -103,8 +107,9 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
 
     private init(
         client: PostgresClient, clock: any WallClock, logger: Logger, changes: RequestChangeFeed, metrics: StoreMetrics,
-        pageTokenKey: [UInt8], auditDirectory: String
+        pageTokenKey: [UInt8], auditDirectory: String, directoryLock: DataDirectoryLock
     ) throws(StoreError) {
+        self.directoryLock = directoryLock
         self.client = client
         self.clock = clock
         self.logger = logger
@@ -132,6 +137,7 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
         deliveryWakeups.close()
         // The client last: the listener and lease renewal stop first.
         for task in background.reversed() { task.cancel() }
+        directoryLock.release()
     }
 
     // MARK: Reads

@@ -234,3 +234,36 @@ def test_a_jwks_url_that_redirects_says_to_give_the_final_url(workspace):
         assert "HTTP status 301" in out.stderr and "give the final URL" in out.stderr, out.stderr[-500:]
     finally:
         idp.close()
+
+
+def test_a_second_server_on_the_same_data_dir_refuses_to_start(workspace):
+    # Two processes on one SQLite store would each accept the same request; the second one
+    # exits with the reason and the first keeps serving. kill -9 of the first frees the dir.
+    data_dir = workspace.data_dir("env-shared-dir")
+    first_port = free_port()
+    first = subprocess.Popen([str(server_binary())], env=_env_for(workspace, data_dir, first_port),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_serving(first_port, first)
+        env = _env_for(workspace, data_dir, free_port())
+        del env["ENTITLEMENT_IMPORT"]
+        second = subprocess.run([str(server_binary())], env=env, capture_output=True, text=True, timeout=30)
+        assert second.returncode != 0
+        assert f"the data directory {data_dir} is in use by another server process (pid {first.pid})" in second.stderr, \
+            second.stderr[-800:]
+        assert "--data-dir" in second.stderr
+        _wait_serving(first_port, first)
+        first.kill()
+        first.wait(15)
+        restarted_port = free_port()
+        restarted = subprocess.Popen([str(server_binary())], env={**env, "ENTITLEMENT_PORT": str(restarted_port)},
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            _wait_serving(restarted_port, restarted)
+        finally:
+            restarted.terminate()
+            assert restarted.wait(15) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(15)

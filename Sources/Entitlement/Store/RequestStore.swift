@@ -27,6 +27,8 @@ public actor RequestStore: RequestStoring {
     public nonisolated let deliveryWakeups = WakeSignal()
 
     let writer: SQLiteWriter
+    /// This process's exclusive use of `directory`, held until `close`.
+    let directoryLock: DataDirectoryLock
     let clock: any WallClock
     let logger: Logger
     var state: StoreState
@@ -53,6 +55,7 @@ public actor RequestStore: RequestStoring {
         self.changes = changes
         self.metrics = metrics
         try FileSystem.makeDirectory(directory)
+        self.directoryLock = try DataDirectoryLock(directory: directory)
         let database: SQLiteDatabase
         do throws(SQLiteError) {
             database = try SQLiteDatabase(path: directory + "/entitlement.sqlite3")
@@ -89,6 +92,7 @@ public actor RequestStore: RequestStoring {
         await flushAllRefusalAudit()
         deliveryWakeups.close()
         await writer.close()
+        directoryLock.release()
     }
 
     // MARK: Reads
