@@ -1,3 +1,11 @@
+extension Timestamp {
+    /// The seconds a valid Timestamp may hold: 0001-01-01T00:00:00Z through 9999-12-31T23:59:59Z.
+    /// Outside it, standard clients refuse the message (and RFC 3339 cannot write it).
+    public static let validSeconds: ClosedRange<Int64> = -62_135_596_800...253_402_300_799
+
+    /// Whether standard clients accept this value.
+    public var isValid: Bool { Self.validSeconds.contains(seconds) && (0..<1_000_000_000).contains(nanos) }
+}
 
 /// RFC 3339 timestamps as the proto3 JSON mapping writes them: `2026-11-20T10:00:00Z`,
 /// optional fractional seconds (up to 9 digits), `Z` or a `±hh:mm` offset.

@@ -56,4 +56,13 @@ struct RFC3339Tests {
     func formats(timestamp: Timestamp, expected: String) {
         #expect(RFC3339.format(timestamp) == expected)
     }
+
+    @Test("isValid is the range 0001-01-01T00:00:00Z...9999-12-31T23:59:59.999999999Z")
+    func validRange() {
+        #expect(RFC3339.parse("0001-01-01T00:00:00Z")!.isValid)
+        #expect(RFC3339.parse("9999-12-31T23:59:59.999999999Z")!.isValid)
+        #expect(!RFC3339.parse("0001-01-01T00:59:59+01:00")!.isValid)
+        #expect(!RFC3339.parse("9999-12-31T23:00:00-01:00")!.isValid)
+        #expect(!Timestamp(seconds: 0, nanos: -1).isValid)
+    }
 }

@@ -71,6 +71,12 @@ struct JSONObjectReader {
         guard let timestamp = RFC3339.parse(text) else {
             throw ImportError(path: fieldPath(name), message: "not an RFC 3339 timestamp: \"\(text)\"")
         }
+        // In range once its offset is applied: "0001-01-01T00:00:00+01:00" is year 0 in UTC.
+        guard timestamp.isValid else {
+            throw ImportError(
+                path: fieldPath(name),
+                message: "\"\(text)\" is outside 0001-01-01T00:00:00Z...9999-12-31T23:59:59Z, the range a Timestamp can hold")
+        }
         return timestamp
     }
 

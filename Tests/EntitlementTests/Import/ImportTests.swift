@@ -94,6 +94,14 @@ struct ImportTests {
                 "requests[0].createdAt"
             ),
             (
+                #"{"requests": [{"id": "r", "accessPackageId": "ap-1", "state": 4, "createdAt": "0001-01-01T00:30:00+01:00"}]}"#,
+                "requests[0].createdAt: \"0001-01-01T00:30:00+01:00\" is outside 0001-01-01T00:00:00Z"
+            ),
+            (
+                #"{"requests": [{"id": "r", "accessPackageId": "ap-1", "state": 4, "completedAt": "9999-12-31T23:59:59-00:01"}]}"#,
+                "requests[0].completedAt: \"9999-12-31T23:59:59-00:01\" is outside"
+            ),
+            (
                 #"{"requests": [{"id": "r", "accessPackageId": "ap-1", "state": 99}]}"#,
                 "requests[0].state: unknown value 99"
             ),
