@@ -45,7 +45,7 @@ struct EntitlementServerCommand: AsyncParsableCommand {
     }
 
     @Option(help: EnvironmentArguments.help("Address to listen on.", "host")) var host = "127.0.0.1"
-    @Option(help: EnvironmentArguments.help("Port to listen on (0 picks a free one).", "port")) var port = 50051
+    @Option(parsing: .unconditional, help: EnvironmentArguments.help("Port to listen on (0 picks a free one).", "port")) var port = 50051
     @Option(name: .customLong("data-dir"), help: EnvironmentArguments.help("Directory of the embedded store (created if missing).", "data-dir"))
     var dataDirectory: String?
     @Option(
@@ -64,48 +64,48 @@ struct EntitlementServerCommand: AsyncParsableCommand {
             "jwks-url"))
     var jwksURL: String?
     @Option(
-        name: .customLong("jwks-refresh-seconds"),
+        name: .customLong("jwks-refresh-seconds"), parsing: .unconditional,
         help: EnvironmentArguments.help("How often keys from --jwks-url are fetched again.", "jwks-refresh-seconds"))
     var jwksRefreshSeconds = 600
     @Option(help: EnvironmentArguments.help("Required token issuer (iss).", "issuer")) var issuer: String?
     @Option(help: EnvironmentArguments.help("Required token audience (aud).", "audience")) var audience: String?
     @Option(name: .customLong("tenant-id"), help: EnvironmentArguments.help("Required tenant id (tid).", "tenant-id")) var tenantId: String?
-    @Option(name: .customLong("reprocess-window-days"), help: EnvironmentArguments.help("Days after completion a request may be reprocessed.", "reprocess-window-days"))
+    @Option(name: .customLong("reprocess-window-days"), parsing: .unconditional, help: EnvironmentArguments.help("Days after completion a request may be reprocessed.", "reprocess-window-days"))
     var reprocessWindowDays = 7
-    @Option(name: .customLong("shutdown-grace-seconds"), help: EnvironmentArguments.help("How long in-flight calls may finish after SIGTERM.", "shutdown-grace-seconds"))
+    @Option(name: .customLong("shutdown-grace-seconds"), parsing: .unconditional, help: EnvironmentArguments.help("How long in-flight calls may finish after SIGTERM.", "shutdown-grace-seconds"))
     var shutdownGraceSeconds = 10
-    @Option(name: .customLong("simulate-failure-rate"), help: EnvironmentArguments.help("Probability (0-1) that a grant fails, for demos.", "simulate-failure-rate"))
+    @Option(name: .customLong("simulate-failure-rate"), parsing: .unconditional, help: EnvironmentArguments.help("Probability (0-1) that a grant fails, for demos.", "simulate-failure-rate"))
     var simulateFailureRate = 0.0
-    @Option(name: .customLong("simulate-failure-seed"), help: EnvironmentArguments.help("Seed for --simulate-failure-rate.", "simulate-failure-seed"))
+    @Option(name: .customLong("simulate-failure-seed"), parsing: .unconditional, help: EnvironmentArguments.help("Seed for --simulate-failure-rate.", "simulate-failure-seed"))
     var simulateFailureSeed: UInt64 = 0x5EED
-    @Option(name: .customLong("provisioning-latency-ms"), help: EnvironmentArguments.help("How long each built-in grant takes.", "provisioning-latency-ms"))
+    @Option(name: .customLong("provisioning-latency-ms"), parsing: .unconditional, help: EnvironmentArguments.help("How long each built-in grant takes.", "provisioning-latency-ms"))
     var provisioningLatencyMilliseconds = 500
-    @Option(name: .customLong("request-body-timeout-seconds"), help: EnvironmentArguments.help("How long a call may take to send its request body.", "request-body-timeout-seconds"))
+    @Option(name: .customLong("request-body-timeout-seconds"), parsing: .unconditional, help: EnvironmentArguments.help("How long a call may take to send its request body.", "request-body-timeout-seconds"))
     var requestBodyTimeoutSeconds = 30
-    @Option(name: .customLong("max-connections"), help: EnvironmentArguments.help("Open connections past this many are closed at accept.", "max-connections"))
+    @Option(name: .customLong("max-connections"), parsing: .unconditional, help: EnvironmentArguments.help("Open connections past this many are closed at accept.", "max-connections"))
     var maxConnections = 10_000
     @Option(
-        name: .customLong("max-concurrent-calls"),
+        name: .customLong("max-concurrent-calls"), parsing: .unconditional,
         help: EnvironmentArguments.help("Unary calls handled at once; past it calls are shed at once with RESOURCE_EXHAUSTED (health never).", "max-concurrent-calls"))
     var maxConcurrentCalls = 256
     @Option(
-        name: .customLong("keepalive-seconds"),
+        name: .customLong("keepalive-seconds"), parsing: .unconditional,
         help: EnvironmentArguments.help("With calls open, PING a peer silent this long (0: never). No PINGs on idle connections.", "keepalive-seconds"))
     var keepaliveSeconds = 60
     @Option(
-        name: .customLong("keepalive-timeout-seconds"),
+        name: .customLong("keepalive-timeout-seconds"), parsing: .unconditional,
         help: EnvironmentArguments.help("A peer that answers nothing this long after a keepalive PING is closed and its calls cancelled.", "keepalive-timeout-seconds"))
     var keepaliveTimeoutSeconds = 20
     @Option(
-        name: .customLong("max-connection-age-seconds"),
+        name: .customLong("max-connection-age-seconds"), parsing: .unconditional,
         help: EnvironmentArguments.help("Send a graceful GOAWAY to connections older than this (±10%); off when not given.", "max-connection-age-seconds"))
     var maxConnectionAgeSeconds: Int?
     @Option(
-        name: .customLong("max-connection-age-grace-seconds"),
+        name: .customLong("max-connection-age-grace-seconds"), parsing: .unconditional,
         help: EnvironmentArguments.help("How long calls of a connection past its maximum age may still finish.", "max-connection-age-grace-seconds"))
     var maxConnectionAgeGraceSeconds = 30
     @Option(
-        name: .customLong("metrics-port"),
+        name: .customLong("metrics-port"), parsing: .unconditional,
         help: EnvironmentArguments.help("Serve Prometheus text at plain-HTTP GET /metrics on this port (same --host); off when not given.", "metrics-port"))
     var metricsPort: Int?
     @Option(name: .customLong("log-format"), help: EnvironmentArguments.help("json (one object per line) or text.", "log-format"))

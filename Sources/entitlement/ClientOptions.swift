@@ -18,13 +18,13 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "Server host (h2c, prior knowledge); --target sets host and port at once.")
     var host = "127.0.0.1"
 
-    @Option(help: "Server port.")
+    @Option(parsing: .unconditional, help: "Server port.")
     var port = 50051
 
     @Option(help: ArgumentHelp("Bearer token for `authorization` (default: $\(tokenVariable)).", valueName: "token"))
     var token: String?
 
-    @Option(help: ArgumentHelp("Deadline of each call in seconds, sent as grpc-timeout.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Deadline of each call in seconds, sent as grpc-timeout.", valueName: "seconds"))
     var timeout: Double = 30
 
     @Option(help: "Request compression: identity, gzip or deflate.")

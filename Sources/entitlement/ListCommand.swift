@@ -28,7 +28,7 @@ struct ListCommand: AsyncParsableCommand {
     )
     var states: [RequestStateArgument] = []
 
-    @Option(help: "Requests per page (0 = server default 50, at most 1000).")
+    @Option(parsing: .unconditional, help: "Requests per page (0 = server default 50, at most 1000).")
     var pageSize: Int32 = 0
 
     @Option(help: "Continue from this page token.")

@@ -39,16 +39,16 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(name: .customLong("package"), help: "Access package id (list, reprocess, watch).")
     var packageID: String?
 
-    @Option(help: "Calls in flight at once (workers).")
+    @Option(parsing: .unconditional, help: "Calls in flight at once (workers).")
     var concurrency = 64
 
-    @Option(help: "Separate HTTP/2 connections; workers are spread evenly over them.")
+    @Option(parsing: .unconditional, help: "Separate HTTP/2 connections; workers are spread evenly over them.")
     var connections = 1
 
     @Option(help: ArgumentHelp("How long to start calls: 10s, 2m, 500ms, or seconds.", valueName: "duration"))
     var duration: DurationArgument?
 
-    @Option(help: ArgumentHelp("Stop after starting this many calls.", valueName: "count"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Stop after starting this many calls.", valueName: "count"))
     var requests: Int?
 
     @Option(help: ArgumentHelp("Run the load this long, untimed, before measuring.", valueName: "duration"))
@@ -60,7 +60,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "open (the default with --rate) or closed.")
     var loop: LoopMode?
 
-    @Option(help: "Page size for list calls.")
+    @Option(parsing: .unconditional, help: "Page size for list calls.")
     var pageSize: Int32 = 50
 
     @Option(

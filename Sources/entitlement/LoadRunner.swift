@@ -126,8 +126,10 @@ struct LoadTally: Sendable {
     var started = 0
 
     static let flushEvery = 256
+    /// Also flushed this often, so the once-a-second progress line counts every call, not
+    /// whole batches (a slow run would otherwise show 0, 1024, 2048...).
+    static let flushInterval = Duration.milliseconds(100)
 
-    var isDue: Bool { endings.count >= Self.flushEvery }
 }
 
 /// Everything a run measured, shared by its workers. Workers batch locally and flush every
@@ -215,6 +217,7 @@ struct LoadWorker: Sendable {
             measureFromSchedule = fromSchedule
         }
         let offset = interval / workers * index
+        var flushed = clock.now
         while !Task.isCancelled {
             var origin = clock.now
             if interval > .zero {
@@ -245,7 +248,10 @@ struct LoadWorker: Sendable {
             tally.statuses[status, default: 0] += 1
             if status == "OK" { tally.latencies.append(Self.microseconds(ended - origin)) }
             tally.endings.append((Self.seconds(ended - recorder.origin), status == "OK"))
-            if tally.isDue { recorder.flush(&tally) }
+            if tally.endings.count >= LoadTally.flushEvery || ended - flushed >= LoadTally.flushInterval {
+                recorder.flush(&tally)
+                flushed = ended
+            }
         }
         recorder.flush(&tally)
     }

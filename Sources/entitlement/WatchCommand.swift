@@ -2,6 +2,10 @@ import ArgumentParser
 import EntitlementAPI
 import RPCCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `entitlement watch`: prints each committed change to requests of an access package.
 struct WatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,7 +27,7 @@ struct WatchCommand: AsyncParsableCommand {
     @Flag(name: .customLong("until-settled"), help: "Stop once no watched request is DELIVERING (needs ids).")
     var untilSettled = false
 
-    @Option(name: .customLong("for"), help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
+    @Option(name: .customLong("for"), parsing: .unconditional, help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
     var duration: Double?
 
     @OptionGroup var output: OutputOptions
@@ -55,7 +59,12 @@ struct WatchCommand: AsyncParsableCommand {
                 for try await change in try await AccessPackageRequestsClient(transport: transport)
                     .watchRequests(request, options: options)
                 {
-                    if let request = change.request { print(request) }
+                    if let request = change.request {
+                        print(request)
+                        // Each change as it happens, also into a pipe or file (`watch | jq`), where
+                        // stdout is block-buffered and Ctrl-C would lose what was held back.
+                        fflush(nil)
+                    }
                 }
             } catch let error as RPCError where timed && error.code == .deadlineExceeded {
                 // --for elapsed: that deadline is how this watch was asked to end.

@@ -115,6 +115,27 @@ def test_health_and_watch_in_json(observed):
     assert json.loads(watch.stdout.splitlines()[0])["id"] == rid
 
 
+def test_watch_writes_each_change_into_a_pipe_as_it_happens(observed):
+    # stdout into a pipe is block-buffered: without a flush per change nothing would arrive
+    # until the watch ended (and Ctrl-C would lose it).
+    s, _ = observed
+    rid = ids_of("ap-1", "REQUEST_STATE_DELIVERED")[1]
+    env = {k: v for k, v in os.environ.items() if k != "ENTITLEMENT_TOKEN"}
+    env["ENTITLEMENT_TOKEN"] = mint("oid-cli", [GLOBAL_ADMIN])
+    watch = subprocess.Popen([str(CLI), "watch", "--target", s.addr, "--package", "ap-1", "--for", "30",
+                              "--output", "json", rid], stdout=subprocess.PIPE, env=env)
+    try:
+        first = {}
+        reader = threading.Thread(target=lambda: first.update(json.loads(watch.stdout.readline())))
+        reader.start()
+        reader.join(10)
+        assert first.get("id") == rid, "the first change did not reach the pipe while the watch ran"
+        assert watch.poll() is None
+    finally:
+        watch.kill()
+        watch.wait(10)
+
+
 def test_load_counts_agree_exactly_with_the_servers_metrics(observed, tmp_path):
     s, metrics_port = observed
     before = scrape(metrics_port)
@@ -131,6 +152,18 @@ def test_load_counts_agree_exactly_with_the_servers_metrics(observed, tmp_path):
         assert r["latency_ms"][key] > 0
     assert r["settings"]["connections"] == 3 and r["settings"]["concurrency"] == 9
     assert r["rps"] > 0 and r["duration_s"] > 0
+
+
+def test_the_progress_line_counts_every_call_so_far(observed):
+    # 4 workers at 100 calls/s in all: each makes ~125 calls in 5 s, fewer than a worker's
+    # batch, and the line must still count them (it once showed 0 until a batch filled).
+    s, _ = observed
+    out = cli("load", "--target", s.addr, "--rpc", "health", "--rate", "100", "--concurrency", "4",
+              "--duration", "6s")
+    assert out.returncode == 0, out.stderr
+    line = next(l for l in out.stderr.splitlines() if l.startswith("["))  # at 5 s, off a tty
+    calls = int(line.split()[1])
+    assert 400 <= calls <= 600, line
 
 
 def test_checked_and_decoded_pages_count_the_same_requests(observed, tmp_path):

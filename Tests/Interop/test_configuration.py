@@ -236,6 +236,16 @@ def test_a_jwks_url_that_redirects_says_to_give_the_final_url(workspace):
         idp.close()
 
 
+def test_a_negative_number_after_a_flag_is_checked_as_a_value(workspace):
+    # "--port -1" is the flag's value, refused by range, not "Missing value for --port".
+    env = _env_for(workspace, workspace.data_dir("env-negative"), free_port())
+    for flag, message in (("--port", "--port must be 0...65535"),
+                          ("--keepalive-seconds", "--keepalive-seconds must be 0...86400"),
+                          ("--simulate-failure-rate", "--simulate-failure-rate must be 0...1")):
+        out = subprocess.run([str(server_binary()), flag, "-1"], env=env, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 64 and message in out.stderr, out.stderr
+
+
 def test_a_second_server_on_the_same_data_dir_refuses_to_start(workspace):
     # Two processes on one SQLite store would each accept the same request; the second one
     # exits with the reason and the first keeps serving. kill -9 of the first frees the dir.
