@@ -108,6 +108,9 @@ def test_watch_needs_a_token_and_list_permission(server):
         with pytest.raises(grpc.RpcError) as e:
             list(stub.WatchRequests(req, metadata=md, timeout=5))
         assert e.value.code() == code
+        if code == C.PERMISSION_DENIED:
+            # The refusal names the method called, with the roles it shares with ListRequests.
+            assert e.value.details().startswith("WatchRequests "), e.value.details()
     # A catalog READER of the package's catalog may watch, as it may list.
     call = stub.WatchRequests(pb.WatchRequestsRequest(access_package_id="ap-1", request_ids=["ap1-elig-01"],
                                                       until_settled=True),

@@ -110,7 +110,7 @@ public struct AuthorizationInterceptor: ServerInterceptor {
                     do throws(RPCError) { _ = try request.message } catch { throw Refusal(error) }
                 }
                 if !verified.tenantWideActions.contains(action) {
-                    try await authorize(caller, for: action, request: request)
+                    try await authorize(caller, for: action, of: context.method, request: request)
                 }
             } catch {
                 await reject(error, caller: caller, action: action, request: request, context: context)
@@ -121,12 +121,15 @@ public struct AuthorizationInterceptor: ServerInterceptor {
     }
 
     /// A caller with no directory role granting `action` tenant-wide: its catalog roles decide,
-    /// for packages of those catalogs only.
+    /// for packages of those catalogs only. Refusals name `method` (WatchRequests takes the
+    /// roles of ListRequests, and its caller should read the method it called).
     private func authorize<Input: Sendable>(
         _ caller: Caller,
         for action: Action,
+        of method: MethodDescriptor,
         request: ServerRequest<Input>
     ) async throws(Refusal) {
+        let called = method.method
         // The package id, if the message decodes, so roles and the package's catalog come from
         // the directory in one lookup; a body that does not decode is judged on roles alone first.
         let scoped = (try? request.message) as? any AccessPackageScoped
@@ -136,13 +139,13 @@ public struct AuthorizationInterceptor: ServerInterceptor {
         guard !grantingCatalogs.isEmpty else {
             throw Refusal(
                 .permissionDenied,
-                "\(action) needs \(Self.requiredRoles(for: action)); the caller holds none of them"
+                "\(called) needs \(Self.requiredRoles(for: action)); the caller holds none of them"
             )
         }
         guard let scoped else {
             do throws(RPCError) {
                 _ = try request.message
-                throw RPCError(code: .internalError, message: "\(action) has no access package to authorize")
+                throw RPCError(code: .internalError, message: "\(called) has no access package to authorize")
             } catch {
                 throw Refusal(error)
             }
@@ -154,7 +157,7 @@ public struct AuthorizationInterceptor: ServerInterceptor {
         guard let catalog, grantingCatalogs.contains(catalog) else {
             throw Refusal(
                 .permissionDenied,
-                "\(action) on access package '\(Self.clipped(packageId))' needs \(Self.requiredRoles(for: action)); "
+                "\(called) on access package '\(Self.clipped(packageId))' needs \(Self.requiredRoles(for: action)); "
                     + "the caller holds such a catalog role only in catalog(s) "
                     + grantingCatalogs.sorted().map { "'\($0)'" }.joined(separator: ", "),
                 detail: catalog.map { "the package is in catalog '\($0)'" } ?? "no such access package"
