@@ -22,7 +22,8 @@ struct LoadCommand: AsyncParsableCommand {
             (raise --concurrency). --loop closed with --rate paces a closed loop instead (what most tools do; \\
             it hides stalls). Percentiles come from an HdrHistogram (bounded memory, 3 significant digits). \\
             Calls in flight at the end are awaited. One call per connection is made first, untimed; --warmup \\
-            runs the load untimed before measuring. Exit status 1 if any call failed. Reprocess outcomes \\
+            runs the load untimed before measuring. A closed-loop worker whose call fails UNAVAILABLE (server \\
+            down or restarting) pauses 10 ms, doubling to 0.5 s, before its next call. Exit status 1 if any call failed. Reprocess outcomes \\
             (NOT_ELIGIBLE, …) are results, not failures; without --ids, reprocess and watch use up to 10 ids \\
             of requests that are not eligible (found with one list call), so no delivery is started.
             """

@@ -112,6 +112,25 @@ final class LoadStop: Sendable {
     }
 }
 
+/// How long a closed-loop worker waits after a call that failed UNAVAILABLE: 10 ms, doubling to
+/// 500 ms while calls keep failing UNAVAILABLE; back to none on any other outcome.
+struct LoadBackoff {
+    static let first = Duration.milliseconds(10)
+    static let longest = Duration.milliseconds(500)
+    private var current: Duration?
+
+    /// The pause before the next call, or nil for none.
+    mutating func next(after status: String) -> Duration? {
+        guard status == "UNAVAILABLE" else {
+            current = nil
+            return nil
+        }
+        let pause = current.map { min($0 * 2, Self.longest) } ?? Self.first
+        current = pause
+        return pause
+    }
+}
+
 /// Counts of one worker between flushes; merged into the recorder.
 struct LoadTally: Sendable {
     var statuses: [String: Int] = [:]
@@ -218,6 +237,7 @@ struct LoadWorker: Sendable {
         }
         let offset = interval / workers * index
         var flushed = clock.now
+        var backoff = LoadBackoff()
         while !Task.isCancelled {
             var origin = clock.now
             if interval > .zero {
@@ -251,6 +271,11 @@ struct LoadWorker: Sendable {
             if tally.endings.count >= LoadTally.flushEvery || ended - flushed >= LoadTally.flushInterval {
                 recorder.flush(&tally)
                 flushed = ended
+            }
+            // Closed loop, server down or restarting: pause before the next call rather than spin
+            // out tens of thousands of failures a second (a paced loop keeps its schedule).
+            if interval == .zero, let pause = backoff.next(after: status) {
+                try? await Task.sleep(for: pause, clock: clock)
             }
         }
         recorder.flush(&tally)

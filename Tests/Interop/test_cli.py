@@ -166,6 +166,35 @@ def test_the_progress_line_counts_every_call_so_far(observed):
     assert 400 <= calls <= 600, line
 
 
+def test_a_closed_loop_pauses_while_the_server_is_down_and_resumes_after_its_restart(workspace, tmp_path):
+    data_dir = workspace.data_dir("cli-restart")
+    s = Server(workspace, data_dir).wait_ready()
+    report = tmp_path / "r.json"
+    env = {k: v for k, v in os.environ.items() if k != "ENTITLEMENT_TOKEN"}
+    load = subprocess.Popen([str(CLI), "load", "--target", s.addr, "--rpc", "health", "--concurrency", "16",
+                             "--duration", "7s", "--report", str(report)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+    restarted = None
+    try:
+        time.sleep(2)
+        s.kill()
+        time.sleep(1.5)
+        restarted = Server(workspace, data_dir, port=s.port, import_fixture=False).wait_ready()
+        _, err = load.communicate(timeout=60)
+        assert load.returncode == 1, err  # some calls failed
+        r = json.loads(report.read_text())
+        # Down ~1.5 s: each of 16 workers pauses 10 ms, 20 ms, ... 0.5 s between failures, so a
+        # few hundred failures at most (spinning made tens of thousands).
+        assert set(r["errors"]) == {"UNAVAILABLE"} and 0 < r["errors"]["UNAVAILABLE"] < 500, r["errors"]
+        # Calls succeed again after the restart: the last seconds of the timeline have OK calls.
+        assert sum(second["ok"] for second in r["timeline"][-2:]) > 0, r["timeline"]
+    finally:
+        if load.poll() is None:
+            load.kill()
+        if restarted:
+            restarted.stop()
+
+
 def test_checked_and_decoded_pages_count_the_same_requests(observed, tmp_path):
     s, _ = observed
     counts = {}
