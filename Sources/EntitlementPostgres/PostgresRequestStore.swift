@@ -84,6 +84,7 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
             tls: url.tls)
         configuration.options.maximumConnections = maxConnections
         configuration.options.connectTimeout = .seconds(3)
+        try await checkLogin(url, within: .seconds(15), logger: logger)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let run = Task { await client.run() }
         do {
@@ -102,6 +103,37 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
         } catch {
             run.cancel()
             throw StoreError.unreachable("cannot open \(url): \(Self.describe(error))")
+        }
+    }
+
+    /// Connects once on its own: the pool retries a refused login quietly until the deadline, and
+    /// the operator should read why ("password authentication failed…", SQLSTATE 28P01) at once.
+    /// A database not accepting connections yet (starting up) is tried again until `limit`.
+    private static func checkLogin(_ url: PostgresStoreURL, within limit: Duration, logger: Logger) async throws(StoreError) {
+        let deadline = ContinuousClock.now + limit
+        var configuration: PostgresConnection.Configuration
+        do {
+            configuration = PostgresConnection.Configuration(
+                host: url.host, port: url.port, username: url.username, password: url.password,
+                database: url.database, tls: try url.connectionTLS)
+        } catch {
+            throw StoreError.unreachable("cannot open \(url): \(describe(error))")
+        }
+        configuration.options.connectTimeout = .seconds(3)
+        while true {
+            do {
+                let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+                try? await connection.close()
+                return
+            } catch {
+                // The server answered and refused (bad password, no such database): final.
+                let refused = (error as? PSQLError)?.serverInfo != nil
+                if refused || ContinuousClock.now + .milliseconds(500) >= deadline {
+                    throw StoreError.unreachable(
+                        "cannot open \(url): \(describe(error))" + (refused ? "" : " (tried for \(limit))"))
+                }
+                try? await Task.sleep(for: .milliseconds(500))
+            }
         }
     }
 

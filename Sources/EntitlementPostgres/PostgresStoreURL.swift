@@ -15,8 +15,14 @@ public struct PostgresStoreURL: Sendable, CustomStringConvertible {
 
     /// - Throws: `PostgresStoreURLError` saying what is wrong with the text and what is expected.
     public init(_ text: String) throws(PostgresStoreURLError) {
-        guard let components = URLComponents(string: text), let scheme = components.scheme,
-            ["postgres", "postgresql"].contains(scheme.lowercased())
+        let named = ["postgres://", "postgresql://"].contains { text.lowercased().hasPrefix($0) }
+        guard let components = URLComponents(string: text) else {
+            guard named else { throw PostgresStoreURLError("must start with postgres://") }
+            throw PostgresStoreURLError(
+                "is not a valid URL: postgres://USER[:PASSWORD]@HOST[:PORT]/DB, PORT in digits, "
+                    + "and any of :/@?#% in the user or password percent-encoded")
+        }
+        guard let scheme = components.scheme, ["postgres", "postgresql"].contains(scheme.lowercased())
         else { throw PostgresStoreURLError("must start with postgres://") }
         guard let host = components.host, !host.isEmpty else { throw PostgresStoreURLError("names no host") }
         guard let user = components.user, !user.isEmpty else { throw PostgresStoreURLError("names no user") }

@@ -232,6 +232,7 @@ def test_the_store_can_come_from_the_environment(workspace, database, monkeypatc
     ("postgres://127.0.0.1:5432/db", "names no user"),
     ("postgres://u@127.0.0.1:5432", "names no database"),
     ("postgres://u@127.0.0.1:5432/db?sslmode=sometimes", "sslmode must be disable, prefer or require"),
+    ("postgres://u@127.0.0.1:five/db", "PORT in digits"),
 ])
 def test_a_bad_store_url_is_a_usage_error_saying_what_is_wrong(workspace, url, needle):
     s = Server(workspace, workspace.data_dir(f"bad-{uuid.uuid4().hex[:6]}"), extra=["--store", url])
@@ -252,6 +253,25 @@ def test_an_unreachable_database_at_start_up_fails_naming_it(workspace):
     log = s.log()
     assert f"postgres://nobody@127.0.0.1:{port}/nothing" in log, log
     assert "secret" not in log, "the password must not be logged"
+
+
+@pytest.mark.parametrize("which", ["database", "user"])
+def test_a_database_that_refuses_the_login_fails_start_up_at_once_saying_why(workspace, which):
+    # Not "no answer within 15 s": the server's own refusal, read from a first connection.
+    base, _, query = SERVER_URL.partition("?")
+    if which == "database":
+        url, needle = database_url("no_such_database"), 'database "no_such_database" does not exist (SQLSTATE 3D000)'
+    else:
+        url = base.replace("://", "://no_such_role@", 1) if "@" not in base else \
+            "postgres://no_such_role@" + base.split("@", 1)[1]
+        url += "?" + query if query else ""
+        needle = 'role "no_such_role" does not exist (SQLSTATE 28000)'
+    s = Server(workspace, workspace.data_dir(f"refused-{uuid.uuid4().hex[:6]}"), extra=["--store", url])
+    started = time.monotonic()
+    assert s.proc.wait(30) != 0
+    assert time.monotonic() - started < 10
+    s.stop()
+    assert needle in s.log(), s.log()
 
 
 def test_health_turns_not_serving_while_the_database_is_down(replicas):
