@@ -102,14 +102,18 @@ extension PostgresRequestStore {
         delivering.remove(requestId)
         let owner = replicaId
         do {
-            try await database { client in
-                try await client.query(
-                    "UPDATE requests SET lease_owner = NULL, lease_until = NULL WHERE id = \(requestId) AND lease_owner = \(owner)")
-            }
+            // In a task of its own: on shutdown the worker's task is cancelled, and the release
+            // (so another replica resumes at once, not when the lease expires) must still run.
+            try await Task {
+                try await database { client in
+                    _ = try await client.query(
+                        "UPDATE requests SET lease_owner = NULL, lease_until = NULL WHERE id = \(requestId) AND lease_owner = \(owner)")
+                }
+            }.value
         } catch {
             logger.warning(
                 "cannot release a delivery lease; it expires by itself",
-                metadata: ["request_id": .string(requestId), "error": .string(error.description)])
+                metadata: ["request_id": .string(requestId), "error": .string("\(error)")])
         }
     }
 

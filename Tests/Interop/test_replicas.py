@@ -157,6 +157,26 @@ def test_a_killed_replicas_delivery_is_finished_by_the_other(replicas, database)
     assert final.reprocess_count == 1
 
 
+def test_a_replica_stopped_with_sigterm_releases_its_delivery_leases(replicas, database):
+    # Its worker is cancelled mid-grant; the release must still reach the database, so another
+    # replica takes the request over now rather than when the lease expires.
+    a = replicas("a", latency_ms=60_000)
+    rid = eligible(1, skip=4)[0]
+    assert reprocess(a, [rid]).results[0].outcome == O.REPROCESS_OUTCOME_ACCEPTED
+    deadline = time.monotonic() + 5
+    while psql(database, f"SELECT lease_owner IS NOT NULL FROM requests WHERE id = '{rid}'") != "t":
+        assert time.monotonic() < deadline, "A never leased the request"
+        time.sleep(0.05)
+    assert a.stop() == 0
+    assert "cannot release a delivery lease" not in a.log(), a.log()
+    assert psql(database, f"SELECT coalesce(lease_owner, 'none') FROM requests WHERE id = '{rid}'") == "none"
+    b = replicas("b", latency_ms=100)
+    started = time.monotonic()
+    while time.monotonic() - started < 30 and state_of(b, rid).state == S.REQUEST_STATE_DELIVERING:
+        time.sleep(0.25)
+    assert state_of(b, rid).state == S.REQUEST_STATE_DELIVERED
+
+
 @pytest.mark.skipif(not PG_CTL, reason="ENTITLEMENT_TEST_PG_CTL is not set")
 def test_postgres_restarted_under_load_unavailable_then_recovered_nothing_lost(replicas, database):
     a, b = replicas("a", latency_ms=50), replicas("b", latency_ms=50)
