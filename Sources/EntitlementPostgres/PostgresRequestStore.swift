@@ -46,6 +46,8 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     let reachable = SharedFlag(true)
     /// This process's exclusive use of the local data dir, held until `close`.
     let directoryLock: DataDirectoryLock
+    /// The data dir's name in the audit table's `written_by` (kept in the dir, so it outlives restarts).
+    let auditWriter: String
     private var background: [Task<Void, Never>] = []
     private var closed = false
     var directory = DirectoryTables()
@@ -79,6 +81,7 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
         try FileSystem.makeDirectory(directory)
         // audit.log is this replica's own: two on one directory would interleave their lines.
         let directoryLock = try DataDirectoryLock(directory: directory)
+        let auditWriter = try auditWriter(directory: directory)
         var configuration = PostgresClient.Configuration(
             host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
             tls: url.tls)
@@ -97,12 +100,46 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
             }
             let store = try PostgresRequestStore(
                 client: client, clock: clock, logger: logger, changes: changes, metrics: metrics, pageTokenKey: stored,
-                auditDirectory: directory, directoryLock: directoryLock)
+                auditDirectory: directory, directoryLock: directoryLock, auditWriter: auditWriter)
             try await store.start(url: url, clientTask: run)
             return store
         } catch {
             run.cancel()
             throw StoreError.unreachable("cannot open \(url): \(Self.describe(error))")
+        }
+    }
+
+    /// The name `directory`'s audit.log goes by in the audit table, made once.
+    private static func auditWriter(directory: String) throws(StoreError) -> String {
+        let key = try RandomKeyFile.loadOrCreate(path: directory + "/audit-writer.key", name: "the audit writer key")
+        return "dir-" + key.prefix(12).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+
+    /// Appends to audit.log the lines of this data dir's committed calls that a crash kept out
+    /// (a line is written just after its commit, so kill -9 can fall between). It looks as far
+    /// back as the file's last lines reach: concurrent calls commit out of seq order.
+    private func reconcileAuditFile() async throws(StoreError) {
+        guard let recent = auditTrail.recentSeqs() else { return }  // lines from before seqs: nothing to go by
+        let present = Set(recent)
+        let writer = auditWriter
+        var from = recent.min() ?? 0
+        var appended = 0
+        while true {
+            let start = from
+            let rows = try await database { client in
+                try await AuditRows.written(by: writer, from: start, limit: 1_000, client: client)
+            }
+            for row in rows where !present.contains(row.seq) {
+                auditTrail.appendToFile(row.record, seq: row.seq)
+                appended += 1
+            }
+            guard rows.count == 1_000, let last = rows.last else { break }
+            from = last.seq + 1
+        }
+        if appended > 0 {
+            logger.notice(
+                "audit.log was missing lines of committed calls (a crash); appended them",
+                metadata: ["lines": .stringConvertible(appended)])
         }
     }
 
@@ -139,9 +176,10 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
 
     private init(
         client: PostgresClient, clock: any WallClock, logger: Logger, changes: RequestChangeFeed, metrics: StoreMetrics,
-        pageTokenKey: [UInt8], auditDirectory: String, directoryLock: DataDirectoryLock
+        pageTokenKey: [UInt8], auditDirectory: String, directoryLock: DataDirectoryLock, auditWriter: String
     ) throws(StoreError) {
         self.directoryLock = directoryLock
+        self.auditWriter = auditWriter
         self.client = client
         self.clock = clock
         self.logger = logger
@@ -154,6 +192,7 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
 
     private func start(url: PostgresStoreURL, clientTask: Task<Void, Never>) async throws {
         try await reloadDirectory()
+        try await reconcileAuditFile()
         let listener = PostgresChangeListener(url: url, store: self, feed: changes, logger: logger)
         background = [
             clientTask,
@@ -263,7 +302,7 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                         let record = plan.auditRecord(
                             callerObjectId: callerObjectId, accessPackageId: accessPackageId, requestIds: requestIds,
                             now: now)
-                        let seq = try await AuditRows.insert(record, on: connection, logger: logger)
+                        let seq = try await AuditRows.insert(record, writer: auditWriter, on: connection, logger: logger)
                         try gate.enterCommit()
                         return ReprocessCommit(plan: plan, record: record, seq: seq)
                     }
@@ -323,9 +362,10 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
 
     package func insertAuditRecord(_ record: AuditRecord) async throws(StoreError) {
         let logger = logger
+        let writer = auditWriter
         let seq = try await database { client in
             try await client.withConnection { connection in
-                try await AuditRows.insert(record, on: connection, logger: logger)
+                try await AuditRows.insert(record, writer: writer, on: connection, logger: logger)
             }
         }
         auditTrail.appendToFile(record, seq: seq)

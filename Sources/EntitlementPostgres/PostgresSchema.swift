@@ -74,6 +74,12 @@ enum PostgresSchema {
             // Secrets every replica shares: the page-token key.
             "CREATE TABLE settings (name text PRIMARY KEY, value bytea NOT NULL)",
         ]),
+        // Which data dir's audit.log a row belongs in, so a replica restarted after a crash
+        // appends the lines of its committed calls that never reached the file.
+        (2, [
+            "ALTER TABLE audit ADD COLUMN written_by text",
+            "CREATE INDEX audit_written_by ON audit (written_by, seq) WHERE written_by IS NOT NULL",
+        ]),
     ]
 
     /// Applies the migrations this database lacks and returns the page-token key (created with

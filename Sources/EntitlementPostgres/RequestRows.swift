@@ -202,15 +202,18 @@ struct PageAfter: RequestQuery {
 
 /// The audit table: one row per audited call, ids and outcomes as arrays.
 enum AuditRows {
-    static func insert(_ record: AuditRecord, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+    /// Inserts `record` as written by the data dir named `writer` and returns its seq.
+    static func insert(
+        _ record: AuditRecord, writer: String, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int64 {
         let outcomes = record.outcomes.map(\.protoName)
         let rows = try await connection.query(
             """
             INSERT INTO audit (time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count,
-                request_ids, outcomes)
+                request_ids, outcomes, written_by)
             VALUES (\(record.time.seconds), \(record.time.nanos), \(record.callerObjectId), \(record.accessPackageId),
                 \(record.decision.rawValue), \(record.reason), \(record.peer), \(Int32(clamping: record.count)),
-                \(record.requestIds), \(outcomes))
+                \(record.requestIds), \(outcomes), \(writer))
             RETURNING seq
             """, logger: logger)
         for try await seq in rows.decode(Int64.self) { return seq }
@@ -221,20 +224,38 @@ enum AuditRows {
     static func newest(limit: Int, client: PostgresClient) async throws -> [AuditRecord] {
         let rows = try await client.query(
             """
-            SELECT time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count, request_ids, outcomes
+            SELECT seq, time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count, request_ids,
+                outcomes
             FROM audit ORDER BY seq DESC LIMIT \(Int64(limit))
             """)
-        var records: [AuditRecord] = []
-        for try await (seconds, nanos, caller, package, decision, reason, peer, count, ids, outcomes) in rows.decode(
-            (Int64, Int32, String?, String, String, String, String?, Int32, [String], [String]).self)
+        return try await records(rows).map(\.record).reversed()
+    }
+
+    /// Up to `limit` records written by `writer` with a seq of at least `seq`, in seq order.
+    static func written(
+        by writer: String, from seq: Int64, limit: Int, client: PostgresClient
+    ) async throws -> [(seq: Int64, record: AuditRecord)] {
+        let rows = try await client.query(
+            """
+            SELECT seq, time_seconds, time_nanos, caller, access_package_id, decision, reason, peer, count, request_ids,
+                outcomes
+            FROM audit WHERE written_by = \(writer) AND seq >= \(seq) ORDER BY seq LIMIT \(Int64(limit))
+            """)
+        return try await records(rows)
+    }
+
+    private static func records(_ rows: PostgresRowSequence) async throws -> [(seq: Int64, record: AuditRecord)] {
+        var records: [(seq: Int64, record: AuditRecord)] = []
+        for try await (seq, seconds, nanos, caller, package, decision, reason, peer, count, ids, outcomes) in rows.decode(
+            (Int64, Int64, Int32, String?, String, String, String, String?, Int32, [String], [String]).self)
         {
             records.append(
-                AuditRecord(
+                (seq, AuditRecord(
                     callerObjectId: caller, time: Timestamp(seconds: seconds, nanos: nanos), accessPackageId: package,
                     requestIds: ids, outcomes: outcomes.compactMap(ReprocessOutcome.init(protoName:)),
                     decision: AuditRecord.Decision(rawValue: decision) ?? .rejected, reason: reason, peer: peer,
-                    count: Int(count)))
+                    count: Int(count))))
         }
-        return records.reversed()
+        return records
     }
 }

@@ -2,6 +2,7 @@
 two server processes sharing a throwaway database. Needs ENTITLEMENT_TEST_POSTGRES (a superuser
 URL) and ENTITLEMENT_TEST_PG_CTL (pg_ctl for that cluster); the test command provides both."""
 
+import json
 import os
 import shlex
 import subprocess
@@ -81,7 +82,7 @@ def test_two_replicas_starting_at_once_share_one_schema(replicas, database):
     b = replicas("b", ready=False)
     a.wait_ready()
     b.wait_ready()
-    assert psql(database, "SELECT count(*) FROM schema_migrations") == "1"
+    assert psql(database, "SELECT count(*) FROM schema_migrations") == "2"
     # Both imported the same fixture: insert-only, so it is there once.
     assert psql(database, "SELECT count(*) FROM requests") == str(len(FIXTURE["requests"]))
 
@@ -175,6 +176,51 @@ def test_a_replica_stopped_with_sigterm_releases_its_delivery_leases(replicas, d
     while time.monotonic() - started < 30 and state_of(b, rid).state == S.REQUEST_STATE_DELIVERING:
         time.sleep(0.25)
     assert state_of(b, rid).state == S.REQUEST_STATE_DELIVERED
+
+
+def test_audit_lines_a_kill_kept_out_of_audit_log_are_appended_at_restart(workspace, database):
+    # Reprocess calls in flight when the replica is killed: some commit and never reach its
+    # audit.log (the line follows the commit). Restarted on the same data dir, it appends
+    # them from the shared table, so its file again holds every row it wrote.
+    data_dir = workspace.data_dir(f"audit-kill-{uuid.uuid4().hex[:6]}")
+    extra = ["--store", database]
+    a = Server(workspace, data_dir, extra=extra).wait_ready()
+    ids = [r["id"] for r in FIXTURE["requests"] if r["accessPackageId"] == "ap-1"][:10]
+    stop = threading.Event()
+
+    def hammer():
+        stub = a.stub()
+        while not stop.is_set():
+            try:
+                stub.Reprocess(pb.ReprocessRequest(access_package_id="ap-1", request_ids=ids),
+                               metadata=admin_md(), timeout=5)
+            except (grpc.RpcError, ValueError):  # killed; or its channel closed
+                return
+
+    threads = [threading.Thread(target=hammer) for _ in range(16)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    a.kill()
+    stop.set()
+    for t in threads:
+        t.join(10)
+
+    def seqs_in_file():
+        lines = (data_dir / "audit.log").read_text().splitlines()
+        return {json.loads(line)["seq"] for line in lines if line.startswith('{"seq":')}
+
+    in_table = {int(x) for x in psql(database, "SELECT seq FROM audit").split()}
+    assert len(in_table) > 100, "too few calls committed to test anything"
+    lost = in_table - seqs_in_file()
+    print(f"{len(in_table)} audit rows, {len(lost)} of them not in audit.log after kill -9")
+    a = Server(workspace, data_dir, extra=extra, import_fixture=False).wait_ready()
+    try:
+        assert seqs_in_file() == in_table, f"still missing after the restart: {sorted(in_table - seqs_in_file())[:5]}"
+    finally:
+        a.stop()
+    if lost:  # the log is buffered: read after the stop
+        assert "audit.log was missing lines of committed calls" in a.log(), a.log()
 
 
 @pytest.mark.skipif(not PG_CTL, reason="ENTITLEMENT_TEST_PG_CTL is not set")

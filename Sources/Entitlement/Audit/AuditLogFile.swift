@@ -123,23 +123,26 @@ final class AuditLogFile: Sendable {
 
     /// The `seq` of the last line that has one: 0 for an empty file, nil when the file has
     /// lines but none with a seq (written before lines carried one: nothing to reconcile by).
-    func lastSeq() -> Int64? {
+    func lastSeq() -> Int64? { recentSeqs().map { $0.last ?? 0 } }
+
+    /// The seqs of the file's last lines (its last 64 KiB), in file order: empty for an empty
+    /// file, nil when it has lines but none of those carry a seq.
+    func recentSeqs() -> [Int64]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         let size = lseek(fd, 0, SEEK_END)
-        guard size > 0 else { return 0 }
-        // Lines are short (ids and reasons are clipped): the last 64 KiB hold the last few.
+        guard size > 0 else { return [] }
+        // Lines are short (ids and reasons are clipped): the last 64 KiB hold the last hundred or so.
         let window = min(Int(size), 64 * 1024)
         var tail = [UInt8](repeating: 0, count: window)
         let read = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, window, off_t(Int(size) - window)) }
         guard read > 0 else { return nil }
         let text = String(decoding: tail[0..<read], as: UTF8.self)
-        for line in text.split(separator: "\n").reversed() {
-            guard line.hasPrefix("{\"seq\":") else { continue }
-            let digits = line.dropFirst(7).prefix { $0.isNumber }
-            if let seq = Int64(digits) { return seq }
+        let seqs = text.split(separator: "\n").compactMap { line -> Int64? in
+            guard line.hasPrefix("{\"seq\":") else { return nil }
+            return Int64(line.dropFirst(7).prefix { $0.isNumber })
         }
-        return nil
+        return seqs.isEmpty ? nil : seqs
     }
 }

@@ -27,6 +27,9 @@ package final class AuditTrail {
     /// The seq of the file's last line, nil when it has none (see `AuditLogFile.lastSeq`).
     func lastSeq() -> Int64? { file.lastSeq() }
 
+    /// The seqs of the file's last lines (see `AuditLogFile.recentSeqs`).
+    package func recentSeqs() -> [Int64]? { file.recentSeqs() }
+
     /// Appends a line to audit.log only (a record committed elsewhere; start-up reconciliation).
     package func appendToFile(_ record: AuditRecord, seq: Int64) { file.append(record, seq: seq) }
 

@@ -65,7 +65,7 @@ public actor RequestStore: RequestStoring {
             throw StoreError.database(error)
         }
         self.directory = directory
-        self.pageTokens = PageTokenCodec(key: try PageTokenKeyFile.loadOrCreate(path: directory + "/page-token.key"))
+        self.pageTokens = PageTokenCodec(key: try RandomKeyFile.loadOrCreate(path: directory + "/page-token.key", name: "the page-token key"))
         let auditTrail = try AuditTrail(directory: directory, logger: logger)
         self.auditTrail = auditTrail
         self.writer = SQLiteWriter(database: database, metrics: metrics, journal: auditTrail.file)
