@@ -229,3 +229,30 @@ def test_kubernetes_manifests_have_grpc_probes_secret_volume_and_pdb():
     assert docs["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
     service_ports = {p["name"]: p["port"] for p in docs["Service"]["spec"]["ports"]}
     assert service_ports == {"grpc": 50051, "metrics": 9464}
+
+
+def test_a_store_file_the_server_cannot_write_fails_start_up_saying_so(workspace):
+    # SQLite quietly opens a file it may not write read-only; serving would then fail every
+    # Reprocess while health said SERVING. The start-up fails instead, naming the file.
+    uid = 10001 if os.geteuid() == 0 else None
+    if uid is not None:
+        workspace.root.chmod(0o755)
+    data = workspace.data_dir("read-only-store")
+    Server(workspace, data).wait_ready().stop()
+    db = data / "entitlement.sqlite3"
+    for leftover in (data / "entitlement.sqlite3-wal", data / "entitlement.sqlite3-shm"):
+        leftover.unlink(missing_ok=True)
+    if uid is not None:  # root writes any file: run as a user the file's mode refuses
+        for path in data.iterdir():
+            os.chown(path, uid, uid)
+        os.chown(data, uid, uid)
+        os.chown(db, 0, 0)
+        db.chmod(0o644)
+    else:
+        db.chmod(0o444)
+    s = Server(workspace, data, import_fixture=False, run_as=uid)
+    try:
+        assert s.proc.wait(30) != 0
+    finally:
+        s.stop()
+    assert f"{db} can be opened only read-only" in s.log(), s.log()

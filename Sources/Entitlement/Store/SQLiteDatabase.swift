@@ -19,14 +19,28 @@ final class SQLiteDatabase {
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
-            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open \(path)"
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close_v2(db)
-            throw SQLiteError(code: rc, message: message)
+            throw SQLiteError(code: rc, message: "cannot open \(path): \(message)")
         }
         handle = db
+        // SQLite falls back to read-only when the file is not writable; serving would then fail
+        // every write, so the start-up fails instead, saying where to look.
+        guard sqlite3_db_readonly(db, "main") != 1 else {
+            close()
+            throw SQLiteError(
+                code: SQLITE_READONLY,
+                message: "\(path) can be opened only read-only: the server needs to write it, and its directory "
+                    + "(check their permissions and owner, and that the file system is not mounted read-only)")
+        }
         sqlite3_busy_timeout(db, 5_000)
-        try execute("PRAGMA journal_mode=WAL")
-        try execute("PRAGMA synchronous=FULL")
+        do throws(SQLiteError) {
+            try execute("PRAGMA journal_mode=WAL")
+            try execute("PRAGMA synchronous=FULL")
+        } catch {
+            close()
+            throw SQLiteError(code: error.code, message: "\(path): \(error.message)")
+        }
     }
 
     deinit { close() }
