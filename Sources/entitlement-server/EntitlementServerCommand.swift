@@ -21,9 +21,23 @@ struct EntitlementServerCommand: AsyncParsableCommand {
     /// Parses the command line merged with ENTITLEMENT_* variables, then runs.
     static func main() async {
         var fromEnvironment: [EnvironmentArguments.Option] = []
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        // Help never depends on the environment: a malformed ENTITLEMENT_* value must not hide it.
+        if arguments.contains(where: { $0 == "--help" || $0 == "-h" }) {
+            do {
+                // ArgumentParser answers --help with a help command to run (or an error to print).
+                var command = try parseAsRoot(arguments)
+                if !(command is Self) {
+                    try command.run()
+                    exit()
+                }
+            } catch {
+                exit(withError: error)
+            }
+        }
         do {
             let merged = try EnvironmentArguments.merged(
-                arguments: Array(CommandLine.arguments.dropFirst()), options: EnvironmentArguments.options(of: Self.self),
+                arguments: arguments, options: EnvironmentArguments.options(of: Self.self),
                 environment: ProcessInfo.processInfo.environment)
             fromEnvironment = merged.fromEnvironment
             var command: any ParsableCommand

@@ -82,6 +82,10 @@ def test_a_bad_environment_value_is_a_usage_error_naming_the_variable(workspace)
     env["ENTITLEMENT_DEMO"] = "perhaps"
     out = subprocess.run([str(server_binary())], env=env, capture_output=True, text=True, timeout=30)
     assert out.returncode != 0 and "ENTITLEMENT_DEMO" in out.stderr
+    # --help still works: it is how the operator finds out what the variable should hold.
+    env["ENTITLEMENT_PORT"] = "eighty"
+    out = subprocess.run([str(server_binary()), "--help"], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "ENTITLEMENT_DEMO" in out.stdout, out.stderr
 
 
 def test_help_lists_the_variable_of_every_flag():
