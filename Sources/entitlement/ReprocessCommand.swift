@@ -69,19 +69,33 @@ struct ReprocessCommand: AsyncParsableCommand {
                 accepted += response.results.filter { $0.outcome == .accepted }.map(\.requestId)
             }
             guard wait, !accepted.isEmpty else { return }
-            if !json { print("settled:") }
+            var printedHeader = false
             for start in stride(from: 0, to: accepted.count, by: Self.batchSize) {
-                try await Self.waitUntilSettled(
-                    Array(accepted[start..<min(start + Self.batchSize, accepted.count)]), package: packageID, api: api,
-                    options: options, json: json)
+                let settled: [AccessPackageRequest]
+                do {
+                    settled = try await Self.waitUntilSettled(
+                        Array(accepted[start..<min(start + Self.batchSize, accepted.count)]), package: packageID,
+                        api: api, options: options)
+                } catch {
+                    // The calls above were made: only the wait for their outcome failed.
+                    writeStandardError("\(accepted.count) accepted; waiting for them to settle failed:")
+                    throw error
+                }
+                if !json, !printedHeader {
+                    print("settled:")
+                    printedHeader = true
+                }
+                for request in settled {
+                    print(json ? ProtoJSON.line(ProtoJSON.value(request)) : Formatting.changeLine(for: request))
+                }
             }
         }
     }
 
-    /// Watches `ids` until none is DELIVERING, then prints each one's final state.
+    /// Watches `ids` until none is DELIVERING; their final states, in the order of `ids`.
     static func waitUntilSettled(
-        _ ids: [String], package: String, api: AccessPackageRequestsClient, options: CallOptions, json: Bool
-    ) async throws {
+        _ ids: [String], package: String, api: AccessPackageRequestsClient, options: CallOptions
+    ) async throws -> [AccessPackageRequest] {
         var watch = WatchRequestsRequest()
         watch.accessPackageId = package
         watch.requestIds = ids
@@ -90,10 +104,7 @@ struct ReprocessCommand: AsyncParsableCommand {
         for try await change in try await api.watchRequests(watch, options: options) {
             if let request = change.request { final[request.id] = request }
         }
-        for id in ids {
-            guard let request = final[id] else { continue }
-            print(json ? ProtoJSON.line(ProtoJSON.value(request)) : Formatting.changeLine(for: request))
-        }
+        return ids.compactMap { final[$0] }
     }
 }
 

@@ -353,6 +353,17 @@ def test_cli_reprocess_wait_prints_the_settled_state(server):
     assert all("REQUEST_STATE_DELIVERED" in line for line in settled), settled
 
 
+def test_cli_reprocess_wait_that_fails_prints_no_settled_header(launcher):
+    # The watch ends DEADLINE_EXCEEDED long before a 10 s grant: the output must not claim that
+    # anything settled, and says the reprocess itself went through.
+    s = launcher(extra=["--provisioning-latency-ms", "10000"])
+    ids = eligible(skip=0, n=1)  # a server of its own
+    out = _cli("reprocess", "--port", str(s.port), "--package", "ap-1", "--timeout", "1", "--wait", *ids)
+    assert out.returncode != 0
+    assert "REPROCESS_OUTCOME_ACCEPTED" in out.stdout and "settled:" not in out.stdout, out.stdout + out.stderr
+    assert "1 accepted; waiting for them to settle failed" in out.stderr and "DEADLINE_EXCEEDED" in out.stderr, out.stderr
+
+
 def test_cli_watch_prints_changes_and_stops_when_settled(server):
     ids = eligible(skip=23, n=1)
     server.stub().Reprocess(pb.ReprocessRequest(access_package_id="ap-1", request_ids=ids), metadata=admin_md(),
