@@ -79,6 +79,13 @@ enum RequestRow {
             FROM unnest(\(ids)::text[], \(states)::int4[], \(bodies)::bytea[]) AS u(id, state, body)
             WHERE r.id = u.id
             """, logger: logger)
+        try await announce(ids: ids, bodies: bodies, on: connection, logger: logger)
+    }
+
+    /// `NOTIFY` for each of several requests, in their order, in one statement.
+    private static func announce(
+        ids: [String], bodies: [ByteBuffer], on connection: PostgresConnection, logger: Logger
+    ) async throws {
         let payloads = zip(ids, bodies).map { id, body in announcement(id: id, body: body) }
         try await connection.query(
             """
@@ -106,7 +113,8 @@ enum RequestRow {
         return payload.utf8.count > maxInlinePayload ? "i" + id : payload
     }
 
-    /// Inserts new requests (ids not stored yet), in batches of one statement each.
+    /// Inserts new requests (ids not stored yet), in batches of one statement each, and announces
+    /// them: every replica's package-wide watchers see a request another replica imported.
     static func insert(_ requests: [AccessPackageRequest], on connection: PostgresConnection, logger: Logger) async throws {
         for batch in stride(from: 0, to: requests.count, by: 1_000).map({ requests[$0..<min($0 + 1_000, requests.count)] }) {
             var ids: [String] = [], packages: [String] = [], states: [Int32] = []
@@ -127,6 +135,7 @@ enum RequestRow {
                     \(nanos)::int4[], \(bodies)::bytea[])
                 ON CONFLICT (id) DO NOTHING
                 """, logger: logger)
+            try await announce(ids: ids, bodies: bodies, on: connection, logger: logger)
         }
     }
 }

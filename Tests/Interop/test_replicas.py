@@ -223,6 +223,38 @@ def test_audit_lines_a_kill_kept_out_of_audit_log_are_appended_at_restart(worksp
         assert "audit.log was missing lines of committed calls" in a.log(), a.log()
 
 
+def test_a_package_watch_on_one_replica_sees_requests_another_replica_imports(replicas, database, workspace,
+                                                                              tmp_path):
+    from helpers import _req, days
+    b = replicas("b")
+    watch = b.stub().WatchRequests(pb.WatchRequestsRequest(access_package_id="ap-1"), metadata=admin_md(), timeout=20)
+    seen = []
+
+    def read():
+        try:
+            for m in watch:
+                seen.append(m.request.id)
+                if m.request.id == "ap1-imported-later":
+                    return
+        except grpc.RpcError:
+            pass
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(1)  # the snapshot is out; what follows are changes
+    fixture = tmp_path / "later.json"
+    fixture.write_text(json.dumps({"requests": [
+        _req("ap1-imported-later", "ap-1", "REQUEST_STATE_DELIVERED", -days(1), -days(1) + days(0.01))]}))
+    c = Server(workspace, workspace.data_dir(f"c-{uuid.uuid4().hex[:6]}"), import_fixture=fixture,
+               extra=["--store", database]).wait_ready()
+    try:
+        reader.join(15)
+        watch.cancel()
+        assert "ap1-imported-later" in seen, seen[-5:]
+    finally:
+        c.stop()
+
+
 @pytest.mark.skipif(not PG_CTL, reason="ENTITLEMENT_TEST_PG_CTL is not set")
 def test_postgres_restarted_under_load_unavailable_then_recovered_nothing_lost(replicas, database):
     a, b = replicas("a", latency_ms=50), replicas("b", latency_ms=50)
