@@ -11,52 +11,68 @@ extension PostgresRequestStore {
     public func importFixture(_ fixture: Fixture) async throws -> ImportSummary {
         let logger = logger
         let fixtureIds = fixture.requests.map(\.id)
-        let planned: Result<FixturePlan, ImportError> = try await database { client in
-            try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.lockKey))", logger: logger)
-                let tables = try await DirectoryTables.load(connection, logger: logger)
-                var stored: Set<String> = []
-                for try await id in try await connection.query(
-                    "SELECT id FROM requests WHERE id = ANY(\(fixtureIds))", logger: logger
-                ).decode(String.self) {
-                    stored.insert(id)
-                }
-                // A bad reference ends the import before anything is written.
-                let plan: FixturePlan
-                do throws(ImportError) {
-                    plan = try FixturePlan(
-                    fixture,
-                    existing: FixturePlan.Existing(
-                        catalog: { tables.catalogs[$0] != nil },
-                        accessPackage: { tables.packages[$0] },
-                        roleAssignment: { tables.roles[$0.principalId]?[$0.catalogId]?.contains($0.role) == true },
-                        request: { stored.contains($0) }))
-                } catch {
-                    return .failure(error)
-                }
-                for catalog in plan.catalogs {
+        // Rolled back, not committed after start-up has given up on it.
+        let gate = CommitGate<Bool>()
+        let planned: Result<FixturePlan, ImportError>
+        do throws(StoreError) {
+            planned = try await database(deadline: Self.importDeadline) { client in
+                let result = try await client.withTransaction(logger: logger) {
+                    connection -> Result<FixturePlan, ImportError> in
                     try await connection.query(
-                        "INSERT INTO catalogs (id, display_name) VALUES (\(catalog.id), \(catalog.displayName))",
-                        logger: logger)
+                        "SELECT pg_advisory_xact_lock(\(PostgresSchema.lockKey))", logger: logger)
+                    let tables = try await DirectoryTables.load(connection, logger: logger)
+                    var stored: Set<String> = []
+                    for try await id in try await connection.query(
+                        "SELECT id FROM requests WHERE id = ANY(\(fixtureIds))", logger: logger
+                    ).decode(String.self) {
+                        stored.insert(id)
+                    }
+                    // A bad reference ends the import before anything is written.
+                    let plan: FixturePlan
+                    do throws(ImportError) {
+                        plan = try FixturePlan(
+                        fixture,
+                        existing: FixturePlan.Existing(
+                            catalog: { tables.catalogs[$0] != nil },
+                            accessPackage: { tables.packages[$0] },
+                            roleAssignment: { tables.roles[$0.principalId]?[$0.catalogId]?.contains($0.role) == true },
+                            request: { stored.contains($0) }))
+                    } catch {
+                        return .failure(error)
+                    }
+                    for catalog in plan.catalogs {
+                        try await connection.query(
+                            "INSERT INTO catalogs (id, display_name) VALUES (\(catalog.id), \(catalog.displayName))",
+                            logger: logger)
+                    }
+                    for package in plan.accessPackages {
+                        try await connection.query(
+                            """
+                            INSERT INTO access_packages (id, catalog_id, display_name)
+                            VALUES (\(package.id), \(package.catalogId), \(package.displayName))
+                            """, logger: logger)
+                    }
+                    for assignment in plan.roleAssignments {
+                        try await connection.query(
+                            """
+                            INSERT INTO role_assignments (principal_id, catalog_id, role)
+                            VALUES (\(assignment.principalId), \(assignment.catalogId), \(assignment.role.rawValue))
+                            """, logger: logger)
+                    }
+                    try await RequestRow.insert(plan.requests, on: connection, logger: logger)
+                    try await connection.query("SELECT pg_notify(\(RequestRow.directoryChannel), '')", logger: logger)
+                    try gate.enterCommit()
+                    return .success(plan)
                 }
-                for package in plan.accessPackages {
-                    try await connection.query(
-                        """
-                        INSERT INTO access_packages (id, catalog_id, display_name)
-                        VALUES (\(package.id), \(package.catalogId), \(package.displayName))
-                        """, logger: logger)
-                }
-                for assignment in plan.roleAssignments {
-                    try await connection.query(
-                        """
-                        INSERT INTO role_assignments (principal_id, catalog_id, role)
-                        VALUES (\(assignment.principalId), \(assignment.catalogId), \(assignment.role.rawValue))
-                        """, logger: logger)
-                }
-                try await RequestRow.insert(plan.requests, on: connection, logger: logger)
-                try await connection.query("SELECT pg_notify(\(RequestRow.directoryChannel), '')", logger: logger)
-                return .success(plan)
+                _ = gate.committed(true)
+                return result
             }
+        } catch {
+            if case .unconfirmed = gate.abandon() {
+                throw StoreError.unconfirmed(
+                    "no answer to the import's COMMIT within \(Self.importDeadline); it may have been applied")
+            }
+            throw error
         }
         let plan = try planned.get()
         try await reloadDirectory()

@@ -25,6 +25,9 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     public static let leaseDuration: Duration = .seconds(10)
     /// How long one database call may take before the caller gets UNAVAILABLE.
     public static let callDeadline: Duration = .seconds(5)
+    /// How long `--import` may take: one transaction for the whole file (100,000 requests took
+    /// ~15 s here), rolled back if it has not committed by then.
+    public static let importDeadline: Duration = .seconds(300)
     /// The deadline while the database is known to be unreachable: calls fail fast during an
     /// outage (each still tries, so the first to get through marks it reachable again).
     public static let outageCallDeadline: Duration = .seconds(1)
@@ -443,11 +446,14 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     /// while the database is unreachable); any failure is a
     /// `StoreError.unreachable` saying what went wrong. Tracks reachability for health.
     @discardableResult
+    /// - Parameter deadline: how long the caller waits; by default `callDeadline` (or
+    ///   `outageCallDeadline` while the database is unreachable).
     func database<T: Sendable>(
+        deadline: Duration? = nil,
         _ body: @escaping @Sendable (PostgresClient) async throws -> T
     ) async throws(StoreError) -> T {
         let client = client
-        let deadline = reachable.value.load(ordering: .relaxed) ? Self.callDeadline : Self.outageCallDeadline
+        let deadline = deadline ?? (reachable.value.load(ordering: .relaxed) ? Self.callDeadline : Self.outageCallDeadline)
         do {
             let value = try await Self.withDeadline(deadline) { try await body(client) }
             reachable.value.store(true, ordering: .relaxed)
