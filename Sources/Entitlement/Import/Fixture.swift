@@ -40,6 +40,9 @@ public struct Fixture: Sendable {
         // withUnsafeBytes cannot forward a typed throw, so carry the result out by hand.
         var result: Result<Fixture, ImportError>?
         bytes.withUnsafeBytes { raw in
+            // A UTF-8 byte order mark, as Windows tools write (RFC 8259 §8.1 lets a parser skip it).
+            let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+            let raw = raw.starts(with: bom) ? UnsafeRawBufferPointer(rebasing: raw.dropFirst(3)) : raw
             do throws(ImportError) {
                 result = .success(try Fixture(parsing: raw))
             } catch {

@@ -251,6 +251,13 @@ public final class TokenVerifier: Sendable {
             throw Self.unauthenticated("wrong tenant (tid); the token is for another tenant")
         }
         guard let oid = claims.oid, !oid.isEmpty else { throw Self.missingClaim("oid") }
+        // The caller's name in audit rows and role lookups: blank or control characters would
+        // make an audit trail nobody can attribute.
+        guard oid.unicodeScalars.contains(where: { !$0.properties.isWhitespace }),
+            !oid.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw Self.unauthenticated("the oid claim is blank or holds control characters; it must name the caller")
+        }
         guard let exp = claims.exp else { throw Self.missingClaim("exp") }
         guard now < exp + configuration.clockSkew else {
             throw Self.unauthenticated("token expired")

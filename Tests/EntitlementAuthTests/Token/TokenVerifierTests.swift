@@ -128,7 +128,7 @@ enum BadToken: String, CaseIterable, CustomTestStringConvertible {
     case missingHeader, notBearer, emptyBearer, malformed, garbageSignature, badSignature, algNone,
         hs256WithPublicKeyPEM, hs256WithPublicJWK, ps256, es256HeaderOnRSAKey, noKid, unknownKid,
         expired, notYetValid, wrongIssuer, wrongAudience, wrongAudienceArray, wrongTenant,
-        missingIss, missingAud, missingTid, missingOid, emptyOid, missingExp, critHeader
+        missingIss, missingAud, missingTid, missingOid, emptyOid, blankOid, controlOid, missingExp, critHeader
 
     var testDescription: String { rawValue }
 
@@ -154,6 +154,7 @@ enum BadToken: String, CaseIterable, CustomTestStringConvertible {
         case .missingAud: "missing the required claim aud"
         case .missingTid: "missing the required claim tid"
         case .missingOid, .emptyOid: "missing the required claim oid"
+        case .blankOid, .controlOid: "the oid claim is blank or holds control characters"
         case .missingExp: "missing the required claim exp"
         case .critHeader: "critical header"
         }
@@ -224,6 +225,10 @@ enum BadToken: String, CaseIterable, CustomTestStringConvertible {
             return try await bearer { $0.oid = nil }
         case .emptyOid:
             return try await bearer { $0.oid = "" }
+        case .blankOid:
+            return try await bearer { $0.oid = " \t" }
+        case .controlOid:
+            return try await bearer { $0.oid = "oid-a\nforged line" }
         case .missingExp:
             return try await bearer { $0.exp = nil }
         case .critHeader:

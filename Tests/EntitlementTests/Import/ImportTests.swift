@@ -77,6 +77,12 @@ struct ImportTests {
         #expect(request.resources.first?.state == .failed)
     }
 
+    @Test("a UTF-8 byte order mark before the document is skipped")
+    func byteOrderMark() throws {
+        let fixture = try Fixture(json: [0xEF, 0xBB, 0xBF] + Array(#"{"catalogs": [{"id": "cat-a"}]}"#.utf8))
+        #expect(fixture.catalogs.map(\.id) == ["cat-a"])
+    }
+
     @Test(
         "a malformed file names the place",
         arguments: [
