@@ -8,7 +8,9 @@ extension Timestamp {
 }
 
 /// RFC 3339 timestamps as the proto3 JSON mapping writes them: `2026-11-20T10:00:00Z`,
-/// optional fractional seconds (up to 9 digits), `Z` or a `±hh:mm` offset.
+/// optional fractional seconds (up to 9 digits), `Z` or a `±hh:mm` offset. The date and time are
+/// joined by `T` (or `t`), as RFC 3339's grammar and proto3 JSON parsers have it; a space, which
+/// its prose allows "for readability", is refused like other text protoc would not read.
 public enum RFC3339 {
     /// Parses a timestamp; nil if the text is not a valid RFC 3339 date-time.
     public static func parse(_ text: String) -> Timestamp? {
@@ -30,7 +32,7 @@ public enum RFC3339 {
             return true
         }
         guard let year = digits(4), expect("-"), let month = digits(2), expect("-"), let day = digits(2),
-            expect("Tt "), let hour = digits(2), expect(":"), let minute = digits(2), expect(":"),
+            expect("Tt"), let hour = digits(2), expect(":"), let minute = digits(2), expect(":"),
             let second = digits(2)
         else { return nil }
         var nanos = 0
