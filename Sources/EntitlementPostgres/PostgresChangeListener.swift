@@ -29,12 +29,8 @@ struct PostgresChangeListener: Sendable {
         var reconnecting = false
         while !Task.isCancelled {
             do {
-                var configuration = PostgresConnection.Configuration(
-                    host: url.host, port: url.port, username: url.username, password: url.password,
-                    database: url.database, tls: try url.connectionTLS)
-                configuration.options.connectTimeout = .seconds(3)
                 let connection = try await PostgresConnection.connect(
-                    configuration: configuration, id: 0, logger: logger)
+                    configuration: try url.connectionConfiguration(), id: 0, logger: logger)
                 do {
                     try await connection.listen(on: RequestRow.changesChannel) { notifications in
                         backoff = .milliseconds(100)

@@ -12,7 +12,7 @@ extension PostgresRequestStore {
         let logger = logger
         let fixtureIds = fixture.requests.map(\.id)
         // Rolled back, not committed after start-up has given up on it.
-        let gate = CommitGate<Bool>()
+        let gate = CommitGate<FixturePlan>()
         let planned: Result<FixturePlan, ImportError>
         do throws(StoreError) {
             planned = try await database(deadline: Self.importDeadline) { client in
@@ -64,15 +64,21 @@ extension PostgresRequestStore {
                     try gate.enterCommit()
                     return .success(plan)
                 }
-                _ = gate.committed(true)
+                if case .success(let plan) = result { _ = gate.committed(plan) }
                 return result
             }
         } catch {
-            if case .unconfirmed = gate.abandon() {
+            if case .unconfirmed = error { throw error }
+            switch gate.abandon() {
+            case .committed(let plan):
+                // It committed just as the deadline passed: the import is in.
+                planned = .success(plan)
+            case .unconfirmed:
                 throw StoreError.unconfirmed(
                     "no answer to the import's COMMIT within \(Self.importDeadline); it may have been applied")
+            case .rolledBack:
+                throw error
             }
-            throw error
         }
         let plan = try planned.get()
         try await reloadDirectory()

@@ -85,13 +85,9 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
         // audit.log is this replica's own: two on one directory would interleave their lines.
         let directoryLock = try DataDirectoryLock(directory: directory)
         let auditWriter = try auditWriter(directory: directory)
-        var configuration = PostgresClient.Configuration(
-            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
-            tls: url.tls)
-        configuration.options.maximumConnections = maxConnections
-        configuration.options.connectTimeout = .seconds(3)
         try await checkLogin(url, within: .seconds(15), logger: logger)
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let client = PostgresClient(
+            configuration: url.clientConfiguration(maxConnections: maxConnections), backgroundLogger: logger)
         let run = Task { await client.run() }
         do {
             var key = [UInt8](repeating: 0, count: 32)
@@ -148,26 +144,23 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
 
     /// Connects once on its own: the pool retries a refused login quietly until the deadline, and
     /// the operator should read why ("password authentication failed…", SQLSTATE 28P01) at once.
-    /// A database not accepting connections yet (starting up) is tried again until `limit`.
+    /// A database that cannot take the connection yet (starting up, too many connections) or
+    /// cannot be reached is tried again until `limit`.
     private static func checkLogin(_ url: PostgresStoreURL, within limit: Duration, logger: Logger) async throws(StoreError) {
         let deadline = ContinuousClock.now + limit
-        var configuration: PostgresConnection.Configuration
+        let configuration: PostgresConnection.Configuration
         do {
-            configuration = PostgresConnection.Configuration(
-                host: url.host, port: url.port, username: url.username, password: url.password,
-                database: url.database, tls: try url.connectionTLS)
+            configuration = try url.connectionConfiguration()
         } catch {
             throw StoreError.unreachable("cannot open \(url): \(describe(error))")
         }
-        configuration.options.connectTimeout = .seconds(3)
         while true {
             do {
                 let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
                 try? await connection.close()
                 return
             } catch {
-                // The server answered and refused (bad password, no such database): final.
-                let refused = (error as? PSQLError)?.serverInfo != nil
+                let refused = loginRefusal(sqlState: (error as? PSQLError)?.serverInfo?[.sqlState])
                 if refused || ContinuousClock.now + .milliseconds(500) >= deadline {
                     throw StoreError.unreachable(
                         "cannot open \(url): \(describe(error))" + (refused ? "" : " (tried for \(limit))"))
@@ -175,6 +168,14 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                 try? await Task.sleep(for: .milliseconds(500))
             }
         }
+    }
+
+    /// Whether a server's answer to a login is final: bad credentials or authorization (class
+    /// 28), no such database (3D000), no permission to connect (42501). Anything else the server
+    /// may stop saying soon: starting up or in recovery (57P03), too many connections (53300).
+    static func loginRefusal(sqlState: String?) -> Bool {
+        guard let sqlState else { return false }
+        return sqlState.hasPrefix("28") || sqlState == "3D000" || sqlState == "42501"
     }
 
     private init(
@@ -312,6 +313,19 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                     if !gate.committed(committed) { await self.finishReprocess(committed, late: true) }
                     return committed
                 } catch {
+                    if Self.lostDuringCommit(error) {
+                        // It may have committed: a "rejected" row could be false. If it did, the
+                        // audit table has its row, which start-up appends to audit.log.
+                        _ = gate.failed()
+                        logger.warning(
+                            "a Reprocess call's COMMIT got no answer (the connection was lost); it may have been applied",
+                            metadata: [
+                                "audit.access_package_id": "\(accessPackageId)",
+                                "audit.request_ids": "\(requestIds.joined(separator: ","))",
+                                "error": "\(Self.describe(error))",
+                            ])
+                        throw error
+                    }
                     if !gate.failed() {
                         await self.auditRejected(
                             caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,
@@ -322,13 +336,14 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                 }
             }
         } catch {
+            if case .unconfirmed = error { throw error }
             switch gate.abandon() {
             case .committed(let committed):
                 // It committed just as the deadline passed: the call succeeded.
                 outcome = committed
             case .unconfirmed:
                 // COMMIT was sent and may yet succeed; the work records the call either way.
-                throw StoreError.unconfirmed("no answer to COMMIT within \(Self.callDeadline)")
+                throw StoreError.unconfirmed("COMMIT was sent, then \(Self.reason(error))")
             case .rolledBack:
                 // The audit row went down with the transaction; record the failed call on its own.
                 await auditRejected(
@@ -462,20 +477,46 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
             throw error
         } catch {
             if Self.isConnectivity(error) { reachable.value.store(false, ordering: .relaxed) }
+            if Self.lostDuringCommit(error) {
+                throw StoreError.unconfirmed("the connection was lost after COMMIT was sent (\(Self.describe(error)))")
+            }
             throw StoreError.unreachable(Self.describe(error))
         }
     }
 
     /// A failure to reach the database (as opposed to a statement it refused).
     static func isConnectivity(_ error: any Error) -> Bool {
+        let error = failure(in: error)
         if error is DeadlineExceeded { return true }
         guard let error = error as? PSQLError else { return false }
         return error.code != .server
     }
 
+    /// COMMIT was sent and the connection failed before the server answered: the transaction
+    /// may have committed. (An answer refusing the COMMIT, such as a serialization failure, means
+    /// it did not.)
+    static func lostDuringCommit(_ error: any Error) -> Bool {
+        guard let commitError = (error as? PostgresTransactionError)?.commitError else { return false }
+        return (commitError as? PSQLError)?.code != .server
+    }
+
+    /// What BEGIN, the work or COMMIT threw, for a transaction's failure.
+    private static func failure(in error: any Error) -> any Error {
+        guard let error = error as? PostgresTransactionError else { return error }
+        return error.beginError ?? error.closureError ?? error.commitError ?? error
+    }
+
+    /// Why `database(_:)` failed, without its "the database:" prefix.
+    private static func reason(_ error: StoreError) -> String {
+        switch error {
+        case .unreachable(let message), .unconfirmed(let message): message
+        default: error.description
+        }
+    }
+
     /// What went wrong, without the query's bound values (PSQLError's own description hides all).
     static func describe(_ error: any Error) -> String {
-        switch error {
+        switch failure(in: error) {
         case let error as PSQLError:
             if let message = error.serverInfo?[.message] {
                 return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"

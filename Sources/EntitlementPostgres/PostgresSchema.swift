@@ -85,7 +85,8 @@ enum PostgresSchema {
     /// Applies the migrations this database lacks and returns the page-token key (created with
     /// `newKey` the first time).
     static func migrate(_ client: PostgresClient, newKey: [UInt8], logger: Logger) async throws -> [UInt8] {
-        try await client.withTransaction(logger: logger) { connection in
+        if let key = await keyIfCurrent(client, logger: logger) { return key }
+        return try await client.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
             try await connection.query(
                 """
@@ -117,6 +118,29 @@ enum PostgresSchema {
             }
             throw StoreSetupError("the page-token key is missing from the settings table")
         }
+    }
+}
+
+extension PostgresSchema {
+    /// The page-token key of a database that has every migration, read without the lock: an
+    /// import holds the lock for its whole transaction (minutes for a large file), and a replica
+    /// starting meanwhile has nothing to migrate. Nil when anything is missing (a new or older
+    /// database, or tables not there yet): `migrate` then takes the lock.
+    private static func keyIfCurrent(_ client: PostgresClient, logger: Logger) async -> [UInt8]? {
+        let latest = migrations.map(\.version).max() ?? 0
+        do {
+            for try await value in try await client.query(
+                """
+                SELECT value FROM settings
+                WHERE name = 'page_token_key' AND (SELECT max(version) FROM schema_migrations) >= \(latest)
+                """, logger: logger
+            ).decode(ByteBuffer.self) {
+                return Array(value.readableBytesView)
+            }
+        } catch {
+            return nil
+        }
+        return nil
     }
 }
 

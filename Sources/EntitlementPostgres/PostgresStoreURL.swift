@@ -47,7 +47,28 @@ public struct PostgresStoreURL: Sendable, CustomStringConvertible {
     /// The URL without its password, for logs.
     public var description: String { "postgres://\(username)@\(host):\(port)/\(database)?sslmode=\(sslMode.rawValue)" }
 
-    var tls: PostgresClient.Configuration.TLS {
+    /// How long a connection attempt may take, for the pool and single connections alike.
+    static let connectTimeoutSeconds: Int64 = 3
+
+    /// The pool's configuration (`maxConnections` at most).
+    func clientConfiguration(maxConnections: Int) -> PostgresClient.Configuration {
+        var configuration = PostgresClient.Configuration(
+            host: host, port: port, username: username, password: password, database: database, tls: tls)
+        configuration.options.maximumConnections = maxConnections
+        configuration.options.connectTimeout = .seconds(Self.connectTimeoutSeconds)
+        return configuration
+    }
+
+    /// A single connection's configuration (the LISTEN connection, the start-up login check),
+    /// the same server, credentials and TLS as the pool's.
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        var configuration = PostgresConnection.Configuration(
+            host: host, port: port, username: username, password: password, database: database, tls: try connectionTLS)
+        configuration.options.connectTimeout = .seconds(Self.connectTimeoutSeconds)
+        return configuration
+    }
+
+    private var tls: PostgresClient.Configuration.TLS {
         switch sslMode {
         case .disable: .disable
         case .prefer: .prefer(.makeClientConfiguration())
@@ -55,7 +76,7 @@ public struct PostgresStoreURL: Sendable, CustomStringConvertible {
         }
     }
 
-    var connectionTLS: PostgresConnection.Configuration.TLS {
+    private var connectionTLS: PostgresConnection.Configuration.TLS {
         get throws {
             switch sslMode {
             case .disable: .disable
