@@ -251,12 +251,13 @@ public final class TokenVerifier: Sendable {
             throw Self.unauthenticated("wrong tenant (tid); the token is for another tenant")
         }
         guard let oid = claims.oid, !oid.isEmpty else { throw Self.missingClaim("oid") }
-        // The caller's name in audit rows and role lookups: blank or control characters would
-        // make an audit trail nobody can attribute.
+        // The caller's name in audit rows and role lookups: blank, control or invisible
+        // characters would make an audit trail nobody can attribute.
         guard oid.unicodeScalars.contains(where: { !$0.properties.isWhitespace }),
-            !oid.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            !oid.unicodeScalars.contains(where: Self.isUnprintable)
         else {
-            throw Self.unauthenticated("the oid claim is blank or holds control characters; it must name the caller")
+            throw Self.unauthenticated(
+                "the oid claim is blank or holds control or invisible characters; it must name the caller")
         }
         guard let exp = claims.exp else { throw Self.missingClaim("exp") }
         guard now < exp + configuration.clockSkew else {
@@ -266,6 +267,16 @@ public final class TokenVerifier: Sendable {
             throw Self.unauthenticated("token not yet valid (nbf is in the future)")
         }
         return VerifiedToken(caller: Caller(objectId: oid, directoryRoleIds: Set(claims.wids ?? [])), expiresAt: exp)
+    }
+
+    /// Characters that do not show as themselves in a log line: controls, format characters
+    /// (bidi overrides, zero-width spaces), line and paragraph separators, private-use,
+    /// surrogate and unassigned code points.
+    private static func isUnprintable(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .surrogate, .unassigned: true
+        default: false
+        }
     }
 
     /// The token of `Bearer <token>`; the scheme is case-insensitive (RFC 7235).

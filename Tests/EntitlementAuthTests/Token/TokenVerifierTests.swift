@@ -128,7 +128,8 @@ enum BadToken: String, CaseIterable, CustomTestStringConvertible {
     case missingHeader, notBearer, emptyBearer, malformed, garbageSignature, badSignature, algNone,
         hs256WithPublicKeyPEM, hs256WithPublicJWK, ps256, es256HeaderOnRSAKey, noKid, unknownKid,
         expired, notYetValid, wrongIssuer, wrongAudience, wrongAudienceArray, wrongTenant,
-        missingIss, missingAud, missingTid, missingOid, emptyOid, blankOid, controlOid, missingExp, critHeader
+        missingIss, missingAud, missingTid, missingOid, emptyOid, blankOid, controlOid, bidiOid, lineSeparatorOid,
+        missingExp, critHeader
 
     var testDescription: String { rawValue }
 
@@ -154,7 +155,8 @@ enum BadToken: String, CaseIterable, CustomTestStringConvertible {
         case .missingAud: "missing the required claim aud"
         case .missingTid: "missing the required claim tid"
         case .missingOid, .emptyOid: "missing the required claim oid"
-        case .blankOid, .controlOid: "the oid claim is blank or holds control characters"
+        case .blankOid, .controlOid, .bidiOid, .lineSeparatorOid:
+            "the oid claim is blank or holds control or invisible characters"
         case .missingExp: "missing the required claim exp"
         case .critHeader: "critical header"
         }
@@ -229,6 +231,11 @@ enum BadToken: String, CaseIterable, CustomTestStringConvertible {
             return try await bearer { $0.oid = " \t" }
         case .controlOid:
             return try await bearer { $0.oid = "oid-a\nforged line" }
+        case .bidiOid:
+            // U+202E turns what follows around on screen: "oid-a" could read as another caller.
+            return try await bearer { $0.oid = "oid-\u{202E}a-dio" }
+        case .lineSeparatorOid:
+            return try await bearer { $0.oid = "oid-a\u{2028}forged line" }
         case .missingExp:
             return try await bearer { $0.exp = nil }
         case .critHeader:
