@@ -4,6 +4,10 @@ import RPCCore
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// `entitlement watch`: prints each committed change to requests of an access package.
