@@ -172,7 +172,7 @@ def test_a_closed_loop_pauses_while_the_server_is_down_and_resumes_after_its_res
     report = tmp_path / "r.json"
     env = {k: v for k, v in os.environ.items() if k != "ENTITLEMENT_TOKEN"}
     load = subprocess.Popen([str(CLI), "load", "--target", s.addr, "--rpc", "health", "--concurrency", "16",
-                             "--duration", "7s", "--report", str(report)],
+                             "--duration", "12s", "--report", str(report)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
     restarted = None
     try:
@@ -186,7 +186,8 @@ def test_a_closed_loop_pauses_while_the_server_is_down_and_resumes_after_its_res
         # Down ~1.5 s: each of 16 workers pauses 10 ms, 20 ms, ... 0.5 s between failures, so a
         # few hundred failures at most (spinning made tens of thousands).
         assert set(r["errors"]) == {"UNAVAILABLE"} and 0 < r["errors"]["UNAVAILABLE"] < 500, r["errors"]
-        # Calls succeed again after the restart: the last seconds of the timeline have OK calls.
+        # Calls succeed again after the restart (ready by ~6 s even on a busy machine): the last
+        # seconds of the timeline have OK calls.
         assert sum(second["ok"] for second in r["timeline"][-2:]) > 0, r["timeline"]
     finally:
         if load.poll() is None:
