@@ -35,14 +35,34 @@ extension RequestStore {
         let ids = accepted.map(\.id)
         pendingAcceptances.formUnion(ids)
         defer { pendingAcceptances.subtract(ids) }
-        do {
-            _ = try await write(
-                singleStatement: accepted.isEmpty,
-                { [accepted] database in
-                    for request in accepted { try Self.store(request, in: database) }
-                    return try Self.insertAudit(record, in: database)
-                }, journalLine: Self.auditLine(record))
-        } catch {
+        // A caller that gives up (deadline, cancel) while the call waits for its transaction has
+        // it dropped, not carried out unseen; once its statements are in, it commits.
+        let gate = CommitGate<Void>()
+        let written: Result<InsertedAudit, StoreError> = await withTaskCancellationHandler {
+            do throws(StoreError) {
+                return .success(
+                    try await write(
+                        singleStatement: accepted.isEmpty,
+                        { [accepted] database in
+                            try gate.enterCommit()
+                            for request in accepted { try Self.store(request, in: database) }
+                            return try Self.insertAudit(record, in: database)
+                        }, journalLine: Self.auditLine(record)))
+            } catch {
+                return .failure(error)
+            }
+        } onCancel: {
+            _ = gate.abandon()
+        }
+        switch written {
+        case .success:
+            break
+        case .failure(.callerGone):
+            await recordRejectedReprocess(
+                caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,
+                reason: "the caller gave up (deadline or cancel) before the call was committed; nothing was changed")
+            throw .callerGone
+        case .failure(let error):
             // The audit row went down with the transaction; record the failed call on its own.
             await recordRejectedReprocess(
                 caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,

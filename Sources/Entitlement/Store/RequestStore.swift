@@ -26,7 +26,7 @@ public actor RequestStore: RequestStoring {
     /// Signals (coalesced) that requests entered DELIVERING; waited on by one `DeliveryWorker`.
     public nonisolated let deliveryWakeups = WakeSignal()
 
-    let writer: SQLiteWriter
+    nonisolated let writer: SQLiteWriter
     /// This process's exclusive use of `directory`, held until `close`.
     let directoryLock: DataDirectoryLock
     let clock: any WallClock

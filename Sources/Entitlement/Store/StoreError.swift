@@ -15,6 +15,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
     case unreachable(String)
     /// A commit was sent and not confirmed in time: the change may or may not have been made.
     case unconfirmed(String)
+    /// The caller gave up (deadline, cancel) before the change was committed: nothing was changed.
+    case callerGone
 
     public var description: String {
         switch self {
@@ -24,6 +26,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
         case .overloaded(let pending): "\(pending) writes are already waiting for the disk"
         case .unreachable(let message): "the database: \(message)"
         case .unconfirmed(let message): "the database: \(message)"
+        case .callerGone: "the caller gave up before the change was committed"
         }
     }
 
@@ -44,6 +47,9 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
                 code: .deadlineExceeded,
                 message: "the request store's database did not confirm the commit (\(description)); "
                     + "the call may have been applied: list or watch the requests before retrying")
+        case .callerGone:
+            // The caller is gone (the transport answered its deadline or reset already).
+            RPCError(code: .cancelled, message: "the call was given up before it was committed; nothing was changed")
         default:
             RPCError(
                 code: .unavailable,
@@ -58,6 +64,7 @@ extension StoreError {
     init(wrapping error: any Error) {
         switch error {
         case let error as StoreError: self = error
+        case is CommitCallerGone: self = .callerGone
         case let error as SQLiteError: self = .database(error)
         default: self = .io("\(error)")
         }

@@ -266,6 +266,7 @@ extension GRPCServerConnection {
             annotations: shared.observer == nil ? nil : CallAnnotations()
         )
         stream.annotations = context.annotations
+        stream.context = context
         return context
     }
 
@@ -332,7 +333,7 @@ extension GRPCServerConnection {
         guard let stream = streams[streamID], !stream.responded else { return }
         stream.deadlineTimer = nil
         stream.cancelWork()
-        respond(stream, with: .grpc(Self.deadlineExceeded, acceptEncoding: false))
+        respond(stream, with: .grpc(Self.deadlineExceeded(stream), acceptEncoding: false))
         scheduleFlush()
     }
 
@@ -341,9 +342,12 @@ extension GRPCServerConnection {
         stream.task = nil
         stream.deadlineTimer?.cancelTimer()
         stream.deadlineTimer = nil
-        if let deadline = stream.deadline, ContinuousClock.now >= deadline {
-            // The timer has not run yet, but the caller has already given up.
-            respond(stream, with: .grpc(Self.deadlineExceeded, acceptEncoding: false))
+        if let deadline = stream.deadline, ContinuousClock.now >= deadline,
+            !(stream.context?.isIrrevocable == true && result.isSuccess)
+        {
+            // The timer has not run yet, but the caller has already given up. (A change that
+            // committed is answered as it is: it was made, and "deadline exceeded" would hide it.)
+            respond(stream, with: .grpc(Self.deadlineExceeded(stream), acceptEncoding: false))
             scheduleFlush()
             return
         }
@@ -356,5 +360,11 @@ extension GRPCServerConnection {
             respond(stream, with: .grpc(rpcError, acceptEncoding: false))
         }
         scheduleFlush()
+    }
+}
+
+extension Result {
+    fileprivate var isSuccess: Bool {
+        if case .success = self { true } else { false }
     }
 }

@@ -121,6 +121,15 @@ extension GRPCServerConnection {
     }
 
     static let deadlineExceeded = RPCError(code: .deadlineExceeded, message: "deadline exceeded")
+    static let deadlineExceededMidChange = RPCError(
+        code: .deadlineExceeded,
+        message: "deadline exceeded while the call's change was being committed; it may have been applied: "
+            + "list or watch before retrying")
+
+    /// What a call whose deadline passed is told: whether its handler had begun a change.
+    static func deadlineExceeded(_ stream: ServerStream) -> RPCError {
+        stream.context?.isIrrevocable == true ? deadlineExceededMidChange : deadlineExceeded
+    }
 
     static func unimplemented(path: String?) -> RPCError {
         RPCError(code: .unimplemented, message: "unknown method \(path ?? "(no :path)")")

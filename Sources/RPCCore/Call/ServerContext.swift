@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A key for values that interceptors attach to a call's context (the caller's identity, say).
 public protocol ServerContextKey {
     associatedtype Value: Sendable
@@ -16,6 +18,7 @@ public struct ServerContext: Sendable {
         let deadline: ContinuousClock.Instant?
         let response: ResponseMetadata
         let annotations: CallAnnotations?
+        let irrevocable = Atomic<Bool>(false)
 
         init(
             method: MethodDescriptor, metadata: Metadata, authorization: String?, authorizationRepeated: Bool,
@@ -51,6 +54,15 @@ public struct ServerContext: Sendable {
     /// What interceptors learn about the call for its access log line (the caller); nil when
     /// nothing observes calls (no allocation per call then).
     public var annotations: CallAnnotations? { facts.annotations }
+    /// Whether the handler has started a change that a deadline or cancel can no longer be
+    /// trusted to undo (see `markIrrevocable`).
+    public var isIrrevocable: Bool { facts.irrevocable.load(ordering: .acquiring) }
+
+    /// The handler is about to commit a change: from now on, a deadline that passes tells the
+    /// caller the change may have been applied, instead of a bare "deadline exceeded" that reads
+    /// as "nothing happened".
+    public func markIrrevocable() { facts.irrevocable.store(true, ordering: .releasing) }
+
     /// Values interceptors attach. A call carries one in practice (the caller), kept inline so
     /// attaching it allocates nothing; any more go to a list (a handful at most, so a list beats a
     /// dictionary's hashing).

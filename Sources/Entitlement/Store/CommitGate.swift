@@ -1,13 +1,14 @@
 import Synchronization
 
-/// Decides a transaction's fate when its caller stops waiting for it (`callDeadline`).
+/// Decides a transaction's fate when its caller stops waiting for it: the call's deadline
+/// passed, the caller cancelled, or the store's own deadline (`PostgresRequestStore.callDeadline`).
 ///
-/// `PostgresRequestStore.withDeadline` answers the caller but cannot stop the work, which goes on
-/// in the background and would commit later (a row lock freed, a synchronous standby back),
-/// after the caller was told nothing changed. The work passes the gate before it commits: a
-/// caller gone by then makes it roll back instead. Once COMMIT is sent it cannot be recalled, so
-/// a caller that stops waiting then is told the outcome is unknown, and the work itself records
-/// the call when the commit ends.
+/// The caller is answered at once, but the work goes on in the background and would commit
+/// later (the embedded store's next group commit; a PostgreSQL row lock freed), after the caller
+/// was told it failed. The work passes the gate before it commits: a caller gone by then makes it
+/// roll back (or not run) instead. Once the commit is under way it cannot be recalled, so a caller
+/// that stops waiting then is told the outcome is unknown, and the work itself records the call
+/// when the commit ends.
 package final class CommitGate<Value: Sendable>: Sendable {
     /// What the caller learns when it stops waiting.
     package enum Abandonment {
@@ -23,10 +24,7 @@ package final class CommitGate<Value: Sendable>: Sendable {
         case working, committing, committed(Value), failed, abandoned, abandonedWhileCommitting
     }
 
-    /// The work's caller stopped waiting before it committed; thrown to roll it back.
-    package struct CallerGone: Error, CustomStringConvertible {
-        package var description: String { "the caller stopped waiting before the commit" }
-    }
+    package typealias CallerGone = CommitCallerGone
 
     private let phase = Mutex(Phase.working)
 
@@ -78,4 +76,10 @@ package final class CommitGate<Value: Sendable>: Sendable {
             }
         }
     }
+}
+
+/// The work's caller stopped waiting before it committed; thrown by `CommitGate.enterCommit`
+/// to roll the work back.
+package struct CommitCallerGone: Error, CustomStringConvertible {
+    package var description: String { "the caller stopped waiting before the commit" }
 }

@@ -1,4 +1,4 @@
-import EntitlementPostgres
+import Entitlement
 import Testing
 
 /// The fate of a transaction whose caller stops waiting (`CommitGate`).
