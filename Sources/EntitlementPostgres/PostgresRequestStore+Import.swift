@@ -36,7 +36,17 @@ extension PostgresRequestStore {
                             catalog: { tables.catalogs[$0] != nil },
                             accessPackage: { tables.packages[$0] },
                             roleAssignment: { tables.roles[$0.principalId]?[$0.catalogId]?.contains($0.role) == true },
-                            request: { stored.contains($0) }))
+                            request: { stored.contains($0) },
+                            // Requests are rows compared byte for byte; the directory is kept
+                            // in dictionaries like the embedded store's.
+                            respelling: { kind, id in
+                                switch kind {
+                                case .catalog: tables.catalogs.respelling(of: id)
+                                case .accessPackage: tables.packages.respelling(of: id)
+                                case .principal: tables.roles.respelling(of: id)
+                                case .request: nil
+                                }
+                            }))
                     } catch {
                         return .failure(error)
                     }

@@ -217,9 +217,9 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
 
     // MARK: Reads
 
-    public func accessPackage(id: String) -> AccessPackageInfo? { directory.packages[id] }
-    public func catalog(id: String) -> CatalogInfo? { directory.catalogs[id] }
-    public func catalogRoles(principalId: String) -> [String: Set<CatalogRole>] { directory.roles[principalId] ?? [:] }
+    public func accessPackage(id: String) -> AccessPackageInfo? { directory.packages[exactly: id] }
+    public func catalog(id: String) -> CatalogInfo? { directory.catalogs[exactly: id] }
+    public func catalogRoles(principalId: String) -> [String: Set<CatalogRole>] { directory.roles[exactly: principalId] ?? [:] }
 
     public func request(id: String) async throws(StoreError) -> AccessPackageRequest? {
         try await database { client in
@@ -258,12 +258,12 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     /// notification not yet received. At most one such reload a second: a caller naming unknown
     /// packages must not turn each call into a read of the whole directory.
     func knowsPackage(_ id: String) async -> Bool {
-        if directory.packages[id] != nil { return true }
+        if directory.packages[exactly: id] != nil { return true }
         let now = ContinuousClock.now
         if let last = lastDemandReload, now - last < .seconds(1) { return false }
         lastDemandReload = now
         try? await reloadDirectory()
-        return directory.packages[id] != nil
+        return directory.packages[exactly: id] != nil
     }
 
     // MARK: Reprocess
@@ -293,14 +293,14 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                         var current = try await RequestRow.fetch(requestIds, lock: false, on: connection, logger: logger)
                         var plan = ReprocessPlan(
                             accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
-                            current: { current[$0] })
+                            current: { current[exactly: $0] })
                         if !plan.accepted.isEmpty {
                             let locked = try await RequestRow.fetch(
                                 plan.accepted.map(\.id), lock: true, on: connection, logger: logger)
                             current.merge(locked) { _, new in new }
                             plan = ReprocessPlan(
                                 accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
-                                current: { current[$0] })
+                                current: { current[exactly: $0] })
                         }
                         try await RequestRow.update(plan.accepted, on: connection, logger: logger)
                         let record = plan.auditRecord(
@@ -432,7 +432,7 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
         for request in snapshot { byId[request.id] = request }
         var ordered: [AccessPackageRequest] = []
         for (i, id) in ids.enumerated() {
-            guard let request = byId[id] else {
+            guard let request = byId[exactly: id] else {
                 changes.cancel(subscription)
                 throw RPCError(
                     code: .notFound,

@@ -166,6 +166,15 @@ public struct Fixture: Sendable {
     }
 
     private static func checkUnique(_ id: String, in seen: inout Set<String>, at path: String) throws(ImportError) {
-        guard seen.insert(id).inserted else { throw ImportError(path: path, message: "duplicate id \"\(id)\"") }
+        let (inserted, earlier) = seen.insert(id)
+        guard !inserted else { return }
+        // A Set takes the same text in another Unicode spelling for the same member: say so.
+        guard earlier.utf8.elementsEqual(id.utf8) else {
+            throw ImportError(
+                path: path,
+                message: "id \"\(id.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())\" is an earlier id "
+                    + "spelled with other Unicode code points; ids must differ in more than their Unicode normalization")
+        }
+        throw ImportError(path: path, message: "duplicate id \"\(id)\"")
     }
 }

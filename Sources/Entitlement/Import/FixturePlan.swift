@@ -19,22 +19,27 @@ public struct FixturePlan: Sendable {
         public var accessPackage: (String) -> AccessPackageInfo?
         public var roleAssignment: (RoleAssignment) -> Bool
         public var request: (String) -> Bool
+        /// The store's spelling of an id it holds spelled otherwise (`checkSpellings`).
+        public var respelling: (FixtureIdKind, String) -> String?
 
         public init(
             catalog: @escaping (String) -> Bool,
             accessPackage: @escaping (String) -> AccessPackageInfo?,
             roleAssignment: @escaping (RoleAssignment) -> Bool,
-            request: @escaping (String) -> Bool
+            request: @escaping (String) -> Bool,
+            respelling: @escaping (FixtureIdKind, String) -> String? = { _, _ in nil }
         ) {
             self.catalog = catalog
             self.accessPackage = accessPackage
             self.roleAssignment = roleAssignment
             self.request = request
+            self.respelling = respelling
         }
     }
 
-    /// - Throws: `ImportError` naming the first bad reference.
+    /// - Throws: `ImportError` naming the first bad reference, or an id spelled two ways.
     public init(_ fixture: Fixture, existing: Existing) throws(ImportError) {
+        try Self.checkSpellings(of: fixture, stored: existing.respelling)
         let fileCatalogs = Set(fixture.catalogs.map(\.id))
         func checkCatalog(_ id: String, at path: String) throws(ImportError) {
             guard existing.catalog(id) || fileCatalogs.contains(id) else {

@@ -179,15 +179,18 @@ public struct AccessPackageRequestsHandler: Sendable {
         guard (low...RequestStore.maxReprocessBatch).contains(ids.count) else {
             throw invalid("request_ids must name \(low) to \(RequestStore.maxReprocessBatch) requests; got \(ids.count)")
         }
-        // A handful of ids (the usual call) is checked pairwise: no hashing, no allocation.
+        // A handful of ids (the usual call) is checked pairwise: no hashing, no allocation. Ids
+        // are compared by their bytes, as the store looks them up (`ExactKeys`).
         let pairwise = ids.count <= 16
-        var firstIndex: [String: Int] = [:]
+        var firstIndex: [ExactString: Int] = [:]
         for (i, id) in ids.enumerated() {
             guard !id.isEmpty else { throw invalid("request_ids[\(i)] is empty") }
-            if let earlier = pairwise ? ids[..<i].firstIndex(of: id) : firstIndex[id] {
+            let earlier =
+                pairwise ? ids[..<i].firstIndex { $0.utf8.elementsEqual(id.utf8) } : firstIndex[ExactString(id)]
+            if let earlier {
                 throw invalid("request_ids[\(i)] \"\(CallerText.clean(id))\" duplicates request_ids[\(earlier)]; name each request once")
             }
-            if !pairwise { firstIndex[id] = i }
+            if !pairwise { firstIndex[ExactString(id)] = i }
         }
     }
 }

@@ -16,19 +16,19 @@ public final class AccessDirectory: Sendable {
 
     /// The catalog roles `principalId` holds: catalog id → roles.
     public func catalogRoles(principalId: String) -> [String: Set<CatalogRole>] {
-        tables.withLock { $0.roles[principalId] ?? [:] }
+        tables.withLock { $0.roles[exactly: principalId] ?? [:] }
     }
 
     /// The catalog of an access package, nil if there is no such package.
     public func catalogId(ofAccessPackage id: String) -> String? {
-        tables.withLock { $0.packageCatalogs[id] }
+        tables.withLock { $0.packageCatalogs[exactly: id] }
     }
 
     /// Both, under one lock.
     public func catalogRoles(principalId: String, andCatalogOf accessPackageId: String)
         -> (roles: [String: Set<CatalogRole>], catalogId: String?)
     {
-        tables.withLock { ($0.roles[principalId] ?? [:], $0.packageCatalogs[accessPackageId]) }
+        tables.withLock { ($0.roles[exactly: principalId] ?? [:], $0.packageCatalogs[exactly: accessPackageId]) }
     }
 
     func replace(with state: StoreState) {

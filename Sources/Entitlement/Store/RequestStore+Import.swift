@@ -49,6 +49,14 @@ extension RequestStore {
                 catalog: { state.catalogs[$0] != nil },
                 accessPackage: { state.packages[$0] },
                 roleAssignment: { state.roles[$0.principalId]?[$0.catalogId]?.contains($0.role) == true },
-                request: { state.requests[$0] != nil }))
+                request: { state.requests[$0] != nil },
+                respelling: { kind, id in
+                    switch kind {
+                    case .catalog: state.catalogs.respelling(of: id)
+                    case .accessPackage: state.packages.respelling(of: id)
+                    case .principal: state.roles.respelling(of: id)
+                    case .request: state.requests.respelling(of: id)
+                    }
+                }))
     }
 }

@@ -20,11 +20,11 @@ extension RequestStore {
     ) async throws(StoreError) -> [ReprocessVerdict]? {
         precondition(
             requestIds.count <= Self.maxReprocessBatch, "reprocess takes at most \(Self.maxReprocessBatch) ids")
-        guard state.packages[accessPackageId] != nil else { return nil }
+        guard state.packages[exactly: accessPackageId] != nil else { return nil }
         let now = clock.now()
         let plan = ReprocessPlan(
             accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
-            current: { state.requests[$0] }, inProgress: { pendingAcceptances.contains($0) })
+            current: { state.requests[exactly: $0] }, inProgress: { pendingAcceptances.contains($0) })
         let accepted = plan.accepted
         let results = plan.results
         let record = plan.auditRecord(

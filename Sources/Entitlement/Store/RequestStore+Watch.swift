@@ -8,11 +8,11 @@ extension RequestStore {
     /// - Throws: NOT_FOUND naming an id that is not a request of the package; RESOURCE_EXHAUSTED
     ///   past the feed's watcher limit; UNAVAILABLE once the server is shutting down.
     public func watch(accessPackageId: String, ids: [String]) throws(RPCError) -> WatchStart? {
-        guard state.packages[accessPackageId] != nil else { return nil }
+        guard state.packages[exactly: accessPackageId] != nil else { return nil }
         var snapshot: [AccessPackageRequest] = []
         snapshot.reserveCapacity(ids.count)
         for (i, id) in ids.enumerated() {
-            guard let request = state.requests[id], request.accessPackageId == accessPackageId else {
+            guard let request = state.requests[exactly: id], request.accessPackageId == accessPackageId else {
                 throw RPCError(
                     code: .notFound,
                     message: "request_ids[\(i)] \"\(CallerText.clean(id))\" is not a request of access package \"\(CallerText.clean(accessPackageId))\"")

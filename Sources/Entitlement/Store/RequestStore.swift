@@ -98,15 +98,15 @@ public actor RequestStore: RequestStoring {
     // MARK: Reads
 
     /// The access package with this id.
-    public func accessPackage(id: String) -> AccessPackageInfo? { state.packages[id] }
+    public func accessPackage(id: String) -> AccessPackageInfo? { state.packages[exactly: id] }
 
     /// The catalog with this id.
-    public func catalog(id: String) -> CatalogInfo? { state.catalogs[id] }
+    public func catalog(id: String) -> CatalogInfo? { state.catalogs[exactly: id] }
 
     /// The catalog roles a principal holds: catalog id → roles.
-    public func catalogRoles(principalId: String) -> [String: Set<CatalogRole>] { state.roles[principalId] ?? [:] }
+    public func catalogRoles(principalId: String) -> [String: Set<CatalogRole>] { state.roles[exactly: principalId] ?? [:] }
 
-    public func request(id: String) -> AccessPackageRequest? { state.requests[id]?.message }
+    public func request(id: String) -> AccessPackageRequest? { state.requests[exactly: id]?.message }
 
     /// How many requests the store holds.
     public func countRequests() -> Int { state.requests.count }
@@ -123,7 +123,7 @@ public actor RequestStore: RequestStoring {
         after cursor: ListingKey?,
         limit: Int
     ) -> RequestPage? {
-        guard state.packages[accessPackageId] != nil else { return nil }
+        guard state.packages[exactly: accessPackageId] != nil else { return nil }
         guard let index = state.indexes[accessPackageId] else { return RequestPage(entries: [], hasMore: false) }
         let unique = Array(Set(states.map(\.rawValue))).map(RequestState.init(rawValue:))
         let page = index.page(states: unique, after: cursor, limit: max(1, min(limit, Self.maxPageSize)))

@@ -1,0 +1,34 @@
+/// Ids are opaque byte strings, as protobuf, SQLite and PostgreSQL see them, but Swift compares
+/// strings by canonical equivalence: "é" precomposed equals "e" + U+0301, and U+212A KELVIN SIGN
+/// equals "K". A caller must not reach another id's entry (its request, its package, its catalog
+/// roles) by spelling that id with other code points, so lookups of what a caller sends go
+/// through these.
+extension Dictionary where Key == String {
+    /// The value stored under exactly `key`'s bytes; nil when there is none, or only the same
+    /// text in another spelling.
+    package subscript(exactly key: String) -> Value? {
+        guard let index = index(forKey: key), self[index].key.utf8.elementsEqual(key.utf8) else { return nil }
+        return self[index].value
+    }
+
+    /// The stored key that is the same text as `key` spelled with other code points (another
+    /// Unicode normalization form); nil when `key` is stored as it is, or not at all.
+    package func respelling(of key: String) -> String? {
+        guard let index = index(forKey: key) else { return nil }
+        let stored = self[index].key
+        return stored.utf8.elementsEqual(key.utf8) ? nil : stored
+    }
+}
+
+/// A string that equals and hashes by its UTF-8 bytes (see above), for sets of caller ids.
+package struct ExactString: Hashable, Sendable {
+    package let string: String
+
+    package init(_ string: String) { self.string = string }
+
+    package static func == (lhs: ExactString, rhs: ExactString) -> Bool { lhs.string.utf8.elementsEqual(rhs.string.utf8) }
+
+    package func hash(into hasher: inout Hasher) {
+        for byte in string.utf8 { hasher.combine(byte) }
+    }
+}

@@ -1,0 +1,86 @@
+@testable import Entitlement
+import EntitlementAPI
+import RPCCore
+import Testing
+
+/// Ids are compared byte for byte, though Swift strings compare by canonical equivalence:
+/// "\u{212A}" (KELVIN SIGN) equals "K", "e\u{301}" equals "é".
+@Suite("Ids are looked up by their bytes")
+struct ExactKeyTests {
+    static let kelvin = "\u{212A}"
+
+    private func withKStore(_ body: (RequestStore) async throws -> Void) async throws {
+        try await withTemporaryDirectory { path in
+            let store = try RequestStore(directory: path, clock: ManualWallClock(testNow))
+            var fixture = baseFixture(requests: [makeRequest("REQ-K1", package: "ap-K")])
+            fixture.accessPackages.append(AccessPackageInfo(id: "ap-K", catalogId: "cat-b", displayName: "K"))
+            fixture.roleAssignments.append(RoleAssignment(principalId: "oid-K", catalogId: "cat-b", role: .owner))
+            try await store.importFixture(fixture)
+            try await body(store)
+            await store.close()
+        }
+    }
+
+    @Test("another spelling of a principal holds none of its catalog roles")
+    func principal() async throws {
+        try await withKStore { store in
+            #expect(await store.catalogRoles(principalId: "oid-K")["cat-b"] == [.owner])
+            #expect(await store.catalogRoles(principalId: "oid-\(Self.kelvin)").isEmpty)
+            #expect(store.accessDirectory.catalogRoles(principalId: "oid-\(Self.kelvin)").isEmpty)
+        }
+    }
+
+    @Test("another spelling of a package is not that package, nor of a request that request")
+    func packageAndRequest() async throws {
+        try await withKStore { store in
+            #expect(await store.accessPackage(id: "ap-\(Self.kelvin)") == nil)
+            #expect(store.accessDirectory.catalogId(ofAccessPackage: "ap-\(Self.kelvin)") == nil)
+            #expect(await store.listRequests(accessPackageId: "ap-\(Self.kelvin)", states: [], after: nil, limit: 10) == nil)
+            let results = try #require(
+                try await store.reprocess(
+                    accessPackageId: "ap-K", requestIds: ["REQ-\(Self.kelvin)1", "REQ-K1"], callerObjectId: "oid-K",
+                    policy: ReprocessPolicy(windowDays: 7)))
+            #expect(results.map(\.outcome) == [.notFound, .accepted])
+            await #expect(throws: RPCError.self) { try await store.watch(accessPackageId: "ap-K", ids: ["REQ-\(Self.kelvin)1"]) }
+        }
+    }
+
+    @Test("two spellings in one call are two ids, not duplicates")
+    func notDuplicates() throws {
+        try AccessPackageRequestsHandler.validateIds(["\u{E9}", "e\u{301}"], allowEmpty: false)
+        let many = (0..<20).map { "r\($0)" } + ["\u{E9}", "e\u{301}"]
+        try AccessPackageRequestsHandler.validateIds(many, allowEmpty: false)
+        #expect(throws: RPCError.self) { try AccessPackageRequestsHandler.validateIds(many + ["e\u{301}"], allowEmpty: false) }
+    }
+
+    @Test("an import that brings in another spelling of a stored or earlier id is refused, naming both")
+    func importRespelling() async throws {
+        try await withKStore { store in
+            var respelled = Fixture(requests: [makeRequest("REQ-\(Self.kelvin)1", package: "ap-K")])
+            var error = await #expect(throws: ImportError.self) { try await store.importFixture(respelled) }
+            #expect(error?.path == "requests[0].id")
+            #expect(error?.message.contains("REQ-\\u{212A}1") == true && error?.message.contains("REQ-K1") == true)
+
+            respelled = Fixture(roleAssignments: [RoleAssignment(principalId: "oid-\(Self.kelvin)", catalogId: "cat-a", role: .reader)])
+            error = await #expect(throws: ImportError.self) { try await store.importFixture(respelled) }
+            #expect(error?.path == "roleAssignments[0].principalId")
+
+            respelled = Fixture(requests: [makeRequest("x", package: "ap-\(Self.kelvin)")])
+            error = await #expect(throws: ImportError.self) { try await store.importFixture(respelled) }
+            #expect(error?.path == "requests[0].accessPackageId")
+            #expect(await store.countRequests() == 1)
+        }
+        let inOneFile = Fixture(
+            catalogs: [CatalogInfo(id: "c", displayName: "C")],
+            accessPackages: [AccessPackageInfo(id: "p", catalogId: "c", displayName: "P")],
+            roleAssignments: [
+                RoleAssignment(principalId: "\u{E9}", catalogId: "c", role: .owner),
+                RoleAssignment(principalId: "e\u{301}", catalogId: "c", role: .reader),
+            ])
+        #expect(throws: ImportError.self) { try FixturePlan(
+                inOneFile,
+                existing: FixturePlan.Existing(
+                    catalog: { _ in false }, accessPackage: { _ in nil }, roleAssignment: { _ in false },
+                    request: { _ in false })) }
+    }
+}
