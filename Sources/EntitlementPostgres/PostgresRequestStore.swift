@@ -302,6 +302,10 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                                 accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
                                 current: { current[exactly: $0] })
                         }
+                        let replySize = plan.replySize
+                        guard replySize <= GRPCFraming.maxMessageSize else {
+                            throw StoreError.replyTooLarge(bytes: replySize)
+                        }
                         try await RequestRow.update(plan.accepted, on: connection, logger: logger)
                         let record = plan.auditRecord(
                             callerObjectId: callerObjectId, accessPackageId: accessPackageId, requestIds: requestIds,
@@ -473,9 +477,8 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
             let value = try await Self.withDeadline(deadline) { try await body(client) }
             reachable.value.store(true, ordering: .relaxed)
             return value
-        } catch let error as StoreError {
-            throw error
         } catch {
+            if let error = Self.failure(in: error) as? StoreError { throw error }
             if Self.isConnectivity(error) { reachable.value.store(false, ordering: .relaxed) }
             if Self.lostDuringCommit(error) {
                 throw StoreError.unconfirmed("the connection was lost after COMMIT was sent (\(Self.describe(error)))")

@@ -83,6 +83,11 @@ public struct ReprocessPlan: Sendable {
         }
     }
 
+    /// The size of the call's reply. Checked before anything is written: a reply over the message
+    /// limit cannot be sent, and the caller of acceptances already committed would never learn
+    /// their outcome.
+    public var replySize: Int { ReprocessReply(results: results).encodedSize() }
+
     /// The call's audit record.
     public func auditRecord(
         callerObjectId: String?, accessPackageId: String, requestIds: [String], now: Timestamp

@@ -1,4 +1,5 @@
 public import EntitlementAPI
+import RPCCore
 public import ProtoWire
 
 /// The Reprocess eligibility rules, in contract order (first match wins). Pure: no store, no clock.
@@ -63,7 +64,12 @@ public struct ReprocessPolicy: Sendable, Hashable {
         scratch: inout [UInt8]
     ) -> (outcome: ReprocessOutcome, detail: String) {
         guard let request, request.accessPackageId == accessPackageId else {
-            return (.notFound, "no request \"\(requestId)\" in access package \"\(accessPackageId)\"")
+            // Clipped: the detail echoes what the caller sent, and a reply must stay within one
+            // message (a 40 KB id once made its reply twice the size of the request).
+            return (
+                .notFound,
+                "no request \"\(CallerText.clean(requestId))\" in access package \"\(CallerText.clean(accessPackageId))\""
+            )
         }
         switch request.state {
         case .delivering:

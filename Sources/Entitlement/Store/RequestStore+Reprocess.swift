@@ -1,4 +1,5 @@
 import EntitlementAPI
+import RPCCore
 
 extension RequestStore {
     /// Evaluates and applies one Reprocess call atomically.
@@ -25,6 +26,13 @@ extension RequestStore {
         let plan = ReprocessPlan(
             accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
             current: { state.requests[exactly: $0] }, inProgress: { pendingAcceptances.contains($0) })
+        let replySize = plan.replySize
+        guard replySize <= GRPCFraming.maxMessageSize else {
+            let error = StoreError.replyTooLarge(bytes: replySize)
+            await recordRejectedReprocess(
+                caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds, reason: error.description)
+            throw error
+        }
         let accepted = plan.accepted
         let results = plan.results
         let record = plan.auditRecord(

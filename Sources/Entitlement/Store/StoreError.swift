@@ -17,6 +17,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
     case unconfirmed(String)
     /// The caller gave up (deadline, cancel) before the change was committed: nothing was changed.
     case callerGone
+    /// The reply would not fit in one message; nothing was changed.
+    case replyTooLarge(bytes: Int)
 
     public var description: String {
         switch self {
@@ -27,6 +29,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
         case .unreachable(let message): "the database: \(message)"
         case .unconfirmed(let message): "the database: \(message)"
         case .callerGone: "the caller gave up before the change was committed"
+        case .replyTooLarge(let bytes):
+            "the reply would be \(bytes) bytes, over the \(GRPCFraming.maxMessageSize / 1_048_576) MiB message limit"
         }
     }
 
@@ -47,6 +51,10 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
                 code: .deadlineExceeded,
                 message: "the request store's database did not confirm the commit (\(description)); "
                     + "the call may have been applied: list or watch the requests before retrying")
+        case .replyTooLarge:
+            RPCError(
+                code: .resourceExhausted,
+                message: "\(description); nothing was changed: name fewer requests per call, or shorter ids")
         case .callerGone:
             // The caller is gone (the transport answered its deadline or reset already).
             RPCError(code: .cancelled, message: "the call was given up before it was committed; nothing was changed")
