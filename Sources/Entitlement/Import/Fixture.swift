@@ -1,5 +1,6 @@
 public import EntitlementAPI
 import Foundation
+import RPCCore
 
 /// The contents of an import file (CONTRACT §4), checked for shape, types, enum values,
 /// timestamps, required ids and duplicates. References to access packages and catalogs are
@@ -65,6 +66,7 @@ public struct Fixture: Sendable {
             do throws(ImportError) {
                 let request = try Self.request(element, path: "requests[\(i)]")
                 try Self.checkUnique(request.id, in: &seen, at: "requests[\(i)].id")
+                try Self.checkSize(request, at: "requests[\(i)]")
                 requests.append(request)
             } catch {
                 requestError = error
@@ -163,6 +165,19 @@ public struct Fixture: Sendable {
             request.resources.append(delivery)
         }
         return request
+    }
+
+    /// The largest request (encoded) an import takes: one that big still fits in a page of its
+    /// own and in a Reprocess reply, both single gRPC messages of at most 4 MiB.
+    public static let maxRequestBytes = GRPCFraming.maxMessageSize - 64 * 1_024
+
+    private static func checkSize(_ request: AccessPackageRequest, at path: String) throws(ImportError) {
+        let size = request.encodedSize()
+        guard size > maxRequestBytes else { return }
+        throw ImportError(
+            path: path,
+            message: "the request is \(size) bytes encoded, more than the \(maxRequestBytes) that fit in a reply "
+                + "(gRPC messages are at most 4 MiB); shorten its resources' errors or names")
     }
 
     private static func checkUnique(_ id: String, in seen: inout Set<String>, at path: String) throws(ImportError) {

@@ -1,5 +1,6 @@
 public import EntitlementAPI
 public import RPCCore
+import ProtoWire
 
 /// Serves `entitlement.v1.AccessPackageRequests` on a `RequestStore`.
 ///
@@ -77,12 +78,26 @@ public struct AccessPackageRequestsHandler: Sendable {
         else { throw Self.unknownPackage(packageId) }
 
         var reply = ListRequestsReply()
-        reply.requests = page.entries.map(\.encoded)
-        if page.hasMore, let last = page.entries.last {
+        let entries = Self.fittingOneMessage(page.entries)
+        reply.requests = entries.map(\.encoded)
+        if page.hasMore || entries.count < page.entries.count, let last = entries.last {
             reply.nextPageToken = store.pageTokens.encode(
                 after: last.key, accessPackageId: packageId, states: request.states)
         }
         return reply
+    }
+
+    /// The leading entries whose page fits in one message (at least one): a page of large
+    /// requests is cut short, and its token continues after the last one it holds.
+    static func fittingOneMessage(_ entries: [StoredRequest]) -> ArraySlice<StoredRequest> {
+        // Room for the page token and the fields around it.
+        var budget = GRPCFraming.maxMessageSize - 4_096
+        for (i, entry) in entries.enumerated() {
+            let count = entry.encoded.bytes.count
+            budget -= ProtoSize.tag(1) + Varint.size(of: UInt64(count)) + count
+            if budget < 0 { return entries[..<max(i, 1)] }
+        }
+        return entries[...]
     }
 
     public func reprocess(_ request: ReprocessRequest, context: ServerContext) async throws -> ReprocessReply {
