@@ -129,7 +129,7 @@ let targets: [Target] = [
     .executableTarget(
         name: "entitlement-server",
         dependencies: [
-            "EntitlementServerCore", "EntitlementPostgres", "ServerLogging",
+            "EntitlementServerCore", "EntitlementAuth", "EntitlementPostgres", "ServerLogging",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

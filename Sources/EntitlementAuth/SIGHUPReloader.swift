@@ -27,8 +27,25 @@ public final class SIGHUPReloader: Sendable {
     }
 }
 
+/// SIGHUP trapped before the reloader exists: its default action (terminate) would otherwise
+/// kill a server still starting (a long import), as `systemctl reload` may send it any time.
+/// Signals that arrive meanwhile wait for the reloader.
+public struct TrappedHangups: Sendable {
+    fileprivate let signals: UnixSignalsSequence
+
+    /// Traps SIGHUP now; returns once it is trapped.
+    public init() async {
+        signals = await UnixSignalsSequence(trapping: .sighup)
+    }
+}
+
 /// Replaces SIGHUP's default action (terminate) with a reload of `verifier`'s keys; returns once
 /// the signal is trapped.
-public func installReloadOnSIGHUP(verifier: TokenVerifier, logger: Logger) async -> SIGHUPReloader {
-    SIGHUPReloader(signals: await UnixSignalsSequence(trapping: .sighup), verifier: verifier, logger: logger)
+/// - Parameter trapped: SIGHUP as trapped earlier, whose waiting signals then reload too.
+public func installReloadOnSIGHUP(
+    verifier: TokenVerifier, logger: Logger, trapped: TrappedHangups? = nil
+) async -> SIGHUPReloader {
+    let signals: UnixSignalsSequence
+    if let trapped { signals = trapped.signals } else { signals = await UnixSignalsSequence(trapping: .sighup) }
+    return SIGHUPReloader(signals: signals, verifier: verifier, logger: logger)
 }

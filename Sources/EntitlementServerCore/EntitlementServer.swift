@@ -1,6 +1,6 @@
 public import Entitlement
 import EntitlementAPI
-import EntitlementAuth
+public import EntitlementAuth
 import EntitlementPostgres
 import H2Transport
 public import Logging
@@ -51,6 +51,7 @@ public final class EntitlementServer: Sendable {
         configuration: ServerConfiguration,
         clock: any WallClock = SystemWallClock(),
         beforeServing: @Sendable (any RequestStoring) async throws -> Void = { _ in },
+        trappedHangups: TrappedHangups? = nil,
         logger: Logger = Logger(label: "entitlement.server")
     ) async throws -> EntitlementServer {
         // Metrics are recorded only when they can be scraped.
@@ -81,7 +82,7 @@ public final class EntitlementServer: Sendable {
             verification.jwksURL = configuration.jwksURL
             verification.refreshInterval = configuration.jwksRefreshInterval
             let verifier = try await TokenVerifier(configuration: verification, logger: logger, metrics: factory)
-            let reloader = await installReloadOnSIGHUP(verifier: verifier, logger: logger)
+            let reloader = await installReloadOnSIGHUP(verifier: verifier, logger: logger, trapped: trappedHangups)
 
             let health = HealthProvider(storeIsCommitting: { store.isCommitting })
             var router = MethodRouter()

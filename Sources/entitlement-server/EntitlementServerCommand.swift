@@ -1,4 +1,5 @@
 import ArgumentParser
+import EntitlementAuth
 import EntitlementPostgres
 import EntitlementServerCore
 import Foundation
@@ -197,8 +198,10 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         defer { LogSink.standardError.finish() }
         let logger = Logger(label: "entitlement")
         // Trapped before anything else starts, so a SIGTERM during start-up (a long import, say)
-        // is not fatal: it is seen once serving begins, and shuts the server down then.
+        // is not fatal: it is seen once serving begins, and shuts the server down then. SIGHUP
+        // likewise (a reload then, once the keys are loaded).
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let hangups = await TrappedHangups()
 
         var configuration: ServerConfiguration
         var demoEnvironment: DemoEnvironment?
@@ -237,6 +240,7 @@ struct EntitlementServerCommand: AsyncParsableCommand {
             server = try await EntitlementServer.start(
                 configuration: configuration,
                 beforeServing: { store in if isDemo { try await DemoEnvironment.populate(store) } },
+                trappedHangups: hangups,
                 logger: logger
             )
         } catch {

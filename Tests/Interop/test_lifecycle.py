@@ -432,3 +432,26 @@ def test_sighup_reloads_the_jwks_file(launcher, workspace):
     assert ListRequestsRequest_ok(s, new_token), "the new key is not trusted after SIGHUP"
     assert not ListRequestsRequest_ok(s, old_token), "the removed key is still trusted after SIGHUP"
     assert s.alive()
+
+
+def test_sighup_during_start_up_is_kept_not_fatal(launcher, workspace):
+    # `systemctl reload` may come while a long import runs: SIGHUP's default action would kill
+    # the server; it must be trapped from the start and reload once serving.
+    import json
+    from helpers import FIXTURE, _req, days
+    big = dict(FIXTURE)
+    big["requests"] = FIXTURE["requests"] + [
+        _req(f"startup-{i:05d}", "ap-1", "REQUEST_STATE_DELIVERED", -days(30), -days(29)) for i in range(40_000)]
+    path = workspace.root / "big-import.json"
+    path.write_text(json.dumps(big))
+    s = launcher(import_fixture=path, ready=False)
+    time.sleep(0.5)
+    import socket
+    with socket.socket() as probe:
+        still_starting = probe.connect_ex(("127.0.0.1", s.port)) != 0  # not listening yet
+    s.proc.send_signal(signal.SIGHUP)
+    s.wait_ready(timeout=120)
+    assert s.alive(), "SIGHUP during start-up killed the server"
+    s.stop()
+    assert still_starting, "the server was serving already: the import is too small to test start-up"
+    assert "SIGHUP: reloading JWKS" in s.log(), s.log()
