@@ -196,6 +196,23 @@ def test_a_closed_loop_pauses_while_the_server_is_down_and_resumes_after_its_res
             restarted.stop()
 
 
+def test_calls_raced_by_a_graceful_goaway_are_sent_again_not_failed(workspace, tmp_path):
+    # The server ends each connection after 1 s (as nginx does after 1,000 requests): calls the
+    # client starts as the GOAWAY arrives are refused unseen and must go out again on a new
+    # connection, as grpcio does; they failed UNAVAILABLE before.
+    s = Server(workspace, workspace.data_dir("cli-goaway"),
+               extra=["--max-connection-age-seconds", "1", "--max-connection-age-grace-seconds", "1"]).wait_ready()
+    try:
+        report = tmp_path / "r.json"
+        out = cli("load", "--target", s.addr, "--rpc", "list", "--package", "ap-1", "--concurrency", "8",
+                  "--duration", "5s", "--report", str(report))
+        r = json.loads(report.read_text())
+        assert out.returncode == 0 and not r["errors"], (r["errors"], out.stderr[-2000:])
+        assert r["total"] > 100
+    finally:
+        s.stop()
+
+
 def test_checked_and_decoded_pages_count_the_same_requests(observed, tmp_path):
     s, _ = observed
     counts = {}

@@ -125,3 +125,7 @@ final class ClientStream {
         }
     }
 }
+
+/// The server refused a stream before processing it (REFUSED_STREAM, before any response
+/// header): the call had no effect and may be sent again.
+struct StreamRefused: Error {}

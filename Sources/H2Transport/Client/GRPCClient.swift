@@ -39,6 +39,26 @@ public final class GRPCClient: ClientTransport {
     }
 
     public func unary(method: MethodDescriptor, request: [UInt8], options: CallOptions) async throws -> ClientResponse<[UInt8]> {
+        // A call the server refused unseen (a GOAWAY raced it) is sent again, as gRPC's
+        // transparent retry does; a few times at most, each on a connection that is usable then.
+        for _ in 1..<Self.maxTransparentAttempts {
+            do {
+                return try await unaryAttempt(method: method, request: request, options: options)
+            } catch is StreamRefused {
+                continue
+            }
+        }
+        do {
+            return try await unaryAttempt(method: method, request: request, options: options)
+        } catch is StreamRefused {
+            throw RPCError(code: .unavailable, message: "the server refused the call \(Self.maxTransparentAttempts) times before processing it")
+        }
+    }
+
+    /// How many times a call refused unseen is sent in all.
+    static let maxTransparentAttempts = 3
+
+    private func unaryAttempt(method: MethodDescriptor, request: [UInt8], options: CallOptions) async throws -> ClientResponse<[UInt8]> {
         let channel = try await connection()
         let loop = channel.eventLoop
         let promise = loop.makePromise(of: ClientResponse<[UInt8]>.self)

@@ -301,6 +301,10 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     func sessionControlFrame(type: UInt8) -> Bool { true }
 
+    /// A graceful GOAWAY (a proxy's request limit, the server's connection age or shutdown):
+    /// calls already taken finish here, new ones go to a new connection.
+    func sessionGoAwayReceived() { isUsable = false }
+
     func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) -> Bool {
         guard let stream = streams[streamID], stream.failure == nil else {
             session?.consume(streamID: streamID, count: bytes.count)
@@ -335,6 +339,12 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
             let error = stream.statusError(streamErrorCode: errorCode)
             buffers.stopSending(error ?? RPCError(code: .cancelled, message: "the call has ended"))
             buffers.endIncoming(error: error)
+            return
+        }
+        if errorCode == NGHTTP2_REFUSED_STREAM.rawValue, stream.headerBlocksSeen == 0 {
+            // Refused before the server saw it (past a GOAWAY's last stream, or unsent when the
+            // GOAWAY came): safe to send again, on another connection.
+            stream.promise?.fail(StreamRefused())
             return
         }
         switch stream.result(streamErrorCode: errorCode) {

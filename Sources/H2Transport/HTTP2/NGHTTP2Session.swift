@@ -10,6 +10,8 @@ protocol NGHTTP2SessionDelegate: AnyObject {
     func sessionFrameReceived(streamID: Int32, type: UInt8, endStream: Bool) -> Bool
     /// A PING or SETTINGS frame (not an ACK) arrived; returns false to end the session as a flood.
     func sessionControlFrame(type: UInt8) -> Bool
+    /// The peer sent GOAWAY: it takes no new streams on this connection.
+    func sessionGoAwayReceived()
     func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) -> Bool
     func sessionStreamClosed(streamID: Int32, errorCode: UInt32)
     /// Fills `buffer` with the next body bytes of `streamID`; returns the count and whether the body ended.
@@ -77,6 +79,10 @@ final class NGHTTP2Session {
                     // Answer the flood with GOAWAY(ENHANCE_YOUR_CALM) and stop processing its frames.
                     me.terminate(errorCode: NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
                     return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+                }
+                if hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) {
+                    me.delegate.sessionGoAwayReceived()
+                    return 0
                 }
                 guard hd.type == UInt8(NGHTTP2_HEADERS.rawValue) || hd.type == UInt8(NGHTTP2_DATA.rawValue) else { return 0 }
                 let ok = me.delegate.sessionFrameReceived(

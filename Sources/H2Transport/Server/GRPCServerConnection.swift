@@ -272,6 +272,9 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         return true
     }
 
+    /// A client that is going away finishes its calls; nothing changes here.
+    func sessionGoAwayReceived() {}
+
     func sessionControlFrame(type: UInt8) -> Bool {
         if controlFrames.admit(now: .now()) { return true }
         shared.logger.notice("closing connection: PING/SETTINGS flood", metadata: ["peer": "\(peer)"])
