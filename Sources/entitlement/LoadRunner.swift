@@ -74,7 +74,11 @@ struct LoadCall: Sendable {
             tally.outcomes[response.status.protoName, default: 0] += 1
         case .watch(let client, let request):
             var received = 0
-            for try await _ in try await client.watchRequests(request, options: options) {
+            let stream = try await client.watchRequests(request, options: options)
+            // Leaving the loop does not end the call: cancel it, or every watch stays open until
+            // its deadline (256 of them at --concurrency 1, measured).
+            defer { stream.cancel() }
+            for try await _ in stream {
                 received += 1
                 if received >= request.requestIds.count { break }
             }

@@ -213,6 +213,22 @@ def test_calls_raced_by_a_graceful_goaway_are_sent_again_not_failed(workspace, t
         s.stop()
 
 
+def test_load_watch_ends_each_watch_after_its_snapshot(observed, tmp_path):
+    # Each watch is cancelled once its snapshot is in; they stayed open until their deadline,
+    # so a 3 s run took the whole --timeout and left hundreds of streams on the server.
+    s, _ = observed
+    report = tmp_path / "r.json"
+    started = time.monotonic()
+    out = cli("load", "--target", s.addr, "--rpc", "watch", "--package", "ap-1", "--concurrency", "1",
+              "--duration", "3s", "--timeout", "30", "--report", str(report))
+    took = time.monotonic() - started
+    r = json.loads(report.read_text())
+    # Past 200 cancels a second nghttp2's reset-flood guard sends GOAWAY; the few calls it
+    # refused unseen count as UNAVAILABLE.
+    assert r["ok"] > 10 and set(r["errors"]) <= {"UNAVAILABLE"} and sum(r["errors"].values()) < r["ok"] / 100, r
+    assert took < 15, f"the run took {took:.1f} s: watches waited for their deadline"
+
+
 def test_checked_and_decoded_pages_count_the_same_requests(observed, tmp_path):
     s, _ = observed
     counts = {}

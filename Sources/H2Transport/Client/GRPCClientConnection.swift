@@ -301,6 +301,10 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     func sessionControlFrame(type: UInt8) -> Bool { true }
 
+    static let refusedUnseen = RPCError(
+        code: .unavailable,
+        message: "the server refused the call before processing it (REFUSED_STREAM, after a GOAWAY); it had no effect, retry")
+
     /// A graceful GOAWAY (a proxy's request limit, the server's connection age or shutdown):
     /// calls already taken finish here, new ones go to a new connection.
     func sessionGoAwayReceived() { isUsable = false }
@@ -336,7 +340,9 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         stream.closed = true
         if let buffers = stream.buffers {
             // Messages already received are still read; then the status.
-            let error = stream.statusError(streamErrorCode: errorCode)
+            let error =
+                errorCode == NGHTTP2_REFUSED_STREAM.rawValue && stream.headerBlocksSeen == 0
+                ? Self.refusedUnseen : stream.statusError(streamErrorCode: errorCode)
             buffers.stopSending(error ?? RPCError(code: .cancelled, message: "the call has ended"))
             buffers.endIncoming(error: error)
             return
