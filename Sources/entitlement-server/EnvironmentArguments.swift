@@ -42,7 +42,12 @@ enum EnvironmentArguments {
         }
     }
 
-    /// `arguments` plus, for each option not on the command line, its value from `environment`.
+    /// Options that exclude each other: one on the command line wins over the other's variable,
+    /// as a flag wins over its own (an image's `ENTITLEMENT_JWKS` must not stop `--jwks-url`).
+    static let alternatives: [Set<String>] = [["jwks", "jwks-url"]]
+
+    /// `arguments` plus, for each option not on the command line, its value from `environment`
+    /// (unless one of its `alternatives` is on the command line).
     /// - Returns: also the options that came from the environment, to name in errors.
     /// - Throws: `ValidationError` for a flag variable that is not a boolean.
     static func merged(
@@ -50,10 +55,17 @@ enum EnvironmentArguments {
     ) throws -> (arguments: [String], fromEnvironment: [Option]) {
         var merged = arguments
         var fromEnvironment: [Option] = []
+        func onCommandLine(_ name: String) -> Bool {
+            let flag = "--" + name
+            return arguments.contains { $0 == flag || $0.hasPrefix(flag + "=") }
+        }
         for option in options {
             let flag = "--" + option.name
-            let given = arguments.contains { $0 == flag || $0.hasPrefix(flag + "=") }
-            guard !given, let value = environment[variable(for: option.name)] else { continue }
+            let alternativeGiven = alternatives.contains { group in
+                group.contains(option.name) && group.contains { $0 != option.name && onCommandLine($0) }
+            }
+            guard !onCommandLine(option.name), !alternativeGiven, let value = environment[variable(for: option.name)]
+            else { continue }
             if option.isFlag {
                 switch value.lowercased() {
                 case "1", "true", "yes": merged.append(flag)

@@ -169,6 +169,20 @@ def test_jwks_from_a_url_refreshed_on_unknown_kid_keeping_the_last_good_set(laun
         idp.close()
 
 
+def test_a_jwks_url_flag_wins_over_a_jwks_file_variable(launcher, monkeypatch):
+    # The container image may set ENTITLEMENT_JWKS; `docker run IMAGE --jwks-url …` must work.
+    import json
+    from helpers import KEYS, GLOBAL_ADMIN, ListRequestsRequest_ok, mint
+    idp = _JWKSServer(json.dumps(KEYS.jwks()))
+    try:
+        monkeypatch.setenv("ENTITLEMENT_JWKS", "/nonexistent/jwks.json")
+        s = launcher(extra=["--jwks-url", idp.url])
+        assert ListRequestsRequest_ok(s, mint("oid-url", [GLOBAL_ADMIN]))
+        assert idp.hits >= 1
+    finally:
+        idp.close()
+
+
 def test_jwks_url_and_file_together_or_neither_is_a_usage_error(workspace):
     env = _env_for(workspace, workspace.data_dir("env-jwks"), free_port())
     env["ENTITLEMENT_JWKS_URL"] = "http://127.0.0.1:9/keys"

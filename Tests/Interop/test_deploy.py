@@ -170,6 +170,8 @@ def test_systemd_unit_is_sandboxed_and_reloads_with_sighup():
     assert service["ProtectSystem"] == "strict"
     assert service["StateDirectory"] == "entitlement"
     assert "-HUP" in service["ExecReload"]
+    # A credential is a copy made at start: SIGHUP would re-read the old keys.
+    assert "LoadCredential" not in service and "CREDENTIALS_DIRECTORY" not in service["ExecStart"]
     assert service["KillSignal"] == "SIGTERM"
     assert "--data-dir ${STATE_DIRECTORY}" in service["ExecStart"]
     assert unit["Install"]["WantedBy"] == "multi-user.target"
@@ -210,6 +212,8 @@ def test_dockerfile_is_multi_stage_non_root_with_runtime_libraries_only():
     assert "libnghttp2-14" in runtime and "-dev" not in runtime, "the runtime stage installs build packages"
     assert "USER 10001" in runtime
     assert "ENTRYPOINT" in runtime and "EXPOSE 50051 9464" in runtime
+    # A key source baked in would conflict with the other one (--jwks-url vs ENTITLEMENT_JWKS).
+    assert "ENTITLEMENT_JWKS" not in runtime.split("# No key source", 1)[0]
 
 
 def test_kubernetes_manifests_have_grpc_probes_secret_volume_and_pdb():
