@@ -277,23 +277,48 @@ struct EntitlementServerCommand: AsyncParsableCommand {
     }
 
     private func printDemoBanner(_ environment: DemoEnvironment, port: Int) {
+        let cli = Self.clientCommand()
+        let target = Self.dialTarget(host: host, port: port)
         let text = """
 
-            entitlement-server demo is listening on \(host):\(port)
+            entitlement-server demo is listening on \(Self.hostPort(host, port))
             data dir: \(environment.configuration.dataDirectory)
 
             A Global Administrator token (valid 12 h):
             export ENTITLEMENT_TOKEN=\(environment.adminToken)
 
             Try it (in another terminal, after the export above):
-              swift run entitlement health --port \(port)
-              swift run entitlement list --port \(port) --package ap-crm-users --state REQUEST_STATE_DELIVERY_FAILED
-              swift run entitlement reprocess --port \(port) --package ap-crm-users <request-id from the list>
+              \(cli) health --target \(target)
+              \(cli) list --target \(target) --package ap-crm-users --state REQUEST_STATE_DELIVERY_FAILED
+              \(cli) reprocess --target \(target) --package ap-crm-users <request-id from the list>
 
             Stop with Ctrl-C (graceful: in-flight calls finish).
 
             """
         // Unbuffered, so a process reading our stdout sees the token at once.
         FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
+    /// The client built beside this server (`.build/…/entitlement`), else `swift run entitlement`.
+    private static func clientCommand() -> String {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let sibling = executable.deletingLastPathComponent().appendingPathComponent("entitlement").path
+        return FileManager.default.isExecutableFile(atPath: sibling) ? sibling : "swift run entitlement"
+    }
+
+    /// Where a client on this machine dials a server listening on `host` (a wildcard is dialled
+    /// on loopback).
+    private static func dialTarget(host: String, port: Int) -> String {
+        let dial = switch host {
+        case "", "0.0.0.0": "127.0.0.1"
+        case "::": "::1"
+        default: host
+        }
+        return hostPort(dial, port)
+    }
+
+    /// `host:port`, with an IPv6 host in brackets.
+    private static func hostPort(_ host: String, _ port: Int) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }

@@ -60,13 +60,20 @@ struct ClientOptions: ParsableArguments {
         return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 
-    /// The token from `--token`, else from the environment; a leading `Bearer ` is dropped.
+    /// The token from `--token`, else from the environment; a leading `Bearer ` and surrounding
+    /// whitespace are dropped (a token read from a file or a Kubernetes secret ends in a newline,
+    /// which no header may carry: the server would reset the stream).
     var resolvedToken: String? {
         var value = token
         if value == nil, let raw = getenv(Self.tokenVariable) { value = String(cString: raw) }
-        guard var value, !value.isEmpty else { return nil }
-        if value.lowercased().hasPrefix("bearer ") { value.removeFirst("bearer ".count) }
+        guard var value else { return nil }
+        value = Self.trimmed(value)
+        if value.lowercased().hasPrefix("bearer ") { value = Self.trimmed(String(value.dropFirst("bearer ".count))) }
         return value.isEmpty ? nil : value
+    }
+
+    private static func trimmed(_ text: String) -> String {
+        String(text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
     }
 
     /// Options for one call; `authorized` adds the bearer token (health checks need none).

@@ -36,6 +36,11 @@ struct EntitlementCLI: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            // Output lost to a full disk or a closed file must not pass for success.
+            if fflush(nil) != 0 {
+                writeStandardError("error: cannot write to standard output: \(String(cString: strerror(errno)))")
+                terminate(status: 1)
+            }
         } catch {
             guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
             writeStandardError(fullMessage(for: error))

@@ -140,8 +140,11 @@ struct LoadCommand: AsyncParsableCommand {
     }
 
     private func write(_ data: Data, to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: data) else {
-            throw ReportError("cannot write \(path)")
+        do {
+            // Not atomic: a report may go to a device or a pipe (and a full disk must say so).
+            try data.write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw ReportError("cannot write \(path): \((error as NSError).localizedFailureReason ?? error.localizedDescription)")
         }
     }
 

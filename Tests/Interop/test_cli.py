@@ -4,6 +4,7 @@
 
 import json
 import os
+import stat
 import shutil
 import subprocess
 import threading
@@ -211,6 +212,27 @@ def test_calls_raced_by_a_graceful_goaway_are_sent_again_not_failed(workspace, t
         assert r["total"] > 100
     finally:
         s.stop()
+
+
+@pytest.mark.skipif(not (os.path.exists("/dev/full") and stat.S_ISCHR(os.stat("/dev/full").st_mode)),
+                    reason="no /dev/full device here")
+def test_output_that_cannot_be_written_is_a_failure(observed, tmp_path):
+    s, _ = observed
+    with open("/dev/full", "w") as full:
+        out = subprocess.run([str(CLI), "list", "--target", s.addr, "--package", "ap-1", "--all", "--output", "json"],
+                             stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
+                             env={**os.environ, "ENTITLEMENT_TOKEN": mint("oid-cli", [GLOBAL_ADMIN])})
+    assert out.returncode == 1 and "cannot write to standard output" in out.stderr, out.stderr
+    out = cli("load", "--target", s.addr, "--rpc", "health", "--duration", "1s", "--report", "/dev/full")
+    assert out.returncode != 0 and "cannot write /dev/full" in out.stderr, out.stderr
+
+
+def test_a_token_with_a_trailing_newline_still_works(observed):
+    # Tokens read from files or Kubernetes secrets end in a newline, which no header may carry.
+    s, _ = observed
+    out = cli("list", "--target", s.addr, "--package", "ap-1", "--token",
+              " " + mint("oid-cli", [GLOBAL_ADMIN]) + "\n", token=False)
+    assert out.returncode == 0, out.stderr
 
 
 def test_load_watch_ends_each_watch_after_its_snapshot(observed, tmp_path):

@@ -347,6 +347,13 @@ def test_demo_starts_and_prints_a_working_token(server_bin):
                     pb.ListRequestsRequest(access_package_id="ap-crm-users"),
                     metadata=bearer(token), timeout=10)
                 assert len(resp.requests) > 0
+            # The printed example works as it is, after the printed export.
+            text = out.decode(errors="replace")
+            example = next(line.strip() for line in text.splitlines() if line.strip().endswith(" health --target "
+                                                                                              f"127.0.0.1:{port}"))
+            done = subprocess.run(example, shell=True, capture_output=True, text=True, timeout=30,
+                                  env={**os.environ, "ENTITLEMENT_TOKEN": token})
+            assert done.returncode == 0 and "SERVING" in done.stdout, (example, done.stdout, done.stderr)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
