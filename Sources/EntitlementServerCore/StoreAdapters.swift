@@ -40,4 +40,8 @@ public struct StoreDeniedAuditor: DeniedReprocessAuditor {
         await store.recordDeniedReprocess(
             caller: callerId, packageId: accessPackageId, requestIds: requestIds, reason: reason, peer: peer)
     }
+
+    public func recordRejectedReprocess(callerId: String, accessPackageId: String, requestIds: [String], reason: String) async {
+        await store.recordRejectedReprocess(caller: callerId, packageId: accessPackageId, requestIds: requestIds, reason: reason)
+    }
 }

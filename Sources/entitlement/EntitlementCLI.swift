@@ -15,9 +15,9 @@ struct EntitlementCLI: AsyncParsableCommand {
         commandName: "entitlement",
         abstract: "Operate and load-test the entitlement gRPC service.",
         discussion: """
-            Every subcommand talks gRPC over h2c to --target host:port (or --host/--port). Calls other \\
-            than health carry `authorization: Bearer <token>` from --token or $ENTITLEMENT_TOKEN. \\
-            --output json prints the proto3 JSON mapping of each response, one per line. Exit status: \\
+            Every subcommand talks gRPC over h2c to --target host:port (or --host/--port). Calls other \
+            than health carry `authorization: Bearer <token>` from --token or $ENTITLEMENT_TOKEN. \
+            --output json prints the proto3 JSON mapping of each response, one per line. Exit status: \
             0 the calls succeeded; 1 a call failed (`error: <CODE>: <message>` on stderr); 2 usage.
             """,
         subcommands: [

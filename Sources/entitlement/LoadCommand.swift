@@ -14,17 +14,17 @@ struct LoadCommand: AsyncParsableCommand {
         commandName: "load",
         abstract: "Load-test the service and report calls/s, statuses and latency percentiles.",
         discussion: """
-            --concurrency calls are in flight at most, spread over --connections HTTP/2 connections, for \\
-            --duration (10s, 2m, 500ms or seconds; 10s if neither it nor --requests is given) or --requests \\
-            calls. Without --rate each worker calls back to back (closed loop). With --rate N/s the calls are \\
-            scheduled N per second (open loop): a call's latency counts from when it was due, so queueing \\
-            behind a stall is measured; if every worker is busy the tester cannot keep the rate and says so \\
-            (raise --concurrency). --loop closed with --rate paces a closed loop instead (what most tools do; \\
-            it hides stalls). Percentiles come from an HdrHistogram (bounded memory, 3 significant digits). \\
-            Calls in flight at the end are awaited. One call per connection is made first, untimed; --warmup \\
-            runs the load untimed before measuring. A closed-loop worker whose call fails UNAVAILABLE (server \\
-            down or restarting) pauses 10 ms, doubling to 0.5 s, before its next call. Exit status 1 if any call failed. Reprocess outcomes \\
-            (NOT_ELIGIBLE, …) are results, not failures; without --ids, reprocess and watch use up to 10 ids \\
+            --concurrency calls are in flight at most, spread over --connections HTTP/2 connections, for \
+            --duration (10s, 2m, 500ms or seconds; 10s if neither it nor --requests is given) or --requests \
+            calls. Without --rate each worker calls back to back (closed loop). With --rate N/s the calls are \
+            scheduled N per second (open loop): a call's latency counts from when it was due, so queueing \
+            behind a stall is measured; if every worker is busy the tester cannot keep the rate and says so \
+            (raise --concurrency). --loop closed with --rate paces a closed loop instead (what most tools do; \
+            it hides stalls). Percentiles come from an HdrHistogram (bounded memory, 3 significant digits). \
+            Calls in flight at the end are awaited. One call per connection is made first, untimed; --warmup \
+            runs the load untimed before measuring. A closed-loop worker whose call fails UNAVAILABLE (server \
+            down or restarting) pauses 10 ms, doubling to 0.5 s, before its next call. Exit status 1 if any call failed. Reprocess outcomes \
+            (NOT_ELIGIBLE, …) are results, not failures; without --ids, reprocess and watch use up to 10 ids \
             of requests that are not eligible (found with one list call), so no delivery is started.
             """
     )

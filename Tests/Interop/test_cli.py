@@ -357,3 +357,9 @@ def test_html_report_draws_its_charts_in_headless_chromium(observed, tmp_path):
     assert shot.exists() and shot.stat().st_size > 10_000
     if os.environ.get("ENTITLEMENT_SCREENSHOT_TO"):
         shutil.copy(shot, os.environ["ENTITLEMENT_SCREENSHOT_TO"])
+
+
+@pytest.mark.parametrize("command", [[], ["load"]])
+def test_help_text_has_no_stray_line_continuations(command):
+    out = cli(*command, "--help", token=False)
+    assert out.returncode == 0 and not [l for l in out.stdout.splitlines() if l.rstrip().endswith("\\")], out.stdout

@@ -189,6 +189,12 @@ public struct AuthorizationInterceptor: ServerInterceptor {
         metadata["access_package_id"] = "\(Self.clipped(message?.accessPackageId ?? ""))"
         metadata["request_ids"] = "\(message?.requestIds.count ?? 0)"
         logger.notice("Reprocess refused", metadata: metadata)
+        if let caller, ![.unauthenticated, .permissionDenied].contains(refusal.error.code) {
+            await auditor.recordRejectedReprocess(
+                callerId: caller.objectId, accessPackageId: message?.accessPackageId ?? "",
+                requestIds: message?.requestIds ?? [], reason: "\(refusal.error.code): \(reason)")
+            return
+        }
         await auditor.recordDeniedReprocess(
             callerId: caller?.objectId,
             accessPackageId: message?.accessPackageId ?? "",

@@ -32,4 +32,7 @@ public protocol DeniedReprocessAuditor: Sendable {
     ///   - peer: where the call came from (host:port).
     func recordDeniedReprocess(
         callerId: String?, accessPackageId: String, requestIds: [String], reason: String, peer: String) async
+    /// An authenticated call stopped for what it asked, not for who asked (a body that does not
+    /// decode, no package id): audited as rejected, like the handler's invalid calls.
+    func recordRejectedReprocess(callerId: String, accessPackageId: String, requestIds: [String], reason: String) async
 }

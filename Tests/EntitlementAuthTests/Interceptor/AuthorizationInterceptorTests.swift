@@ -148,7 +148,7 @@ struct AuthorizationInterceptorTests {
         let code = await status { try await harness.reprocess("", authorization: try await Role.owner.authorization()) }
         #expect(code == .invalidArgument)
         #expect(harness.handledCalls.isEmpty)
-        #expect(harness.auditor.entries.count == 1)
+        #expect(harness.auditor.entries.map(\.decision) == ["rejected"], "invalid, not a denial of permission")
     }
 
     @Test("a caller with no role at all is denied, naming the roles that would allow it")
@@ -237,5 +237,7 @@ struct AuthorizationInterceptorTests {
         }
         #expect(code == .invalidArgument)
         #expect(harness.handledCalls.isEmpty)
+        #expect(harness.auditor.entries.map(\.decision) == ["rejected"])
+        #expect(harness.auditor.entries.first?.callerId != nil)
     }
 }

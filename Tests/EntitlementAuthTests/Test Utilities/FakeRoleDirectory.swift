@@ -20,6 +20,7 @@ final class RecordingAuditor: DeniedReprocessAuditor {
         var accessPackageId: String
         var requestIds: [String]
         var reason: String
+        var decision = "denied"
     }
 
     private let recorded = Mutex<[Entry]>([])
@@ -31,6 +32,15 @@ final class RecordingAuditor: DeniedReprocessAuditor {
     ) async {
         recorded.withLock {
             $0.append(Entry(callerId: callerId, accessPackageId: accessPackageId, requestIds: requestIds, reason: reason))
+        }
+    }
+
+    func recordRejectedReprocess(callerId: String, accessPackageId: String, requestIds: [String], reason: String) async {
+        recorded.withLock {
+            $0.append(
+                Entry(
+                    callerId: callerId, accessPackageId: accessPackageId, requestIds: requestIds, reason: reason,
+                    decision: "rejected"))
         }
     }
 }
