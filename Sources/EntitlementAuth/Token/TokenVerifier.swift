@@ -266,7 +266,9 @@ public final class TokenVerifier: Sendable {
         if let nbf = claims.nbf, nbf - configuration.clockSkew > now {
             throw Self.unauthenticated("token not yet valid (nbf is in the future)")
         }
-        return VerifiedToken(caller: Caller(objectId: oid, directoryRoleIds: Set(claims.wids ?? [])), expiresAt: exp)
+        // Role template ids are GUIDs, which compare case-insensitively (RFC 9562 §4), as `tid` does.
+        let roles = Set((claims.wids ?? []).map { $0.lowercased() })
+        return VerifiedToken(caller: Caller(objectId: oid, directoryRoleIds: roles), expiresAt: exp)
     }
 
     /// Characters that do not show as themselves in a log line: controls, format characters

@@ -222,9 +222,8 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         case .contentType: stream.contentType = ContentTypeCheck(value: value)
         case .encoding: stream.encoding = String(decoding: value, as: UTF8.self)
         case .acceptEncoding:
-            stream.responseCompression = acceptEncodings.meaning(of: value) {
-                CompressionAlgorithm.preferred(fromAcceptEncoding: $0)
-            }
+            let listed = acceptEncodings.meaning(of: value) { CompressionAlgorithm.preferred(fromAcceptEncoding: $0) }
+            stream.responseCompression = CompressionAlgorithm.preferred(stream.responseCompression, listed)
         case .timeout:
             stream.timeout = GRPCTimeout.parse(bytes: value)
             if stream.timeout == nil { stream.malformedTimeout = String(decoding: value, as: UTF8.self) }

@@ -19,6 +19,13 @@ public enum CompressionAlgorithm: String, Sendable, Hashable, CaseIterable {
         if listed.contains("deflate") { return .deflate }
         return .identity
     }
+
+    /// The preferred of two picks: a header repeated is one comma-joined list (RFC 9110 §5.3).
+    public static func preferred(_ a: CompressionAlgorithm, _ b: CompressionAlgorithm) -> CompressionAlgorithm {
+        if a == .gzip || b == .gzip { return .gzip }
+        if a == .deflate || b == .deflate { return .deflate }
+        return .identity
+    }
 }
 
 extension Substring {

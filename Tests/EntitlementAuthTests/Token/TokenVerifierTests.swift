@@ -21,6 +21,15 @@ struct TokenVerifierTests {
         #expect(verified.expiresAt == TestIssuer.now + 3600)
     }
 
+    @Test("directory role template ids are GUIDs: an upper-case one is the same role")
+    func upperCaseRoleIds() async throws {
+        let fixture = try await VerifierFixture()
+        var claims = TestClaims()
+        claims.wids = [DirectoryRole.globalReader.templateId.uppercased()]
+        let verified = try await fixture.verifier.verify(authorization: "Bearer \(try await Mint.rs256(claims))")
+        #expect(verified.caller.directoryRoleIds == [DirectoryRole.globalReader.templateId])
+    }
+
     @Test("an ES256 token signed by a JWKS P-256 key is accepted")
     func acceptsES256() async throws {
         let fixture = try await VerifierFixture()

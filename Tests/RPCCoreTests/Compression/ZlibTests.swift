@@ -88,5 +88,10 @@ struct ZlibTests {
     func negotiation(header: String, expected: CompressionAlgorithm) {
         #expect(CompressionAlgorithm.preferred(fromAcceptEncoding: header) == expected)
         #expect(CompressionAlgorithm.preferred(fromAcceptEncoding: nil) == .identity)
+        // Two header fields are one list: gzip in either wins.
+        #expect(CompressionAlgorithm.preferred(.gzip, .deflate) == .gzip)
+        #expect(CompressionAlgorithm.preferred(.deflate, .gzip) == .gzip)
+        #expect(CompressionAlgorithm.preferred(.identity, .deflate) == .deflate)
+        #expect(CompressionAlgorithm.preferred(.identity, .identity) == .identity)
     }
 }
