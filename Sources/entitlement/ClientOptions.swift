@@ -24,7 +24,7 @@ struct ClientOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Bearer token for `authorization` (default: $\(tokenVariable)).", valueName: "token"))
     var token: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Deadline of each call in seconds, sent as grpc-timeout.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Deadline of each call in seconds, sent as grpc-timeout (a watch runs until --for instead).", valueName: "seconds"))
     var timeout: Double = 30
 
     @Option(help: "Request compression: identity, gzip or deflate.")

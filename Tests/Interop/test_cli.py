@@ -363,3 +363,14 @@ def test_html_report_draws_its_charts_in_headless_chromium(observed, tmp_path):
 def test_help_text_has_no_stray_line_continuations(command):
     out = cli(*command, "--help", token=False)
     assert out.returncode == 0 and not [l for l in out.stdout.splitlines() if l.rstrip().endswith("\\")], out.stdout
+
+
+def test_a_low_rate_is_reported_over_the_whole_window(observed, tmp_path):
+    # 3 calls at 1/s in a 3 s run is 1 call/s, not 1.5 (the span to the last call is 2 s).
+    s, _ = observed
+    report = tmp_path / "r.json"
+    out = cli("load", "--target", s.addr, "--rpc", "health", "--rate", "1", "--duration", "3s",
+              "--report", str(report))
+    assert out.returncode == 0, out.stderr
+    r = json.loads(report.read_text())
+    assert r["total"] == 3 and r["duration_s"] >= 3.0 and 0.9 <= r["rps"] <= 1.05, r
