@@ -115,7 +115,11 @@ def test_import_syntax_error_exits_nonzero_with_position(launcher, workspace):
 
 def test_import_missing_file_exits_nonzero(workspace):
     rc, err, _ = _run_to_exit(workspace, workspace.data_dir("missing"), workspace.root / "nope.json")
-    assert rc != 0 and err.strip()
+    assert rc != 0 and "No such file or directory" in err, err
+    rc, err, _ = _run_to_exit(workspace, workspace.data_dir("dir"), workspace.root)
+    assert rc != 0 and "is a directory" in err, err
+    rc, err, _ = _run_to_exit(workspace, workspace.data_dir("null"), "/dev/null")
+    assert rc != 0 and "is empty" in err, err
 
 
 def test_malformed_import_into_existing_store_changes_nothing(launcher, workspace):

@@ -26,9 +26,21 @@ public struct Fixture: Sendable {
 
     /// Reads and checks a JSON fixture file.
     public init(contentsOfFile path: String) throws(ImportError) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ImportError(path: "", message: "cannot read \(path)")
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ImportError(path: "", message: "cannot read \(path): it is a directory, not a JSON file")
         }
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw ImportError(path: "", message: "cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        let data: Data
+        do {
+            data = try FileHandle(fileDescriptor: descriptor, closeOnDealloc: true).readToEnd() ?? Data()
+        } catch {
+            throw ImportError(path: "", message: "cannot read \(path): \(error.localizedDescription)")
+        }
+        guard !data.isEmpty else { throw ImportError(path: "", message: "\(path) is empty; expected a JSON object") }
         self = try Self.parsing(data)
     }
 
@@ -154,12 +166,22 @@ public struct Fixture: Sendable {
                 ])
             var delivery = ResourceDelivery()
             delivery.resourceId = try resource.requiredString("resourceId")
+            // Delivery attempts a request's resources one by one: the same resource twice would
+            // be granted twice and read as two.
+            if let earlier = request.resources.firstIndex(where: { $0.resourceId.utf8.elementsEqual(delivery.resourceId.utf8) }) {
+                throw ImportError(
+                    path: resource.fieldPath("resourceId"),
+                    message: "duplicate resourceId \"\(delivery.resourceId)\" (also resources[\(earlier)])")
+            }
             delivery.displayName = try resource.string("displayName") ?? ""
             delivery.resourceType = try resource.string("resourceType") ?? ""
-            delivery.state =
-                try resource.enumValue(
-                    "state", known: ResourceDeliveryState.allKnownCases, rawValue: \.rawValue, protoName: \.protoName)
-                ?? .unspecified
+            let resourceState = try resource.enumValue(
+                "state", known: ResourceDeliveryState.allKnownCases, rawValue: \.rawValue, protoName: \.protoName)
+            guard let resourceState, resourceState != .unspecified else {
+                throw ImportError(
+                    path: resource.fieldPath("state"), message: resourceState == nil ? "missing" : "must name a state")
+            }
+            delivery.state = resourceState
             delivery.error = try resource.string("error") ?? ""
             delivery.attempts = try resource.count("attempts")
             request.resources.append(delivery)

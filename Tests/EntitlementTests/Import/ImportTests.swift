@@ -114,7 +114,7 @@ struct ImportTests {
             (#"{"requests": [{"id": 5, "accessPackageId": "ap-1", "state": 4}]}"#, "requests[0].id: expected a string"),
             (#"{"requests": {"id": "r"}}"#, "requests: expected an array"),
             (
-                #"{"requests": [{"id": "r", "accessPackageId": "ap-1", "state": 4, "resources": [{"resourceId": "g", "attempts": -1}]}]}"#,
+                #"{"requests": [{"id": "r", "accessPackageId": "ap-1", "state": 4, "resources": [{"resourceId": "g", "state": "RESOURCE_DELIVERY_STATE_FAILED", "attempts": -1}]}]}"#,
                 "requests[0].resources[0].attempts: must not be negative"
             ),
             (
@@ -122,6 +122,18 @@ struct ImportTests {
                 "requests[0].colour: unknown field"
             ),
             (#"{"catalogs": [{"id": "c"}, {"id": "c"}]}"#, #"catalogs[1].id: duplicate id "c""#),
+            (
+                #"{"requests": [{"id": "r", "accessPackageId": "ap-1", "state": 4, "resources": [{"resourceId": "g"}]}]}"#,
+                "requests[0].resources[0].state: missing"
+            ),
+            (
+                #"{"requests": [{"id": "r", "accessPackageId": "ap-1", "state": 4, "resources": [{"resourceId": "g", "state": 0}]}]}"#,
+                "requests[0].resources[0].state: must name a state"
+            ),
+            (
+                #"{"requests": [{"id": "r", "accessPackageId": "ap-1", "state": 4, "resources": [{"resourceId": "g", "state": 2}, {"resourceId": "g", "state": 2}]}]}"#,
+                #"requests[0].resources[1].resourceId: duplicate resourceId "g" (also resources[0])"#
+            ),
             (
                 #"{"roleAssignments": [{"principalId": "p", "catalogId": "c", "role": "CATALOG_ROLE_BOSS"}]}"#,
                 "roleAssignments[0].role: unknown value"
