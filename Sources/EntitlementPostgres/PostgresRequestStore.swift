@@ -269,7 +269,8 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     // MARK: Reprocess
 
     public func reprocess(
-        accessPackageId: String, requestIds: [String], callerObjectId: String?, policy: ReprocessPolicy
+        accessPackageId: String, requestIds: [String], callerObjectId: String?, policy: ReprocessPolicy,
+        onCommit: @escaping @Sendable () -> Void
     ) async throws(StoreError) -> [ReprocessVerdict]? {
         precondition(
             requestIds.count <= RequestStore.maxReprocessBatch,
@@ -279,66 +280,77 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
         let logger = logger
         // The caller may stop waiting (`callDeadline`) while the transaction goes on: the gate
         // rolls it back if it has not committed by then.
-        let gate = CommitGate<ReprocessCommit>()
+        let gate = CommitGate<ReprocessCommit>(onCommit: onCommit)
         let outcome: ReprocessCommit
-        do throws(StoreError) {
-            outcome = try await database { [self] client in
-                do {
-                    let committed = try await client.withTransaction(logger: logger) { connection in
-                        // Read first without locks: only ids the policy would accept can change, so
-                        // only those are locked (in id order, so concurrent calls cannot deadlock) and
-                        // evaluated again. A call naming the same id on another replica waits on the
-                        // lock and then finds it DELIVERING (ALREADY_IN_PROGRESS); calls that accept
-                        // nothing never wait on each other.
-                        var current = try await RequestRow.fetch(requestIds, lock: false, on: connection, logger: logger)
-                        var plan = ReprocessPlan(
-                            accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
-                            current: { current[exactly: $0] })
-                        if !plan.accepted.isEmpty {
-                            let locked = try await RequestRow.fetch(
-                                plan.accepted.map(\.id), lock: true, on: connection, logger: logger)
-                            current.merge(locked) { _, new in new }
-                            plan = ReprocessPlan(
+        // The caller giving up (its deadline, a cancel) passes the gate at once, so the
+        // transport's answer and the transaction's fate agree (see `CommitGate`).
+        let attempt: Result<ReprocessCommit, StoreError> = await withTaskCancellationHandler {
+            do throws(StoreError) {
+                return .success(try await database { [self] client in
+                    do {
+                        let committed = try await client.withTransaction(logger: logger) { connection in
+                            // Read first without locks: only ids the policy would accept can change, so
+                            // only those are locked (in id order, so concurrent calls cannot deadlock) and
+                            // evaluated again. A call naming the same id on another replica waits on the
+                            // lock and then finds it DELIVERING (ALREADY_IN_PROGRESS); calls that accept
+                            // nothing never wait on each other.
+                            var current = try await RequestRow.fetch(requestIds, lock: false, on: connection, logger: logger)
+                            var plan = ReprocessPlan(
                                 accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
                                 current: { current[exactly: $0] })
+                            if !plan.accepted.isEmpty {
+                                let locked = try await RequestRow.fetch(
+                                    plan.accepted.map(\.id), lock: true, on: connection, logger: logger)
+                                current.merge(locked) { _, new in new }
+                                plan = ReprocessPlan(
+                                    accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
+                                    current: { current[exactly: $0] })
+                            }
+                            let replySize = plan.replySize
+                            guard replySize <= GRPCFraming.maxMessageSize else {
+                                throw StoreError.replyTooLarge(bytes: replySize)
+                            }
+                            try await RequestRow.update(plan.accepted, on: connection, logger: logger)
+                            let record = plan.auditRecord(
+                                callerObjectId: callerObjectId, accessPackageId: accessPackageId, requestIds: requestIds,
+                                now: now)
+                            let seq = try await AuditRows.insert(record, writer: auditWriter, on: connection, logger: logger)
+                            try gate.enterCommit()
+                            return ReprocessCommit(plan: plan, record: record, seq: seq)
                         }
-                        let replySize = plan.replySize
-                        guard replySize <= GRPCFraming.maxMessageSize else {
-                            throw StoreError.replyTooLarge(bytes: replySize)
+                        if !gate.committed(committed) { await self.finishReprocess(committed, late: true) }
+                        return committed
+                    } catch {
+                        if Self.lostDuringCommit(error) {
+                            // It may have committed: a "rejected" row could be false. If it did, the
+                            // audit table has its row, which start-up appends to audit.log.
+                            _ = gate.failed()
+                            logger.warning(
+                                "a Reprocess call's COMMIT got no answer (the connection was lost); it may have been applied",
+                                metadata: [
+                                    "audit.access_package_id": "\(accessPackageId)",
+                                    "audit.request_ids": "\(requestIds.joined(separator: ","))",
+                                    "error": "\(Self.describe(error))",
+                                ])
+                            throw error
                         }
-                        try await RequestRow.update(plan.accepted, on: connection, logger: logger)
-                        let record = plan.auditRecord(
-                            callerObjectId: callerObjectId, accessPackageId: accessPackageId, requestIds: requestIds,
-                            now: now)
-                        let seq = try await AuditRows.insert(record, writer: auditWriter, on: connection, logger: logger)
-                        try gate.enterCommit()
-                        return ReprocessCommit(plan: plan, record: record, seq: seq)
-                    }
-                    if !gate.committed(committed) { await self.finishReprocess(committed, late: true) }
-                    return committed
-                } catch {
-                    if Self.lostDuringCommit(error) {
-                        // It may have committed: a "rejected" row could be false. If it did, the
-                        // audit table has its row, which start-up appends to audit.log.
-                        _ = gate.failed()
-                        logger.warning(
-                            "a Reprocess call's COMMIT got no answer (the connection was lost); it may have been applied",
-                            metadata: [
-                                "audit.access_package_id": "\(accessPackageId)",
-                                "audit.request_ids": "\(requestIds.joined(separator: ","))",
-                                "error": "\(Self.describe(error))",
-                            ])
+                        if !gate.failed() {
+                            await self.auditRejected(
+                                caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,
+                                reason: "the store could not commit the call (after its caller stopped waiting): "
+                                    + Self.describe(error))
+                        }
                         throw error
                     }
-                    if !gate.failed() {
-                        await self.auditRejected(
-                            caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,
-                            reason: "the store could not commit the call (after its caller stopped waiting): "
-                                + Self.describe(error))
-                    }
-                    throw error
-                }
+                })
+            } catch {
+                return .failure(error)
             }
+        } onCancel: {
+            _ = gate.abandon()
+        }
+        do throws(StoreError) {
+            outcome = try attempt.get()
         } catch {
             if case .unconfirmed = error { throw error }
             switch gate.abandon() {
@@ -350,10 +362,13 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                 throw StoreError.unconfirmed("COMMIT was sent, then \(Self.reason(error))")
             case .rolledBack:
                 // The audit row went down with the transaction; record the failed call on its own.
+                let gaveUp = Task.isCancelled
                 await auditRejected(
                     caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,
-                    reason: "the store could not commit the call: \(error)")
-                throw error
+                    reason: gaveUp
+                        ? "the caller gave up (deadline or cancel) before the call was committed; nothing was changed"
+                        : "the store could not commit the call: \(error)")
+                throw gaveUp ? .callerGone : error
             }
         }
         finishReprocess(outcome, late: false)
@@ -500,7 +515,16 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     /// it did not.)
     static func lostDuringCommit(_ error: any Error) -> Bool {
         guard let commitError = (error as? PostgresTransactionError)?.commitError else { return false }
-        return (commitError as? PSQLError)?.code != .server
+        return !serverAnswered(commitError)
+    }
+
+    /// Whether the server said why the connection ended: an error answering the statement, or
+    /// one that closed the connection before it (a fast shutdown's FATAL 57P01). Either way the
+    /// transaction was rolled back.
+    private static func serverAnswered(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError else { return false }
+        if error.code == .server { return true }
+        return error.underlying.map(serverAnswered) ?? false
     }
 
     /// What BEGIN, the work or COMMIT threw, for a transaction's failure.

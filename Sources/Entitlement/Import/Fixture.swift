@@ -158,6 +158,7 @@ public struct Fixture: Sendable {
         request.completedAt = try object.timestamp("completedAt")
         request.lastReprocessedAt = try object.timestamp("lastReprocessedAt")
         request.reprocessCount = try object.count("reprocessCount")
+        var resourceIndex: [ExactString: Int] = [:]
         for (i, element) in try object.array("resources").enumerated() {
             let resource = try JSONObjectReader(
                 element, path: object.fieldPath("resources") + "[\(i)]",
@@ -168,20 +169,17 @@ public struct Fixture: Sendable {
             delivery.resourceId = try resource.requiredString("resourceId")
             // Delivery attempts a request's resources one by one: the same resource twice would
             // be granted twice and read as two.
-            if let earlier = request.resources.firstIndex(where: { $0.resourceId.utf8.elementsEqual(delivery.resourceId.utf8) }) {
+            if let earlier = resourceIndex.updateValue(i, forKey: ExactString(delivery.resourceId)) {
                 throw ImportError(
                     path: resource.fieldPath("resourceId"),
                     message: "duplicate resourceId \"\(delivery.resourceId)\" (also resources[\(earlier)])")
             }
             delivery.displayName = try resource.string("displayName") ?? ""
             delivery.resourceType = try resource.string("resourceType") ?? ""
-            let resourceState = try resource.enumValue(
-                "state", known: ResourceDeliveryState.allKnownCases, rawValue: \.rawValue, protoName: \.protoName)
-            guard let resourceState, resourceState != .unspecified else {
-                throw ImportError(
-                    path: resource.fieldPath("state"), message: resourceState == nil ? "missing" : "must name a state")
-            }
-            delivery.state = resourceState
+            delivery.state =
+                try resource.enumValue(
+                    "state", known: ResourceDeliveryState.allKnownCases, rawValue: \.rawValue, protoName: \.protoName)
+                ?? .unspecified
             delivery.error = try resource.string("error") ?? ""
             delivery.attempts = try resource.count("attempts")
             request.resources.append(delivery)

@@ -117,12 +117,12 @@ public struct AccessPackageRequestsHandler: Sendable {
                 caller: caller, packageId: packageId, requestIds: request.requestIds, reason: error.message)
             throw error
         }
-        // Past here a deadline may find the acceptance committing: the caller is told it may
-        // have been applied (the store drops the call if it has not begun to commit by then).
-        context.markIrrevocable()
+        // A deadline that finds the acceptance committing tells the caller it may have been
+        // applied; before that the store drops the call.
         guard
             let results = try await store.reprocess(
-                accessPackageId: packageId, requestIds: request.requestIds, callerObjectId: caller, policy: policy)
+                accessPackageId: packageId, requestIds: request.requestIds, callerObjectId: caller, policy: policy,
+                onCommit: { context.markIrrevocable() })
         else {
             let error = Self.unknownPackage(packageId)
             await store.recordRejectedReprocess(

@@ -27,14 +27,20 @@ package final class CommitGate<Value: Sendable>: Sendable {
     package typealias CallerGone = CommitCallerGone
 
     private let phase = Mutex(Phase.working)
+    private let onCommit: @Sendable () -> Void
 
-    package init() {}
+    /// - Parameter onCommit: called as the work passes the gate (under its lock, so a caller
+    ///   that gives up at the same moment either stops the work or sees this first).
+    package init(onCommit: @escaping @Sendable () -> Void = {}) {
+        self.onCommit = onCommit
+    }
 
     /// Called by the work as its last step before COMMIT; throws `CallerGone` (which rolls the
     /// transaction back) if the caller has stopped waiting.
     package func enterCommit() throws {
         try phase.withLock { phase in
             if case .abandoned = phase { throw CallerGone() }
+            onCommit()
             phase = .committing
         }
     }
@@ -71,7 +77,10 @@ package final class CommitGate<Value: Sendable>: Sendable {
                 return .unconfirmed
             case .committed(let value):
                 return .committed(value)
-            case .failed, .abandoned, .abandonedWhileCommitting:
+            case .abandonedWhileCommitting:
+                // Asked again (a cancel, then the deadline): still unknown.
+                return .unconfirmed
+            case .failed, .abandoned:
                 return .rolledBack
             }
         }

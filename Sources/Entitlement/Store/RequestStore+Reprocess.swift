@@ -17,7 +17,8 @@ extension RequestStore {
         accessPackageId: String,
         requestIds: [String],
         callerObjectId: String?,
-        policy: ReprocessPolicy
+        policy: ReprocessPolicy,
+        onCommit: @escaping @Sendable () -> Void
     ) async throws(StoreError) -> [ReprocessVerdict]? {
         precondition(
             requestIds.count <= Self.maxReprocessBatch, "reprocess takes at most \(Self.maxReprocessBatch) ids")
@@ -45,7 +46,7 @@ extension RequestStore {
         defer { pendingAcceptances.subtract(ids) }
         // A caller that gives up (deadline, cancel) while the call waits for its transaction has
         // it dropped, not carried out unseen; once its statements are in, it commits.
-        let gate = CommitGate<Void>()
+        let gate = CommitGate<Void>(onCommit: onCommit)
         let written: Result<InsertedAudit, StoreError> = await withTaskCancellationHandler {
             do throws(StoreError) {
                 return .success(

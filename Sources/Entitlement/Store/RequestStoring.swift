@@ -46,8 +46,12 @@ public protocol RequestStoring: Actor {
     /// Evaluates and applies one Reprocess call atomically: of concurrent calls naming one id
     /// (on any replica) exactly one is ACCEPTED. The accepted requests and the audit record
     /// commit together. Returns one verdict per id, in order; nil if the package is unknown.
-    func reprocess(accessPackageId: String, requestIds: [String], callerObjectId: String?, policy: ReprocessPolicy)
-        async throws(StoreError) -> [ReprocessVerdict]?
+    /// - Parameter onCommit: called as the call's transaction begins to commit, past the point
+    ///   where the caller giving up (deadline, cancel) drops it instead.
+    func reprocess(
+        accessPackageId: String, requestIds: [String], callerObjectId: String?, policy: ReprocessPolicy,
+        onCommit: @escaping @Sendable () -> Void
+    ) async throws(StoreError) -> [ReprocessVerdict]?
     /// Appends an audit record in its own transaction and logs it.
     func appendAudit(_ record: AuditRecord) async throws(StoreError)
     /// Records a Reprocess call authorization refused (aggregated per peer, caller and second).
@@ -123,5 +127,16 @@ public struct WatchStart: Sendable {
     public init(snapshot: [AccessPackageRequest], subscription: RequestSubscription) {
         self.snapshot = snapshot
         self.subscription = subscription
+    }
+}
+
+extension RequestStoring {
+    /// `reprocess` with no one to tell when the commit begins.
+    public func reprocess(
+        accessPackageId: String, requestIds: [String], callerObjectId: String?, policy: ReprocessPolicy
+    ) async throws(StoreError) -> [ReprocessVerdict]? {
+        try await reprocess(
+            accessPackageId: accessPackageId, requestIds: requestIds, callerObjectId: callerObjectId, policy: policy,
+            onCommit: {})
     }
 }

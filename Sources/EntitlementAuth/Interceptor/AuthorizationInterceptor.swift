@@ -104,13 +104,14 @@ public struct AuthorizationInterceptor: ServerInterceptor {
 
         if let action {
             do throws(Refusal) {
+                if !verified.tenantWideActions.contains(action) {
+                    // Roles first: a caller without any is denied (and throttled) whatever it sent.
+                    try await authorize(caller, for: action, of: context.method, request: request)
+                }
                 if action == .reprocess {
                     // A body that does not decode never reaches the handler, which audits the
                     // rest; refuse (and audit) it here.
                     do throws(RPCError) { _ = try request.message } catch { throw Refusal(error) }
-                }
-                if !verified.tenantWideActions.contains(action) {
-                    try await authorize(caller, for: action, of: context.method, request: request)
                 }
             } catch {
                 await reject(error, caller: caller, action: action, request: request, context: context)
@@ -189,6 +190,8 @@ public struct AuthorizationInterceptor: ServerInterceptor {
         metadata["access_package_id"] = "\(Self.clipped(message?.accessPackageId ?? ""))"
         metadata["request_ids"] = "\(message?.requestIds.count ?? 0)"
         logger.notice("Reprocess refused", metadata: metadata)
+        // Past the role checks (which deny with PERMISSION_DENIED), a refusal is for what the
+        // call asked: a row of its own, like the handler's invalid calls.
         if let caller, ![.unauthenticated, .permissionDenied].contains(refusal.error.code) {
             await auditor.recordRejectedReprocess(
                 callerId: caller.objectId, accessPackageId: message?.accessPackageId ?? "",

@@ -41,18 +41,22 @@ public final class GRPCClient: ClientTransport {
     public func unary(method: MethodDescriptor, request: [UInt8], options: CallOptions) async throws -> ClientResponse<[UInt8]> {
         // A call the server refused unseen (a GOAWAY raced it) is sent again, as gRPC's
         // transparent retry does; a few times at most, each on a connection that is usable then.
-        for _ in 1..<Self.maxTransparentAttempts {
+        // A retry keeps the call's deadline: it sends what is left of it.
+        let deadline = options.timeout.map { ContinuousClock.now + $0 }
+        var attempt = options
+        for _ in 1...Self.maxTransparentAttempts {
             do {
-                return try await unaryAttempt(method: method, request: request, options: options)
+                return try await unaryAttempt(method: method, request: request, options: attempt)
             } catch is StreamRefused {
-                continue
+                try Task.checkCancellation()
+                if let deadline {
+                    let left = deadline - ContinuousClock.now
+                    guard left > .zero else { throw RPCError(code: .deadlineExceeded, message: "deadline exceeded") }
+                    attempt.timeout = left
+                }
             }
         }
-        do {
-            return try await unaryAttempt(method: method, request: request, options: options)
-        } catch is StreamRefused {
-            throw RPCError(code: .unavailable, message: "the server refused the call \(Self.maxTransparentAttempts) times before processing it")
-        }
+        throw RPCError(code: .unavailable, message: "the server refused the call \(Self.maxTransparentAttempts) times before processing it")
     }
 
     /// How many times a call refused unseen is sent in all.

@@ -13,13 +13,17 @@ extension GRPCServerConnection {
         let compressed = compressedFrame(of: message, with: stream.responseCompression)
         let body = compressed ?? message.framed
         let algorithm = compressed == nil ? CompressionAlgorithm.identity : stream.responseCompression
-        guard shared.budget.reserveResponseBytes(body.count) else {
-            let error = RPCError(
-                code: .resourceExhausted,
-                message: "the server holds more than \(shared.budget.maxQueuedResponseBytes >> 20) MiB of responses its callers have not read; retry later")
-            shared.observer?.callShed(.responseBytes)
-            respond(stream, with: .grpc(error, acceptEncoding: false))
-            return
+        if !shared.budget.reserveResponseBytes(body.count) {
+            guard stream.context?.isIrrevocable == true else {
+                let error = RPCError(
+                    code: .resourceExhausted,
+                    message: "the server holds more than \(shared.budget.maxQueuedResponseBytes >> 20) MiB of responses its callers have not read; retry later")
+                shared.observer?.callShed(.responseBytes)
+                respond(stream, with: .grpc(error, acceptEncoding: false))
+                return
+            }
+            // The change was made: "retry later" would have the caller make it again.
+            shared.budget.reserveResponseBytesRegardless(body.count)
         }
         stream.reservedResponseBytes = body.count
         awaitSend(of: stream)

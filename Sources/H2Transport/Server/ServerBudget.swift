@@ -27,6 +27,9 @@ final class ServerBudget: Sendable {
 
     /// Reserves `count` bytes of a response waiting for slow readers; false past the limit.
     func reserveResponseBytes(_ count: Int) -> Bool { take(count, from: responseBytes, limit: maxQueuedResponseBytes) }
+    /// Reserves past the limit: for the reply of a change already committed, which its caller
+    /// must get (bounded all the same: one message per admitted call).
+    func reserveResponseBytesRegardless(_ count: Int) { responseBytes.add(count, ordering: .relaxed) }
     func releaseResponseBytes(_ count: Int) {
         if count > 0 { responseBytes.subtract(count, ordering: .relaxed) }
     }

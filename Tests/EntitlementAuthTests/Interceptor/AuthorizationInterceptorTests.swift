@@ -229,6 +229,16 @@ struct AuthorizationInterceptorTests {
         #expect(harness.handledCalls.map(\.caller?.objectId) == ["oid-1"])
     }
 
+    @Test("a caller with no role granting Reprocess sending an undecodable one is denied, not rejected")
+    func undecodableFromNoRole() async throws {
+        let harness = try await InterceptorHarness(directory: Role.directory)
+        let code = await status {
+            try await harness.call(AccessPackageRequestsMethods.reprocess, [0x0A, 0xFF], authorization: try await Role.globalReader.authorization())
+        }
+        #expect(code == .permissionDenied)
+        #expect(harness.auditor.entries.map(\.decision) == ["denied"])
+    }
+
     @Test("a catalog-scoped caller's undecodable message is INVALID_ARGUMENT, not a crash")
     func undecodableMessage() async throws {
         let harness = try await InterceptorHarness(directory: Role.directory)

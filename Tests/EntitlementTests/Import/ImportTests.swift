@@ -123,14 +123,6 @@ struct ImportTests {
             ),
             (#"{"catalogs": [{"id": "c"}, {"id": "c"}]}"#, #"catalogs[1].id: duplicate id "c""#),
             (
-                #"{"requests": [{"id": "r", "accessPackageId": "ap-1", "state": 4, "resources": [{"resourceId": "g"}]}]}"#,
-                "requests[0].resources[0].state: missing"
-            ),
-            (
-                #"{"requests": [{"id": "r", "accessPackageId": "ap-1", "state": 4, "resources": [{"resourceId": "g", "state": 0}]}]}"#,
-                "requests[0].resources[0].state: must name a state"
-            ),
-            (
                 #"{"requests": [{"id": "r", "accessPackageId": "ap-1", "state": 4, "resources": [{"resourceId": "g", "state": 2}, {"resourceId": "g", "state": 2}]}]}"#,
                 #"requests[0].resources[1].resourceId: duplicate resourceId "g" (also resources[0])"#
             ),
