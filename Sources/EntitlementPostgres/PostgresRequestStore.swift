@@ -297,14 +297,14 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                             var current = try await RequestRow.fetch(requestIds, lock: false, on: connection, logger: logger)
                             var plan = ReprocessPlan(
                                 accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
-                                current: { current[exactly: $0] })
+                                current: { current[ExactString($0)] })
                             if !plan.accepted.isEmpty {
                                 let locked = try await RequestRow.fetch(
                                     plan.accepted.map(\.id), lock: true, on: connection, logger: logger)
                                 current.merge(locked) { _, new in new }
                                 plan = ReprocessPlan(
                                     accessPackageId: accessPackageId, requestIds: requestIds, policy: policy, now: now,
-                                    current: { current[exactly: $0] })
+                                    current: { current[ExactString($0)] })
                             }
                             let replySize = plan.replySize
                             guard replySize <= GRPCFraming.maxMessageSize else {
@@ -447,11 +447,11 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
             changes.cancel(subscription)
             throw error.rpcError
         }
-        var byId: [String: AccessPackageRequest] = [:]
-        for request in snapshot { byId[request.id] = request }
+        var byId: [ExactString: AccessPackageRequest] = [:]
+        for request in snapshot { byId[ExactString(request.id)] = request }
         var ordered: [AccessPackageRequest] = []
         for (i, id) in ids.enumerated() {
-            guard let request = byId[exactly: id] else {
+            guard let request = byId[ExactString(id)] else {
                 changes.cancel(subscription)
                 throw RPCError(
                     code: .notFound,

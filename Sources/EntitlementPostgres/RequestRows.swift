@@ -20,18 +20,19 @@ enum RequestRow {
         try AccessPackageRequest(serializedBytes: Array(body.readableBytesView))
     }
 
-    /// The stored requests among `ids`, by id; `lock` takes their row locks (in id order).
+    /// The stored requests among `ids`, by id (its bytes: rows may hold two spellings of one
+    /// text, which a `String` key would merge); `lock` takes their row locks (in id order).
     static func fetch(
         _ ids: [String], lock: Bool, on connection: PostgresConnection, logger: Logger
-    ) async throws -> [String: StoredRequest] {
+    ) async throws -> [ExactString: StoredRequest] {
         let query: PostgresQuery =
             lock
             ? "SELECT body FROM requests WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE"
             : "SELECT body FROM requests WHERE id = ANY(\(ids))"
-        var requests: [String: StoredRequest] = [:]
+        var requests: [ExactString: StoredRequest] = [:]
         for try await body in try await connection.query(query, logger: logger).decode(ByteBuffer.self) {
             let request = StoredRequest(try decode(body))
-            requests[request.id] = request
+            requests[ExactString(request.id)] = request
         }
         return requests
     }

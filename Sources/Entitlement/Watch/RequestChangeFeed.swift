@@ -16,8 +16,9 @@ public final class RequestChangeFeed: Sendable {
 
     private struct Subscriber {
         let packageId: String
-        /// Only these requests; nil: every request of the package.
-        let ids: Set<String>?
+        /// Only these requests (by their bytes, as the stores look ids up); nil: every request
+        /// of the package.
+        let ids: Set<ExactString>?
         let continuation: AsyncStream<AccessPackageRequest>.Continuation
         let subscription: RequestSubscription
     }
@@ -57,7 +58,8 @@ public final class RequestChangeFeed: Sendable {
             state.nextID += 1
             let subscription = RequestSubscription(changes: stream, stop: { continuation.finish() })
             state.subscribers[id] = Subscriber(
-                packageId: packageId, ids: ids, continuation: continuation, subscription: subscription)
+                packageId: packageId, ids: ids.map { Set($0.map(ExactString.init)) }, continuation: continuation,
+                subscription: subscription)
             continuation.onTermination = { [weak self] _ in self?.unsubscribe(id) }
             return .success(subscription)
         }
@@ -71,7 +73,7 @@ public final class RequestChangeFeed: Sendable {
             guard !state.subscribers.isEmpty else { return }
             for request in requests {
                 for subscriber in state.subscribers.values where subscriber.packageId == request.accessPackageId {
-                    if let ids = subscriber.ids, !ids.contains(request.id) { continue }
+                    if let ids = subscriber.ids, !ids.contains(ExactString(request.id)) { continue }
                     if case .dropped = subscriber.continuation.yield(request) {
                         subscriber.subscription.end(
                             RPCError(
