@@ -365,9 +365,7 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                 let gaveUp = Task.isCancelled
                 await auditRejected(
                     caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,
-                    reason: gaveUp
-                        ? "the caller gave up (deadline or cancel) before the call was committed; nothing was changed"
-                        : "the store could not commit the call: \(error)")
+                    reason: gaveUp ? StoreError.callerGone.description : "the store could not commit the call: \(error)")
                 throw gaveUp ? .callerGone : error
             }
         }

@@ -69,7 +69,7 @@ extension RequestStore {
         case .failure(.callerGone):
             await recordRejectedReprocess(
                 caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,
-                reason: "the caller gave up (deadline or cancel) before the call was committed; nothing was changed")
+                reason: StoreError.callerGone.description)
             throw .callerGone
         case .failure(let error):
             // The audit row went down with the transaction; record the failed call on its own.

@@ -28,7 +28,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
         case .overloaded(let pending): "\(pending) writes are already waiting for the disk"
         case .unreachable(let message): "the database: \(message)"
         case .unconfirmed(let message): "the database: \(message)"
-        case .callerGone: "the caller gave up before the change was committed"
+        case .callerGone: "the caller gave up (deadline or cancel) before the call was committed; nothing was changed"
         case .replyTooLarge(let bytes):
             "the reply would be \(bytes) bytes, over the \(GRPCFraming.maxMessageSize / 1_048_576) MiB message limit"
         }

@@ -1,3 +1,4 @@
+import CNGHTTP2
 import NIOCore
 import RPCCore
 
@@ -126,6 +127,14 @@ final class ClientStream {
     }
 }
 
-/// The server refused a stream before processing it (REFUSED_STREAM, before any response
-/// header): the call had no effect and may be sent again.
+extension ClientStream {
+    /// Whether the stream ended refused before the server saw it: REFUSED_STREAM with no
+    /// response header (past a GOAWAY's last stream, or unsent when the GOAWAY came).
+    func refusedUnseen(_ streamErrorCode: UInt32) -> Bool {
+        streamErrorCode == NGHTTP2_REFUSED_STREAM.rawValue && headerBlocksSeen == 0
+    }
+}
+
+/// The server refused a stream before processing it (`ClientStream.refusedUnseen`): the call had
+/// no effect and may be sent again.
 struct StreamRefused: Error {}

@@ -340,16 +340,13 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         stream.closed = true
         if let buffers = stream.buffers {
             // Messages already received are still read; then the status.
-            let error =
-                errorCode == NGHTTP2_REFUSED_STREAM.rawValue && stream.headerBlocksSeen == 0
-                ? Self.refusedUnseen : stream.statusError(streamErrorCode: errorCode)
+            let error = stream.refusedUnseen(errorCode) ? Self.refusedUnseen : stream.statusError(streamErrorCode: errorCode)
             buffers.stopSending(error ?? RPCError(code: .cancelled, message: "the call has ended"))
             buffers.endIncoming(error: error)
             return
         }
-        if errorCode == NGHTTP2_REFUSED_STREAM.rawValue, stream.headerBlocksSeen == 0 {
-            // Refused before the server saw it (past a GOAWAY's last stream, or unsent when the
-            // GOAWAY came): safe to send again, on another connection.
+        if stream.refusedUnseen(errorCode) {
+            // Safe to send again, on another connection.
             stream.promise?.fail(StreamRefused())
             return
         }

@@ -265,7 +265,6 @@ extension GRPCServerConnection {
             deadline: stream.deadline,
             annotations: shared.observer == nil ? nil : CallAnnotations()
         )
-        stream.annotations = context.annotations
         stream.context = context
         return context
     }
@@ -294,7 +293,7 @@ extension GRPCServerConnection {
                 duration: ContinuousClock.now - (stream.startedAt ?? .now),
                 messagesReceived: stream.messagesReceived, messagesSent: stream.messagesSent,
                 requestBytes: stream.requestMessageBytes, responseBytes: stream.responseMessageBytes,
-                peer: peer, traceparent: stream.metadata["traceparent"], callerId: stream.annotations?.callerId,
+                peer: peer, traceparent: stream.metadata["traceparent"], callerId: stream.context?.annotations?.callerId,
                 error: error))
     }
 

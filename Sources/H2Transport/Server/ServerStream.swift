@@ -51,9 +51,8 @@ final class ServerStream {
     @exclusivity(unchecked) var messagesSent = 0
     @exclusivity(unchecked) var requestMessageBytes = 0
     @exclusivity(unchecked) var responseMessageBytes = 0
-    /// The call's context, once dispatched (its annotations name the caller).
-    @exclusivity(unchecked) var annotations: CallAnnotations?
-    /// The same context, for what its handler marks (an irrevocable change under way).
+    /// The call's context, once dispatched: its annotations name the caller, and its handler
+    /// marks an irrevocable change under way.
     @exclusivity(unchecked) var context: ServerContext?
 
     /// Set at the headers when `:path` names a streaming method.

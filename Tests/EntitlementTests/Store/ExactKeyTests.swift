@@ -70,6 +70,16 @@ struct ExactKeyTests {
             #expect(error?.path == "requests[0].accessPackageId")
             #expect(await store.countRequests() == 1)
         }
+        // Two spellings in one file pass the duplicate check (bytes differ) and are then
+        // refused by the spelling check, which names both.
+        let json = #"{"requests": [{"id": "\#u{E9}", "accessPackageId": "ap-1", "state": 4}, {"id": "e\#u{301}", "accessPackageId": "ap-1", "state": 4}]}"#
+        let parsed = try Fixture(json: Array(json.utf8))
+        let noneStored = FixturePlan.Existing(
+            catalog: { _ in false }, accessPackage: { _ in AccessPackageInfo(id: "ap-1", catalogId: "c", displayName: "") },
+            roleAssignment: { _ in false }, request: { _ in false })
+        let refusal = #expect(throws: ImportError.self) { try FixturePlan(parsed, existing: noneStored) }
+        #expect(refusal?.path == "requests[1].id")
+        #expect(refusal?.message.contains("e\\u{301}") == true && refusal?.message.contains("\\u{E9}") == true, "\(String(describing: refusal))")
         let inOneFile = Fixture(
             catalogs: [CatalogInfo(id: "c", displayName: "C")],
             accessPackages: [AccessPackageInfo(id: "p", catalogId: "c", displayName: "P")],
