@@ -12,6 +12,11 @@ public struct Fixture: Sendable {
     /// Requests; each one's `catalogId` is taken from its access package on import.
     public var requests: [AccessPackageRequest]
 
+    /// The longest id (of a catalog, package, principal, request or resource) an import accepts,
+    /// in UTF-8 bytes. Entra's ids are 36-character GUIDs; the cap keeps what carries an id short:
+    /// page tokens (a request id each, see `PageTokenCodec.maxTokenLength`), audit lines, messages.
+    public static let maxIdBytes = 1_024
+
     public init(
         catalogs: [CatalogInfo] = [],
         accessPackages: [AccessPackageInfo] = [],
@@ -90,7 +95,7 @@ public struct Fixture: Sendable {
         for (i, element) in try root.array("catalogs").enumerated() {
             let object = try JSONObjectReader(element, path: "catalogs[\(i)]", known: ["id", "displayName"])
             let catalog = CatalogInfo(
-                id: try object.requiredString("id"), displayName: try object.string("displayName") ?? "")
+                id: try object.requiredID("id"), displayName: try object.string("displayName") ?? "")
             try Self.checkUnique(catalog.id, in: &seen, at: object.fieldPath("id"))
             catalogs.append(catalog)
         }
@@ -99,7 +104,7 @@ public struct Fixture: Sendable {
             let object = try JSONObjectReader(
                 element, path: "accessPackages[\(i)]", known: ["id", "catalogId", "displayName"])
             let package = AccessPackageInfo(
-                id: try object.requiredString("id"), catalogId: try object.requiredString("catalogId"),
+                id: try object.requiredID("id"), catalogId: try object.requiredID("catalogId"),
                 displayName: try object.string("displayName") ?? "")
             try Self.checkUnique(package.id, in: &seen, at: object.fieldPath("id"))
             accessPackages.append(package)
@@ -114,8 +119,8 @@ public struct Fixture: Sendable {
                 throw ImportError(path: object.fieldPath("role"), message: role == nil ? "missing" : "must name a role")
             }
             let assignment = RoleAssignment(
-                principalId: try object.requiredString("principalId"),
-                catalogId: try object.requiredString("catalogId"),
+                principalId: try object.requiredID("principalId"),
+                catalogId: try object.requiredID("catalogId"),
                 role: role)
             guard seenRoles.insert(assignment).inserted else {
                 throw ImportError(path: object.path, message: "the same role assignment appears twice")
@@ -136,8 +141,8 @@ public struct Fixture: Sendable {
                 "reprocessCount", "lastReprocessedAt",
             ])
         var request = AccessPackageRequest()
-        request.id = try object.requiredString("id")
-        request.accessPackageId = try object.requiredString("accessPackageId")
+        request.id = try object.requiredID("id")
+        request.accessPackageId = try object.requiredID("accessPackageId")
         request.catalogId = try object.string("catalogId") ?? ""
         if let requestor = object.value("requestor") {
             let subject = try JSONObjectReader(
@@ -166,7 +171,7 @@ public struct Fixture: Sendable {
                     "resourceId", "displayName", "resourceType", "state", "error", "attempts",
                 ])
             var delivery = ResourceDelivery()
-            delivery.resourceId = try resource.requiredString("resourceId")
+            delivery.resourceId = try resource.requiredID("resourceId")
             // Delivery attempts a request's resources one by one: the same resource twice would
             // be granted twice and read as two.
             if let earlier = resourceIndex.updateValue(i, forKey: ExactString(delivery.resourceId)) {

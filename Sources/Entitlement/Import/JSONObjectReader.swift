@@ -41,10 +41,16 @@ struct JSONObjectReader {
         return text
     }
 
-    /// A string that must be present and non-empty (an id).
-    func requiredString(_ name: String) throws(ImportError) -> String {
+    /// An id: a string that must be present, non-empty and at most `Fixture.maxIdBytes` long.
+    func requiredID(_ name: String) throws(ImportError) -> String {
         guard let text = try string(name) else { throw ImportError(path: fieldPath(name), message: "missing") }
         guard !text.isEmpty else { throw ImportError(path: fieldPath(name), message: "must not be empty") }
+        let length = text.utf8.count
+        guard length <= Fixture.maxIdBytes else {
+            throw ImportError(
+                path: fieldPath(name),
+                message: "is \(length) bytes long; an id is at most \(Fixture.maxIdBytes) bytes (UTF-8)")
+        }
         return text
     }
 

@@ -10,6 +10,9 @@ public struct PageTokenCodec: Sendable {
     private static let bindingSize = 16
     private static let macSize = 32
     private static let fixedSize = 1 + bindingSize + 8 + 4
+    /// The longest token `decode` reads: one for a request id of `Fixture.maxIdBytes`, base64
+    /// (no padding). Longer ones are not tokens it issued, and are not decoded.
+    public static let maxTokenLength = ((fixedSize + Fixture.maxIdBytes + macSize) * 4 + 2) / 3
 
     private let mac: TokenMAC
     private let bindings = BindingMemo()
@@ -38,7 +41,7 @@ public struct PageTokenCodec: Sendable {
     public func decode(_ token: String, accessPackageId: String, states: [RequestState]) throws(PageTokenError)
         -> ListingKey
     {
-        guard token.utf8.count <= 4_096, let bytes = Base64.decode(token),
+        guard token.utf8.count <= Self.maxTokenLength, let bytes = Base64.decode(token),
             bytes.count >= Self.fixedSize + Self.macSize, bytes[0] == Self.version,
             Base64.encodeURL(bytes) == token  // one spelling per token: no padding, no stray bits
         else { throw .malformed }

@@ -130,6 +130,15 @@ struct ImportTests {
                 #"{"roleAssignments": [{"principalId": "p", "catalogId": "c", "role": "CATALOG_ROLE_BOSS"}]}"#,
                 "roleAssignments[0].role: unknown value"
             ),
+            (
+                #"{"requests": [{"id": "\#(String(repeating: "r", count: 1_025))", "accessPackageId": "ap-1", "state": 4}]}"#,
+                "requests[0].id: is 1025 bytes long; an id is at most 1024 bytes (UTF-8)"
+            ),
+            (
+                #"{"requests": [{"id": "r", "accessPackageId": "ap-1", "state": 4, "resources": [{"resourceId": "\#(String(repeating: "ü", count: 513))", "state": 2}]}]}"#,
+                "requests[0].resources[0].resourceId: is 1026 bytes long"
+            ),
+            (#"{"catalogs": [{"id": "\#(String(repeating: "c", count: 2_000))"}]}"#, "catalogs[0].id: is 2000 bytes long"),
             (#"{"catalogs": [}"#, "not valid JSON"),
             (#"[1, 2]"#, "expected an object"),
         ])

@@ -39,6 +39,21 @@ struct PageTokenCodecTests {
         #expect(throws: PageTokenError.malformed) { try codec.decode("", accessPackageId: "ap-1", states: []) }
     }
 
+    @Test("a token for the longest id an import takes decodes; one a byte longer is not read")
+    func longestId() throws {
+        // Multi-byte characters: the cap counts UTF-8 bytes, as the import's does.
+        let longest = ListingKey(
+            createdSeconds: 1, createdNanos: 2, id: String(repeating: "é", count: Fixture.maxIdBytes / 2))
+        let token = codec.encode(after: longest, accessPackageId: "ap-1", states: [])
+        #expect(token.utf8.count == PageTokenCodec.maxTokenLength)
+        #expect(try codec.decode(token, accessPackageId: "ap-1", states: []) == longest)
+        let longer = ListingKey(createdSeconds: 1, createdNanos: 2, id: longest.id + "x")
+        #expect(throws: PageTokenError.malformed) {
+            try codec.decode(
+                codec.encode(after: longer, accessPackageId: "ap-1", states: []), accessPackageId: "ap-1", states: [])
+        }
+    }
+
     @Test("states bind as a set: order and repeats do not matter, another set is mismatched")
     func statesAsASet() throws {
         let token = codec.encode(after: cursor, accessPackageId: "ap-1", states: [.denied, .delivered, .denied])

@@ -41,6 +41,16 @@ struct PaginationTests {
         }
     }
 
+    @Test("requests with ids as long as an import takes page one by one", arguments: StoreKind.all)
+    func longestIds(kind: StoreKind) async throws {
+        let ids = ["a", "b", "c"].map { String(repeating: $0 + "ü", count: Fixture.maxIdBytes / 3) }
+        let requests = ids.map { makeRequest($0, state: .deliveryFailed, createdAt: testNow.seconds - day) }
+        try await withStore(kind, requests: requests) { store, _ in
+            let listed = try await Self.pageThrough(AccessPackageRequestsHandler(store: store), pageSize: 1)
+            #expect(listed == ids)
+        }
+    }
+
     @Test("a state-filtered listing pages through exactly the matching requests", arguments: StoreKind.all)
     func filteredPaging(kind: StoreKind) async throws {
         try await withStore(kind, requests: Self.requests) { store, _ in
