@@ -201,7 +201,7 @@ public struct AccessPackageRequestsHandler: Sendable {
         for (i, id) in ids.enumerated() {
             guard !id.isEmpty else { throw invalid("request_ids[\(i)] is empty") }
             let earlier =
-                pairwise ? ids[..<i].firstIndex { $0.utf8.elementsEqual(id.utf8) } : firstIndex[ExactString(id)]
+                pairwise ? ids[..<i].firstIndex { $0.hasSameBytes(as: id) } : firstIndex[ExactString(id)]
             if let earlier {
                 throw invalid("request_ids[\(i)] \"\(CallerText.clean(id))\" duplicates request_ids[\(earlier)]; name each request once")
             }

@@ -21,6 +21,21 @@ struct ExactKeyTests {
         }
     }
 
+    @Test("the same bytes are the same, in small strings, large ones and ones built from bytes; other spellings are not")
+    func sameBytes() {
+        let long = String(repeating: "req-\u{FC}-", count: 20)  // past the small-string size
+        let rebuilt = String(decoding: Array(long.utf8), as: UTF8.self)  // other storage, same bytes
+        #expect("\u{E9}" == "e\u{301}" && Self.kelvin == "K")  // what Swift's == says
+        #expect(!"\u{E9}".hasSameBytes(as: "e\u{301}") && !Self.kelvin.hasSameBytes(as: "K"))
+        #expect("req-1".hasSameBytes(as: "req-" + "1") && "".hasSameBytes(as: ""))
+        #expect(!"req-1".hasSameBytes(as: "req-10") && !"req-1".hasSameBytes(as: "req-2"))
+        #expect(long.hasSameBytes(as: rebuilt) && !long.hasSameBytes(as: long.dropLast() + "x"))
+        let stored = ["\u{E9}": 1, long: 2]
+        #expect(stored[exactly: "\u{E9}"] == 1 && stored[exactly: "e\u{301}"] == nil && stored[exactly: rebuilt] == 2)
+        #expect(stored.respelling(of: "e\u{301}") == "\u{E9}" && stored.respelling(of: "\u{E9}") == nil)
+        #expect(Set([ExactString("\u{E9}"), ExactString("e\u{301}"), ExactString(rebuilt), ExactString(long)]).count == 3)
+    }
+
     @Test("another spelling of a principal holds none of its catalog roles")
     func principal() async throws {
         try await withKStore { store in
