@@ -7,8 +7,9 @@ import RPCCore
 /// Feeds one replica's `RequestChangeFeed` from `LISTEN entitlement_changes`, on a connection of
 /// its own, so a change committed through any replica reaches watchers on every replica.
 ///
-/// Payloads: "b" + base64 of a changed request; "i" + the id of one too big to inline (read
-/// back); "d" when an import changed the directory tables. If the connection drops,
+/// Payloads: "b" + base64 of a changed request; "c" + the number of the `request_changes` row
+/// holding a version too big to inline; "i" + the id of one too big to inline, read back (as
+/// replicas before migration 3 announce them); "d" when an import changed the directory tables. If the connection drops,
 /// notifications may have been missed, so open watches end with UNAVAILABLE (the client watches
 /// again and gets a fresh snapshot) and the listener reconnects with backoff.
 struct PostgresChangeListener: Sendable {
@@ -77,6 +78,18 @@ struct PostgresChangeListener: Sendable {
                 return
             }
             publish(request)
+        case "c":
+            guard let seq = Int64(rest), let store else { return }
+            do {
+                guard let request = try await store.announcedChange(seq) else {
+                    logger.warning("a change notification's request version has expired", metadata: ["seq": "\(seq)"])
+                    return
+                }
+                publish(request)
+            } catch {
+                logger.error(
+                    "cannot read an announced request change", metadata: ["seq": "\(seq)", "error": "\(error)"])
+            }
         case "i":
             guard let request = try? await store?.request(id: rest) else { return }
             publish(request)

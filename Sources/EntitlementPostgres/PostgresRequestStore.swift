@@ -227,6 +227,14 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
         }
     }
 
+    /// The request version a change notification announced by number (see `RequestRow`).
+    func announcedChange(_ seq: Int64) async throws(StoreError) -> AccessPackageRequest? {
+        try await database { client in
+            let rows = try await client.query("SELECT body FROM request_changes WHERE seq = \(seq)")
+            return try await rows.decode(ByteBuffer.self).first { _ in true }.map(RequestRow.decode)
+        }
+    }
+
     public func countRequests() async throws(StoreError) -> Int {
         try await database { client in
             try await client.query("SELECT count(*) FROM requests").decode(Int.self).first { _ in true } ?? 0

@@ -80,6 +80,17 @@ enum PostgresSchema {
             "ALTER TABLE audit ADD COLUMN written_by text",
             "CREATE INDEX audit_written_by ON audit (written_by, seq) WHERE written_by IS NOT NULL",
         ]),
+        // Changed requests too big for a NOTIFY payload, kept a while for the listeners to read
+        // each version (reading the row back gave its latest version: repeats and skips).
+        (3, [
+            """
+            CREATE TABLE request_changes (
+                seq bigserial PRIMARY KEY,
+                body bytea NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now())
+            """,
+            "CREATE INDEX request_changes_created ON request_changes (created_at)",
+        ]),
     ]
 
     /// Applies the migrations this database lacks and returns the page-token key (created with

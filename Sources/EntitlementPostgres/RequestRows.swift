@@ -12,9 +12,12 @@ enum RequestRow {
     static let changesChannel = "entitlement_changes"
     /// Directory changes (an import): every replica reloads catalogs, packages and roles.
     static let directoryChannel = "entitlement_directory"
-    /// Notification payloads stay under PostgreSQL's 8000-byte limit; a bigger request is
-    /// announced by id and read by the listener.
+    /// Notification payloads stay under PostgreSQL's 8000-byte limit; a bigger request's version
+    /// goes into `request_changes`, announced by its number, and the listeners read it there.
     static let maxInlinePayload = 7_000
+    /// How long a `request_changes` row is kept: far longer than a listener takes to read it
+    /// (one that lost its connection ends its watches and does not read back).
+    static let changeRetention = "10 minutes"
 
     static func decode(_ body: ByteBuffer) throws -> AccessPackageRequest {
         try AccessPackageRequest(serializedBytes: Array(body.readableBytesView))
@@ -64,7 +67,7 @@ enum RequestRow {
                 WHERE id = \(request.id)
                 """, logger: logger)
         }
-        try await announce(id: request.id, body: body, on: connection, logger: logger)
+        try await announce(body: body, on: connection, logger: logger)
     }
 
     /// Stores several changed requests and announces them, in two statements whatever their
@@ -80,14 +83,14 @@ enum RequestRow {
             FROM unnest(\(ids)::text[], \(states)::int4[], \(bodies)::bytea[]) AS u(id, state, body)
             WHERE r.id = u.id
             """, logger: logger)
-        try await announce(ids: ids, bodies: bodies, on: connection, logger: logger)
+        try await announce(bodies: bodies, on: connection, logger: logger)
     }
 
     /// `NOTIFY` for each of several requests, in their order, in one statement.
-    private static func announce(
-        ids: [String], bodies: [ByteBuffer], on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        let payloads = zip(ids, bodies).map { id, body in announcement(id: id, body: body) }
+    private static func announce(bodies: [ByteBuffer], on connection: PostgresConnection, logger: Logger) async throws {
+        var payloads: [String] = []
+        payloads.reserveCapacity(bodies.count)
+        for body in bodies { payloads.append(try await announcement(body: body, on: connection, logger: logger)) }
         try await connection.query(
             """
             SELECT pg_notify(\(changesChannel), p.payload)
@@ -101,17 +104,28 @@ enum RequestRow {
         case release
     }
 
-    /// `NOTIFY` with the request itself ("b" + base64 of its encoding) or, when too big, its id ("i").
-    static func announce(
-        id: String, body: ByteBuffer, on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        let payload = announcement(id: id, body: body)
+    /// `NOTIFY` with the request itself ("b" + base64 of its encoding) or, when too big, the
+    /// number of its `request_changes` row ("c").
+    static func announce(body: ByteBuffer, on connection: PostgresConnection, logger: Logger) async throws {
+        let payload = try await announcement(body: body, on: connection, logger: logger)
         try await connection.query("SELECT pg_notify(\(changesChannel), \(payload))", logger: logger)
     }
 
-    private static func announcement(id: String, body: ByteBuffer) -> String {
+    private static func announcement(
+        body: ByteBuffer, on connection: PostgresConnection, logger: Logger
+    ) async throws -> String {
         let payload = "b" + Base64.encode(Array(body.readableBytesView))
-        return payload.utf8.count > maxInlinePayload ? "i" + id : payload
+        guard payload.utf8.count > maxInlinePayload else { return payload }
+        // In the change's own transaction: a listener reads the row only once it is committed.
+        let rows = try await connection.query(
+            """
+            WITH expired AS (
+                DELETE FROM request_changes WHERE created_at < now() - \(changeRetention)::interval)
+            INSERT INTO request_changes (body) VALUES (\(body)) RETURNING seq
+            """, logger: logger)
+        // INSERT … RETURNING returns its row; a "c0" would only be an unknown change.
+        let seq = try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0
+        return "c\(seq)"
     }
 
     /// Inserts new requests (ids not stored yet), in batches of one statement each, and announces
@@ -136,7 +150,7 @@ enum RequestRow {
                     \(nanos)::int4[], \(bodies)::bytea[])
                 ON CONFLICT (id) DO NOTHING
                 """, logger: logger)
-            try await announce(ids: ids, bodies: bodies, on: connection, logger: logger)
+            try await announce(bodies: bodies, on: connection, logger: logger)
         }
     }
 }

@@ -32,6 +32,39 @@ struct WatchRequestsTests {
         return request
     }
 
+    @Test(
+        "a request too big for a NOTIFY payload is watched one version per change, none repeated or skipped",
+        .enabled(if: PostgresTestDatabase.serverURL != nil, "needs ENTITLEMENT_TEST_POSTGRES"),
+        .timeLimit(.minutes(1)))
+    func bigRequestVersions() async throws {
+        var big = makeRequest("r-big", state: .delivering, completedAgo: nil, resources: 64)
+        for i in big.resources.indices { big.resources[i].displayName = String(repeating: "d", count: 100) }
+        #expect(big.serializedBytes().count > 7_000)
+        try await withStore(.postgres, requests: [big]) { store, _ in
+            _ = await store.claimDeliveringRequests(limit: 1)
+            let start = try #require(try await store.watch(accessPackageId: "ap-1", ids: ["r-big"]))
+            defer { start.subscription.stop() }
+            // Side by side, as the worker grants a request's resources: the commits come back to
+            // back, and reading the row back per notification gave later versions twice or more.
+            let attempts = 16
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for resource in 0..<attempts {
+                    group.addTask {
+                        _ = try await store.recordDeliveryAttempt(
+                            requestId: "r-big", resourceIndex: resource, delivered: true, error: "")
+                    }
+                }
+                try await group.waitForAll()
+            }
+            var delivered: [Int] = []
+            for await change in start.subscription.changes {
+                delivered.append(change.resources.filter { $0.state == .delivered }.count)
+                if delivered.count == attempts { break }
+            }
+            #expect(delivered == Array(1...attempts))
+        }
+    }
+
     @Test("a watch that ends settled, or whose write fails, gives its place under the limit back")
     func endedWatchesFreeTheirPlace() async throws {
         try await withTemporaryDirectory { path in
