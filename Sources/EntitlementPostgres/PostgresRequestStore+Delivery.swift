@@ -14,7 +14,7 @@ extension PostgresRequestStore {
     public func claimDeliveringRequests(limit: Int) async -> [AccessPackageRequest] {
         let owner = replicaId
         let lease = Self.leaseMilliseconds
-        let working = Array(delivering)
+        let working = delivering.map(\.string)
         do {
             let claimed: [AccessPackageRequest] = try await database { client in
                 try await client.query(
@@ -32,7 +32,7 @@ extension PostgresRequestStore {
                     """
                 ).decode(ByteBuffer.self).reduce(into: []) { $0.append(try RequestRow.decode($1)) }
             }
-            delivering.formUnion(claimed.map(\.id))
+            delivering.formUnion(claimed.map { ExactString($0.id) })
             return claimed
         } catch {
             logger.error("cannot claim requests for delivery", metadata: ["error": .string(error.description)])
@@ -54,8 +54,8 @@ extension PostgresRequestStore {
     public func finishDelivery(requestId: String) async throws(StoreError) -> AccessPackageRequest? {
         let now = clock.now()
         let settled = try await changeLeased(requestId, lease: .release) { $0.settled(now: now) }
-        deliveryRetries[requestId] = nil
-        delivering.remove(requestId)
+        deliveryRetries[ExactString(requestId)] = nil
+        delivering.remove(ExactString(requestId))
         return settled
     }
 
@@ -90,8 +90,8 @@ extension PostgresRequestStore {
     }
 
     public func requeueDelivery(requestId: String) async -> Int {
-        let retries = (deliveryRetries[requestId] ?? 0) + 1
-        deliveryRetries[requestId] = retries
+        let retries = (deliveryRetries[ExactString(requestId)] ?? 0) + 1
+        deliveryRetries[ExactString(requestId)] = retries
         await releaseLease(requestId)
         deliveryWakeups.signal()
         return retries
@@ -99,7 +99,7 @@ extension PostgresRequestStore {
 
     /// Frees a lease now rather than at its expiry; if that fails, it simply expires.
     private func releaseLease(_ requestId: String) async {
-        delivering.remove(requestId)
+        delivering.remove(ExactString(requestId))
         let owner = replicaId
         do {
             // In a task of its own: on shutdown the worker's task is cancelled, and the release
@@ -117,7 +117,7 @@ extension PostgresRequestStore {
         }
     }
 
-    public func deliveryRetryCount(requestId: String) -> Int { deliveryRetries[requestId] ?? 0 }
+    public func deliveryRetryCount(requestId: String) -> Int { deliveryRetries[ExactString(requestId)] ?? 0 }
 
     public func deliveryBacklog() async -> Int {
         (try? await database { client in
@@ -158,7 +158,7 @@ extension PostgresRequestStore {
             } catch {
                 return
             }
-            let working = Array(delivering)
+            let working = delivering.map(\.string)
             do {
                 try await database { client in
                     if working.isEmpty {

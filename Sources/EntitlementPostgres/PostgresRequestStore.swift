@@ -57,11 +57,14 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     /// When `knowsPackage` last reloaded the directory for an unknown package.
     private var lastDemandReload: ContinuousClock.Instant?
     /// Consecutive deliveries of a request that stopped on a store failure (for the backoff).
-    var deliveryRetries: [String: Int] = [:]
+    /// Keyed by bytes, like `delivering`.
+    var deliveryRetries: [ExactString: Int] = [:]
     /// Requests this replica's worker is delivering now: only their leases are renewed. A lease
     /// given up while the database was unreachable stays in the table but is not renewed, and
-    /// this replica may claim it again at once.
-    var delivering: Set<String> = []
+    /// this replica may claim it again at once. Keyed by bytes: rows may hold two spellings of one
+    /// text (see `RequestRows`), and a `Set<String>` would keep one of them, so the other would be
+    /// claimed again while it is delivered, and granted twice.
+    var delivering: Set<ExactString> = []
 
     package let auditTrail: AuditTrail
     package var refusalThrottle = RefusalAuditThrottle()
@@ -440,7 +443,7 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
         guard await knowsPackage(accessPackageId) else { return nil }
         // Subscribed before the snapshot is read, so no change committed after the read is
         // missed (one committed in between may be seen twice, which a watcher tolerates).
-        let subscription = try changes.subscribe(packageId: accessPackageId, ids: ids.isEmpty ? nil : Set(ids))
+        let subscription = try changes.subscribe(packageId: accessPackageId, ids: ids.isEmpty ? nil : ids)
         let snapshot: [AccessPackageRequest]
         if ids.isEmpty { return WatchStart(snapshot: [], subscription: subscription) }
         do {

@@ -56,10 +56,11 @@ package struct RefusalAuditThrottle: Sendable {
         }
         entry.held += 1
         // The summary names the newest call's package, so only ids of calls on it: a call on
-        // another package starts the list again.
-        if entry.last?.accessPackageId != record.accessPackageId { entry.heldIds.removeAll() }
+        // another package starts the list again. Ids compare by bytes, as the stores do.
+        if entry.last?.accessPackageId.hasSameBytes(as: record.accessPackageId) != true { entry.heldIds.removeAll() }
         entry.last = record
-        for id in record.requestIds where entry.heldIds.count < Self.maxSummaryIds && !entry.heldIds.contains(id) {
+        for id in record.requestIds
+        where entry.heldIds.count < Self.maxSummaryIds && !entry.heldIds.contains(where: { $0.hasSameBytes(as: id) }) {
             entry.heldIds.append(id)
         }
         entries[key] = entry

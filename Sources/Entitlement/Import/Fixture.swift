@@ -109,7 +109,13 @@ public struct Fixture: Sendable {
             try Self.checkUnique(package.id, in: &seen, at: object.fieldPath("id"))
             accessPackages.append(package)
         }
-        var seenRoles: Set<RoleAssignment> = []
+        // By bytes: two spellings of a principal are the spelling check's to name, not twins.
+        struct RoleKey: Hashable {
+            var principalId: ExactString
+            var catalogId: ExactString
+            var role: CatalogRole
+        }
+        var seenRoles: Set<RoleKey> = []
         for (i, element) in try root.array("roleAssignments").enumerated() {
             let object = try JSONObjectReader(
                 element, path: "roleAssignments[\(i)]", known: ["principalId", "role", "catalogId"])
@@ -122,7 +128,10 @@ public struct Fixture: Sendable {
                 principalId: try object.requiredID("principalId"),
                 catalogId: try object.requiredID("catalogId"),
                 role: role)
-            guard seenRoles.insert(assignment).inserted else {
+            let key = RoleKey(
+                principalId: ExactString(assignment.principalId), catalogId: ExactString(assignment.catalogId),
+                role: assignment.role)
+            guard seenRoles.insert(key).inserted else {
                 throw ImportError(path: object.path, message: "the same role assignment appears twice")
             }
             roleAssignments.append(assignment)

@@ -39,6 +39,7 @@ public struct FixturePlan: Sendable {
 
     /// - Throws: `ImportError` naming the first bad reference, or an id spelled two ways.
     public init(_ fixture: Fixture, existing: Existing) throws(ImportError) {
+        try Self.checkIdLengths(of: fixture)
         try Self.checkSpellings(of: fixture, stored: existing.respelling)
         let fileCatalogs = Set(fixture.catalogs.map(\.id))
         func checkCatalog(_ id: String, at path: String) throws(ImportError) {
@@ -78,5 +79,32 @@ public struct FixturePlan: Sendable {
         summary.roleAssignmentsInserted = roleAssignments.count
         summary.roleAssignmentsSkipped = fixture.roleAssignments.count - roleAssignments.count
         summary.requestsInserted = requests.count
+    }
+
+    /// Every id is at most `Fixture.maxIdBytes`, checked here rather than when the file is read
+    /// so that fixtures built in code meet the same cap.
+    static func checkIdLengths(of fixture: Fixture) throws(ImportError) {
+        func check(_ id: String, at path: @autoclosure () -> String) throws(ImportError) {
+            let length = id.utf8.count
+            guard length > Fixture.maxIdBytes else { return }
+            throw ImportError(
+                path: path(), message: "is \(length) bytes long; an id is at most \(Fixture.maxIdBytes) bytes (UTF-8)")
+        }
+        for (i, catalog) in fixture.catalogs.enumerated() { try check(catalog.id, at: "catalogs[\(i)].id") }
+        for (i, package) in fixture.accessPackages.enumerated() {
+            try check(package.id, at: "accessPackages[\(i)].id")
+            try check(package.catalogId, at: "accessPackages[\(i)].catalogId")
+        }
+        for (i, assignment) in fixture.roleAssignments.enumerated() {
+            try check(assignment.principalId, at: "roleAssignments[\(i)].principalId")
+            try check(assignment.catalogId, at: "roleAssignments[\(i)].catalogId")
+        }
+        for (i, request) in fixture.requests.enumerated() {
+            try check(request.id, at: "requests[\(i)].id")
+            try check(request.accessPackageId, at: "requests[\(i)].accessPackageId")
+            for (j, resource) in request.resources.enumerated() {
+                try check(resource.resourceId, at: "requests[\(i)].resources[\(j)].resourceId")
+            }
+        }
     }
 }

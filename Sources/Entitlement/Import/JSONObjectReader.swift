@@ -41,16 +41,10 @@ struct JSONObjectReader {
         return text
     }
 
-    /// An id: a string that must be present, non-empty and at most `Fixture.maxIdBytes` long.
+    /// An id: a string that must be present and non-empty (its length is `FixturePlan`'s check).
     func requiredID(_ name: String) throws(ImportError) -> String {
         guard let text = try string(name) else { throw ImportError(path: fieldPath(name), message: "missing") }
         guard !text.isEmpty else { throw ImportError(path: fieldPath(name), message: "must not be empty") }
-        let length = text.utf8.count
-        guard length <= Fixture.maxIdBytes else {
-            throw ImportError(
-                path: fieldPath(name),
-                message: "is \(length) bytes long; an id is at most \(Fixture.maxIdBytes) bytes (UTF-8)")
-        }
         return text
     }
 

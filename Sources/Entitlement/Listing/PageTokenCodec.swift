@@ -10,9 +10,11 @@ public struct PageTokenCodec: Sendable {
     private static let bindingSize = 16
     private static let macSize = 32
     private static let fixedSize = 1 + bindingSize + 8 + 4
-    /// The longest token `decode` reads: one for a request id of `Fixture.maxIdBytes`, base64
-    /// (no padding). Longer ones are not tokens it issued, and are not decoded.
-    public static let maxTokenLength = ((fixedSize + Fixture.maxIdBytes + macSize) * 4 + 2) / 3
+    /// The longest token `decode` reads (longer ones are refused undecoded): one for a request id
+    /// of 3,011 bytes, base64 without padding. Imports take ids up to `Fixture.maxIdBytes` (a test
+    /// checks their tokens fit), but ids this long were stored before that cap, and paging past
+    /// them must keep working.
+    public static let maxTokenLength = 4_096
 
     private let mac: TokenMAC
     private let bindings = BindingMemo()
@@ -100,8 +102,9 @@ private final class BindingMemo: Sendable {
     static let maxKeptIdBytes = 256
     static let maxKeptStates = 16
 
+    /// By bytes: a binding hashes the id's bytes, so another spelling of it must not share one.
     private struct Key: Hashable {
-        var accessPackageId: String
+        var accessPackageId: ExactString
         var states: [RequestState]
     }
 
@@ -111,7 +114,7 @@ private final class BindingMemo: Sendable {
         guard accessPackageId.utf8.count <= Self.maxKeptIdBytes, states.count <= Self.maxKeptStates else {
             return PageTokenCodec.binding(accessPackageId: accessPackageId, states: states)
         }
-        let key = Key(accessPackageId: accessPackageId, states: states)
+        let key = Key(accessPackageId: ExactString(accessPackageId), states: states)
         if let known = entries.withLock({ $0[key] }) { return known }
         let binding = PageTokenCodec.binding(accessPackageId: accessPackageId, states: states)
         entries.withLock { entries in

@@ -147,14 +147,16 @@ public struct AccessPackageRequestsHandler: Sendable {
         // However the watch ends (settled, cancelled, a failed write), its place under the
         // feed's limit is given back.
         defer { start.subscription.stop() }
-        var delivering = Set(start.snapshot.filter { $0.state == .delivering }.map(\.id))
+        // By bytes: a PostgreSQL store may hold two spellings of one id, two requests.
+        var delivering = Set(start.snapshot.filter { $0.state == .delivering }.map { ExactString($0.id) })
         for current in start.snapshot {
             try await responses.write(Self.watchMessage(current))
         }
         if request.untilSettled, delivering.isEmpty { return }
         for await change in start.subscription.changes {
             try await responses.write(Self.watchMessage(change))
-            if change.state == .delivering { delivering.insert(change.id) } else { delivering.remove(change.id) }
+            let id = ExactString(change.id)
+            if change.state == .delivering { delivering.insert(id) } else { delivering.remove(id) }
             if request.untilSettled, delivering.isEmpty { return }
         }
         if let reason = start.subscription.endReason { throw reason }

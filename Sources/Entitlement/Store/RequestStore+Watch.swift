@@ -19,7 +19,7 @@ extension RequestStore {
             }
             snapshot.append(request.message)
         }
-        let subscription = try changes.subscribe(packageId: accessPackageId, ids: ids.isEmpty ? nil : Set(ids))
+        let subscription = try changes.subscribe(packageId: accessPackageId, ids: ids.isEmpty ? nil : ids)
         return WatchStart(snapshot: snapshot, subscription: subscription)
     }
 }

@@ -40,9 +40,10 @@ public final class RequestChangeFeed: Sendable {
     /// Watchers now.
     public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 
-    /// Starts watching `packageId` (only `ids` when given). Call it where no change can be
+    /// Starts watching `packageId` (only `ids` when given, matched by their bytes: a `Set<String>`
+    /// would merge two spellings a PostgreSQL store keeps apart). Call it where no change can be
     /// published between reading the snapshot and subscribing (on the store actor).
-    public func subscribe(packageId: String, ids: Set<String>?) throws(RPCError) -> RequestSubscription {
+    public func subscribe(packageId: String, ids: [String]?) throws(RPCError) -> RequestSubscription {
         let capacity = bufferCapacity
         let (stream, continuation) = AsyncStream<AccessPackageRequest>.makeStream(
             bufferingPolicy: .bufferingOldest(capacity))
@@ -72,7 +73,7 @@ public final class RequestChangeFeed: Sendable {
         state.withLock { state in
             guard !state.subscribers.isEmpty else { return }
             for request in requests {
-                for subscriber in state.subscribers.values where subscriber.packageId == request.accessPackageId {
+                for subscriber in state.subscribers.values where subscriber.packageId.hasSameBytes(as: request.accessPackageId) {
                     if let ids = subscriber.ids, !ids.contains(ExactString(request.id)) { continue }
                     if case .dropped = subscriber.continuation.yield(request) {
                         subscriber.subscription.end(

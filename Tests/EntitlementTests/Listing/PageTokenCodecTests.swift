@@ -39,19 +39,33 @@ struct PageTokenCodecTests {
         #expect(throws: PageTokenError.malformed) { try codec.decode("", accessPackageId: "ap-1", states: []) }
     }
 
-    @Test("a token for the longest id an import takes decodes; one a byte longer is not read")
-    func longestId() throws {
-        // Multi-byte characters: the cap counts UTF-8 bytes, as the import's does.
-        let longest = ListingKey(
+    @Test("tokens for the longest id an import takes, and for the 3,011-byte ids stored before that cap, decode")
+    func longestIds() throws {
+        // Multi-byte characters: the import's cap counts UTF-8 bytes.
+        let imported = ListingKey(
             createdSeconds: 1, createdNanos: 2, id: String(repeating: "é", count: Fixture.maxIdBytes / 2))
-        let token = codec.encode(after: longest, accessPackageId: "ap-1", states: [])
-        #expect(token.utf8.count == PageTokenCodec.maxTokenLength)
-        #expect(try codec.decode(token, accessPackageId: "ap-1", states: []) == longest)
-        let longer = ListingKey(createdSeconds: 1, createdNanos: 2, id: longest.id + "x")
+        let token = codec.encode(after: imported, accessPackageId: "ap-1", states: [])
+        #expect(try codec.decode(token, accessPackageId: "ap-1", states: []) == imported)
+        let older = ListingKey(createdSeconds: 1, createdNanos: 2, id: String(repeating: "r", count: 3_011))
+        let olderToken = codec.encode(after: older, accessPackageId: "ap-1", states: [])
+        #expect(olderToken.utf8.count == PageTokenCodec.maxTokenLength)
+        #expect(try codec.decode(olderToken, accessPackageId: "ap-1", states: []) == older)
+        let longer = ListingKey(createdSeconds: 1, createdNanos: 2, id: older.id + "x")
         #expect(throws: PageTokenError.malformed) {
             try codec.decode(
                 codec.encode(after: longer, accessPackageId: "ap-1", states: []), accessPackageId: "ap-1", states: [])
         }
+    }
+
+    @Test("another spelling of a package is mismatched, also once its binding is remembered")
+    func respelledPackage() throws {
+        let token = codec.encode(after: cursor, accessPackageId: "ap-\u{E9}", states: [])
+        for _ in 0..<2 {
+            #expect(throws: PageTokenError.mismatched) { try codec.decode(token, accessPackageId: "ap-e\u{301}", states: []) }
+            #expect(try codec.decode(token, accessPackageId: "ap-\u{E9}", states: []) == cursor)
+        }
+        let other = codec.encode(after: cursor, accessPackageId: "ap-e\u{301}", states: [])
+        #expect(throws: PageTokenError.mismatched) { try codec.decode(other, accessPackageId: "ap-\u{E9}", states: []) }
     }
 
     @Test("states bind as a set: order and repeats do not matter, another set is mismatched")
