@@ -118,13 +118,18 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     }
 
     /// Appends to audit.log the lines of this data dir's committed calls that a crash kept out
-    /// (a line is written just after its commit, so kill -9 can fall between). It looks as far
-    /// back as the file's last lines reach: concurrent calls commit out of seq order.
+    /// (a line is written just after its commit, so kill -9 can fall between).
+    ///
+    /// Concurrent calls commit out of seq order, so a line just before the file's last lines may
+    /// carry a higher seq than the first of them: taking every row above their lowest seq as
+    /// missing appended such a line twice. Lines are out of place by at most the calls in flight
+    /// (tens), so it goes by the lowest seq of the later half of those lines (over a thousand):
+    /// every line before them has a lower one, and the lost lines (the last commits) a higher one.
     private func reconcileAuditFile() async throws(StoreError) {
         guard let recent = auditTrail.recentSeqs() else { return }  // lines from before seqs: nothing to go by
         let present = Set(recent)
         let writer = auditWriter
-        var from = recent.min() ?? 0
+        var from = Self.firstSeqToReconcile(recentSeqs: recent)
         var appended = 0
         while true {
             let start = from
@@ -143,6 +148,12 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                 "audit.log was missing lines of committed calls (a crash); appended them",
                 metadata: ["lines": .stringConvertible(appended)])
         }
+    }
+
+    /// The lowest seq `reconcileAuditFile` checks for: that of the later half of the file's last
+    /// lines (their order is commit order, not seq order).
+    static func firstSeqToReconcile(recentSeqs recent: [Int64]) -> Int64 {
+        recent[(recent.count / 2)...].min() ?? 0
     }
 
     /// Connects once on its own: the pool retries a refused login quietly until the deadline, and

@@ -232,6 +232,10 @@ def test_audit_lines_a_kill_kept_out_of_audit_log_are_appended_at_restart(worksp
     a = Server(workspace, data_dir, extra=extra, import_fixture=False).wait_ready()
     try:
         assert seqs_in_file() == in_table, f"still missing after the restart: {sorted(in_table - seqs_in_file())[:5]}"
+        # Nothing appended twice: concurrent commits put lines out of seq order, and a line just
+        # before the file's last ones must not be taken for a missing one.
+        seqs = [json.loads(line)["seq"] for line in log.read_text().splitlines() if line.startswith('{"seq":')]
+        assert len(seqs) == len(set(seqs)), f"appended twice: {sorted(s for s in set(seqs) if seqs.count(s) > 1)[:5]}"
     finally:
         a.stop()
     # The log is buffered: read after the stop.

@@ -125,16 +125,17 @@ final class AuditLogFile: Sendable {
     /// lines but none with a seq (written before lines carried one: nothing to reconcile by).
     func lastSeq() -> Int64? { recentSeqs().map { $0.last ?? 0 } }
 
-    /// The seqs of the file's last lines (its last 64 KiB), in file order: empty for an empty
-    /// file, nil when it has lines but none of those carry a seq.
+    /// The seqs of the file's last lines (its last 1 MiB, a few thousand lines), in file order:
+    /// empty for an empty file, nil when it has lines but none of those carry a seq.
     func recentSeqs() -> [Int64]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         let size = lseek(fd, 0, SEEK_END)
         guard size > 0 else { return [] }
-        // Lines are short (ids and reasons are clipped): the last 64 KiB hold the last hundred or so.
-        let window = min(Int(size), 64 * 1024)
+        // Lines are short (ids and reasons are clipped): 1 MiB holds thousands, far more than
+        // the lines concurrent commits can reorder (see `PostgresRequestStore.reconcileAuditFile`).
+        let window = min(Int(size), 1 << 20)
         var tail = [UInt8](repeating: 0, count: window)
         let read = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, window, off_t(Int(size) - window)) }
         guard read > 0 else { return nil }
