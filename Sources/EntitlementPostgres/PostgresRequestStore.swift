@@ -383,11 +383,15 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                 // COMMIT was sent and may yet succeed; the work records the call either way.
                 throw StoreError.unconfirmed("COMMIT was sent, then \(Self.reason(error))")
             case .rolledBack:
-                // The audit row went down with the transaction; record the failed call on its own.
+                // The audit row went down with the transaction; record the failed call on its own,
+                // from a task of its own: this one is cancelled when the caller gave up, and its
+                // insert would fail at once (the row reached audit.log but not the shared table).
                 let gaveUp = Task.isCancelled
-                await auditRejected(
-                    caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,
-                    reason: gaveUp ? StoreError.callerGone.description : "the store could not commit the call: \(error)")
+                let reason = gaveUp ? StoreError.callerGone.description : "the store could not commit the call: \(error)"
+                await Task {
+                    await self.auditRejected(
+                        caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds, reason: reason)
+                }.value
                 throw gaveUp ? .callerGone : error
             }
         }

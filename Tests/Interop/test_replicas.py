@@ -442,6 +442,33 @@ def test_a_reprocess_that_outlives_its_deadline_is_rolled_back_not_committed_lat
     assert rows == ["rejected"], rows
 
 
+def test_a_reprocess_whose_caller_gives_up_behind_a_row_lock_is_audited_in_the_shared_table(replicas, database):
+    """The caller's deadline (2 s) passes while another session holds the row: nothing changes,
+    and the call's rejected row reaches the audit table every replica reads, not only audit.log."""
+    a = replicas("a", latency_ms=50)
+    rid = eligible(1, skip=4)[0]
+    locker = subprocess.Popen(
+        ["psql", database, "-Atq", "-c",
+         f"BEGIN; SELECT id FROM requests WHERE id='{rid}' FOR UPDATE; SELECT pg_sleep(5); COMMIT;"],
+        stdout=subprocess.DEVNULL)
+    try:
+        wait_for_sleeping_session(database, "pg_sleep(5)")
+        with pytest.raises(grpc.RpcError) as err:
+            reprocess(a, [rid], timeout=2)
+        assert err.value.code() == C.DEADLINE_EXCEEDED, err.value.details()
+    finally:
+        locker.wait(timeout=30)
+    deadline = time.monotonic() + 5
+    rows = []
+    while time.monotonic() < deadline:
+        rows = psql(database, f"SELECT decision || ' ' || reason FROM audit WHERE '{rid}' = ANY(request_ids)").splitlines()
+        if rows:
+            break
+        time.sleep(0.2)
+    assert len(rows) == 1 and rows[0].startswith("rejected the caller gave up"), rows
+    assert state_of(a, rid).reprocess_count == 0
+
+
 def test_a_replica_starts_while_another_holds_the_import_lock(replicas, database, workspace):
     # An import holds the schema's advisory lock for its whole transaction (minutes for a large
     # file); a replica starting meanwhile on an up-to-date schema has nothing to wait for.
