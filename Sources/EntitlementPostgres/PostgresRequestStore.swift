@@ -174,7 +174,9 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                 try? await connection.close()
                 return
             } catch {
-                let refused = loginRefusal(sqlState: (error as? PSQLError)?.serverInfo?[.sqlState])
+                let psqlError = error as? PSQLError
+                let refused =
+                    loginRefusal(sqlState: psqlError?.serverInfo?[.sqlState]) || psqlError.map { loginRefusal(code: $0.code) } == true
                 if refused || ContinuousClock.now + .milliseconds(500) >= deadline {
                     throw StoreError.unreachable(
                         "cannot open \(url): \(describe(error))" + (refused ? "" : " (tried for \(limit))"))
@@ -190,6 +192,13 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     static func loginRefusal(sqlState: String?) -> Bool {
         guard let sqlState else { return false }
         return sqlState.hasPrefix("28") || sqlState == "3D000" || sqlState == "42501"
+    }
+
+    /// Whether a login failed on how the URL asks to connect, which no retry changes: no
+    /// password for a server that wants one, SSL required of a server without it, an
+    /// authentication method this client lacks.
+    static func loginRefusal(code: PSQLError.Code) -> Bool {
+        code == .authMechanismRequiresPassword || code == .sslUnsupported || code == .unsupportedAuthMechanism
     }
 
     private init(
@@ -383,20 +392,25 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                 // COMMIT was sent and may yet succeed; the work records the call either way.
                 throw StoreError.unconfirmed("COMMIT was sent, then \(Self.reason(error))")
             case .rolledBack:
-                // The audit row went down with the transaction; record the failed call on its own,
-                // from a task of its own: this one is cancelled when the caller gave up, and its
-                // insert would fail at once (the row reached audit.log but not the shared table).
+                // The audit row went down with the transaction; record the failed call on its own.
                 let gaveUp = Task.isCancelled
                 let reason = gaveUp ? StoreError.callerGone.description : "the store could not commit the call: \(error)"
-                await Task {
-                    await self.auditRejected(
-                        caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds, reason: reason)
-                }.value
+                await auditFailedCall(caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds, reason: reason)
                 throw gaveUp ? .callerGone : error
             }
         }
         finishReprocess(outcome, late: false)
         return outcome.plan.results
+    }
+
+    /// The rejected row of a Reprocess call that did not commit, inserted from a task of its own:
+    /// the caller's is cancelled when it gave up, and an insert from it fails at once (the row
+    /// reached audit.log but not the shared table). During an outage the insert waits out its
+    /// own deadline before the row goes to audit.log and the server log instead.
+    private func auditFailedCall(caller: String?, packageId: String, requestIds: [String], reason: String) async {
+        await Task {
+            await self.auditRejected(caller: caller, packageId: packageId, requestIds: requestIds, reason: reason)
+        }.value
     }
 
     /// What a committed Reprocess call leaves for after its commit.
@@ -572,8 +586,22 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
             if let message = error.serverInfo?[.message] {
                 return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
             }
-            if let underlying = error.underlying { return "\(error.code): \(underlying)" }
-            return "\(error.code)"
+            switch error.code {
+            case .authMechanismRequiresPassword:
+                return "the database asks for a password and the URL gives none (postgres://USER:PASSWORD@HOST/DB)"
+            case .sslUnsupported:
+                return "the URL requires SSL (sslmode) and the database does not offer it"
+            case .unsupportedAuthMechanism:
+                return "the database asks for an authentication method this server does not support (use scram-sha-256 or md5)"
+            case .serverClosedConnection:
+                return "the database closed the connection"
+            case .clientClosedConnection:
+                return "the connection to the database was closed"
+            default:
+                // A PSQLError's own description is a placeholder; only the underlying error says more.
+                if let underlying = error.underlying, !(underlying is PSQLError) { return "\(error.code): \(underlying)" }
+                return "\(error.code)"
+            }
         case let error as StoreError: return error.description
         default: return "\(error)"
         }
@@ -648,7 +676,8 @@ private final class DeadlineRace<T: Sendable>: Sendable {
 /// The database did not answer in time.
 struct DeadlineExceeded: Error, CustomStringConvertible {
     let limit: Duration
-    var description: String { "no answer within \(limit)" }
+    // Not only an outage: a statement waiting for rows another session holds locked ends so too.
+    var description: String { "no answer within \(limit): it is down or overloaded, or another session holds the rows locked" }
 }
 
 /// A flag readable from any thread (the store's reachability, for health checks).

@@ -43,7 +43,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
         case .unreachable:
             RPCError(
                 code: .unavailable,
-                message: "the request store's database is unreachable (\(description)); retrying is safe")
+                message: "the request store's database is unreachable or did not answer in time (\(description)); retrying is safe")
         case .unconfirmed:
             // Not UNAVAILABLE: clients retry that on their own, and this change may have been made
             // (DEADLINE_EXCEEDED is the status gRPC gives a change whose outcome is unknown).
