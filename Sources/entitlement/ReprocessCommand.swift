@@ -66,6 +66,9 @@ struct ReprocessCommand: AsyncParsableCommand {
                 } else {
                     for result in response.results { print(Formatting.line(for: result)) }
                 }
+                // Out at once, also into a file or pipe (block-buffered): these calls are made,
+                // and a Ctrl-C during --wait must not lose the record of what was accepted.
+                fflush(nil)
                 accepted += response.results.filter { $0.outcome == .accepted }.map(\.requestId)
             }
             guard wait, !accepted.isEmpty else { return }
@@ -88,6 +91,7 @@ struct ReprocessCommand: AsyncParsableCommand {
                 for request in settled {
                     print(json ? ProtoJSON.line(ProtoJSON.value(request)) : Formatting.changeLine(for: request))
                 }
+                fflush(nil)
             }
         }
     }

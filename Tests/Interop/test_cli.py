@@ -323,6 +323,19 @@ def test_a_rate_the_tester_cannot_keep_is_reported(stalling_server, tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["rate"]["kept"] is False
 
 
+def test_an_open_loop_that_falls_behind_stops_at_its_duration(observed, tmp_path):
+    # 100,000 calls/s with one in flight: far more are scheduled in the second than can be made.
+    # Those not started by its end are not sent after it (the run went on for the whole backlog,
+    # 14 s here), and the rate report shows what was sent.
+    s, _ = observed
+    out = cli("load", "--target", s.addr, "--rpc", "health", "--rate", "100000/s", "--concurrency", "1",
+              "--duration", "1s", "--report", str(tmp_path / "r.json"), token=False)
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["rate"]["kept"] is False and report["total"] < 100_000, report["total"]
+    assert report["duration_s"] < 3, report["duration_s"]
+
+
 def chromium():
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)
