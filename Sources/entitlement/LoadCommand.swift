@@ -31,8 +31,8 @@ struct LoadCommand: AsyncParsableCommand {
 
     @OptionGroup var client: ClientOptions
 
-    @Option(help: "RPC to call: list, reprocess, health or watch (watch: the time to a watch's snapshot).")
-    var rpc: LoadRPC = .list
+    @Option(help: "RPC to call: list, reprocess, health or watch (watch: the time to a watch's snapshot). (default: list)")
+    var rpc: LoadRPC?
 
     @Option(help: ArgumentHelp("A weighted mix of RPCs instead of --rpc, e.g. list=8,reprocess=1,health=1.", valueName: "rpc=weight,…"))
     var mix: MixArgument?
@@ -81,7 +81,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "The run's name in reports and charts.")
     var label: String?
 
-    private var rpcs: MixArgument { mix ?? MixArgument(single: rpc) }
+    private var rpcs: MixArgument { mix ?? MixArgument(single: rpc ?? .list) }
     private var needsPackage: Bool { rpcs.weights.contains { $0.rpc != .health } }
     private var needsIDs: Bool { rpcs.weights.contains { $0.rpc == .reprocess || $0.rpc == .watch } }
     private var pacingName: String {
@@ -102,6 +102,10 @@ struct LoadCommand: AsyncParsableCommand {
         if loop != nil, rate == nil { throw ValidationError("--loop needs --rate (without it the loop is closed)") }
         guard pageSize >= 0 else { throw ValidationError("--page-size must not be negative") }
         if needsPackage, packageID?.isEmpty ?? true { throw ValidationError("--package is required for \(rpcs.description)") }
+        if mix != nil, rpc != nil { throw ValidationError("give --rpc or --mix, not both") }
+        for (flag, path) in [("--report", report), ("--html", html)] {
+            if let path { try Self.checkWritable(path, flag: flag) }
+        }
         if let ids {
             let list = Self.parseIDs(ids)
             guard (1...100).contains(list.count) else { throw ValidationError("--ids must hold 1 to 100 ids") }
@@ -136,6 +140,24 @@ struct LoadCommand: AsyncParsableCommand {
             throw ExitCode.failure
         case .failure(let error):
             throw error
+        }
+    }
+
+    /// A report path that cannot be written is a usage error before the run, not after it.
+    private static func checkWritable(_ path: String, flag: String) throws {
+        let parent = (path as NSString).deletingLastPathComponent
+        let directory = parent.isEmpty ? "." : parent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("\(flag) \(path): there is no directory \(directory)")
+        }
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard !isDirectory.boolValue else { throw ValidationError("\(flag) \(path) is a directory") }
+            guard FileManager.default.isWritableFile(atPath: path) else {
+                throw ValidationError("\(flag) \(path) is not writable")
+            }
+        } else if !FileManager.default.isWritableFile(atPath: directory) {
+            throw ValidationError("\(flag) \(path): the directory \(directory) is not writable")
         }
     }
 
@@ -220,7 +242,7 @@ struct LoadCommand: AsyncParsableCommand {
     ) async {
         let pacing: LoadPacing =
             rate.map { .scheduled(rate: $0.perSecond, measureFromSchedule: (loop ?? .open) == .open) } ?? .closed
-        let cycle = rpcs.cycle
+        let cycle = LoadCycle(rpcs.cycle)
         await withTaskGroup(of: Void.self) { group in
             for index in 0..<concurrency {
                 let worker = LoadWorker(

@@ -87,6 +87,21 @@ struct LoadCall: Sendable {
     }
 }
 
+/// The RPCs of a `--mix` in its proportions. Each call takes the next slot of the whole run, so
+/// the counts keep the proportions however much faster some RPCs are than others (slots taken
+/// per worker gave the workers stuck on slow calls fewer of everything).
+final class LoadCycle: Sendable {
+    private let rpcs: [LoadRPC]
+    private let next = Atomic<Int>(0)
+
+    init(_ rpcs: [LoadRPC]) {
+        precondition(!rpcs.isEmpty, "a cycle has an RPC")
+        self.rpcs = rpcs
+    }
+
+    func take() -> LoadRPC { rpcs[next.wrappingAdd(1, ordering: .relaxed).oldValue % rpcs.count] }
+}
+
 /// How a worker paces its calls.
 enum LoadPacing: Sendable {
     /// Back to back: the next call starts when the last ended.
@@ -226,7 +241,7 @@ struct LoadWorker: Sendable {
     let index: Int
     let workers: Int
     let calls: [LoadRPC: LoadCall]
-    let cycle: [LoadRPC]
+    let cycle: LoadCycle
     let pacing: LoadPacing
 
     func run(until stop: LoadStop, recorder: LoadRecorder, clock: ContinuousClock, start: ContinuousClock.Instant) async {
@@ -259,7 +274,7 @@ struct LoadWorker: Sendable {
             } else {
                 guard stop.mayStart(at: origin) else { break }
             }
-            let rpc = cycle[(index + n * workers) % cycle.count]
+            let rpc = cycle.take()
             n += 1
             tally.started += 1
             tally.byRPC[rpc.rawValue, default: 0] += 1

@@ -155,6 +155,29 @@ def test_load_counts_agree_exactly_with_the_servers_metrics(observed, tmp_path):
     assert r["rps"] > 0 and r["duration_s"] > 0
 
 
+def test_a_mix_keeps_its_proportions_exactly_whatever_the_concurrency(observed, tmp_path):
+    # Reprocess is several times slower than health: slots taken per worker gave fewer calls to
+    # the workers stuck on it (750/172/78 for 8:1:1).
+    s, _ = observed
+    report = tmp_path / "r.json"
+    out = cli("load", "--target", s.addr, "--mix", "list=8,reprocess=1,health=1", "--package", "ap-1",
+              "--requests", "1000", "--concurrency", "10", "--report", str(report))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(report.read_text())["by_rpc"] == {"list": 800, "reprocess": 100, "health": 100}
+
+
+def test_load_refuses_conflicting_or_unwritable_options_before_it_runs(observed, tmp_path):
+    s, _ = observed
+    both = cli("load", "--target", s.addr, "--mix", "list=1", "--rpc", "health", "--package", "ap-1", "--requests", "1")
+    assert both.returncode == 2 and "not both" in both.stderr, both.stderr
+    for flag in ("--report", "--html"):
+        out = cli("load", "--target", s.addr, "--rpc", "health", "--requests", "1", flag, str(tmp_path / "no" / "r"),
+                  token=False)
+        assert out.returncode == 2 and "there is no directory" in out.stderr, out.stderr
+    out = cli("load", "--target", s.addr, "--rpc", "health", "--requests", "1", "--report", str(tmp_path), token=False)
+    assert out.returncode == 2 and "is a directory" in out.stderr, out.stderr
+
+
 def test_the_progress_line_counts_every_call_so_far(observed):
     # 4 workers at 100 calls/s in all: each makes ~125 calls in 5 s, fewer than a worker's
     # batch, and the line must still count them (it once showed 0 until a batch filled).
