@@ -134,6 +134,7 @@ struct LoadCommand: AsyncParsableCommand {
             if let warning = result.rateWarning { writeStandardError(warning) }
             if let report { try write(result.json(), to: report) }
             if let html { try write(Data(LoadHTML.render([result], title: result.label).utf8), to: html) }
+            if result.interrupted == true { throw ExitCode(130) }
             if result.ok < result.total { throw ExitCode.failure }
         case .failure(let error as RPCError):
             client.reportFailure(error, authorized: needsPackage)
@@ -216,10 +217,14 @@ struct LoadCommand: AsyncParsableCommand {
         let stop = LoadStop(limit: requests, deadline: effective.map { start + $0.duration })
         let progress = LoadProgress(recorder: recorder, clock: clock)
         let reporter = Task { await progress.run() }
+        let traps = Self.trapInterrupts(stop)
         await runPhase(perConnection, executors: transports.map(\.executor), stop: stop, recorder: recorder, clock: clock, start: start)
+        Self.release(traps)
         // A timed run measures over its whole window: paced workers stop at their last call's
         // slot, so the span to the last call alone overstated rates (3 calls at 1/s: "1.5/s").
-        let elapsed = max(clock.now - start, requests == nil ? effective?.duration ?? .zero : .zero)
+        // An interrupted one measures up to now.
+        let elapsed =
+            stop.wasInterrupted ? clock.now - start : max(clock.now - start, requests == nil ? effective?.duration ?? .zero : .zero)
         reporter.cancel()
         await reporter.value
 
@@ -233,7 +238,30 @@ struct LoadCommand: AsyncParsableCommand {
         let label = self.label ?? "\(settings.rpc) \(pacingName)\(rate.map { " \(Formatting.decimal($0.perSecond, digits: 0))/s" } ?? "") c\(concurrency)"
         return LoadReport(
             label: label, startedAt: startedAt, settings: settings, totals: recorder.snapshot(), elapsed: elapsed,
-            setupCalls: setupCalls)
+            setupCalls: setupCalls, interrupted: stop.wasInterrupted)
+    }
+
+    static let interruptSignals = [SIGINT, SIGTERM]
+
+    /// Ctrl-C or SIGTERM during the measured run stops it: no call starts after it, those in
+    /// flight end, and what was measured is reported (and written) as interrupted. A second one
+    /// exits at once, as the default would.
+    private static func trapInterrupts(_ stop: LoadStop) -> [any DispatchSourceSignal] {
+        interruptSignals.map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                guard stop.interrupt() else { Foundation.exit(128 + number) }
+                writeStandardError("interrupted: finishing the calls in flight, then reporting (again to quit at once)")
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    private static func release(_ sources: [any DispatchSourceSignal]) {
+        for source in sources { source.cancel() }
+        for number in interruptSignals { signal(number, SIG_DFL) }
     }
 
     private func runPhase(

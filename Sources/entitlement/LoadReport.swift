@@ -68,8 +68,14 @@ struct LoadReport: Codable, Sendable {
     var outcomes: [String: Int]
     var byRpc: [String: Int]
     var itemsPerCall: Double
+    /// True when Ctrl-C or SIGTERM stopped the run before its end (absent otherwise).
+    var interrupted: Bool?
 
-    init(label: String, startedAt: Date, settings: Settings, totals: LoadRecorder.Totals, elapsed: Duration, setupCalls: Int) {
+    init(
+        label: String, startedAt: Date, settings: Settings, totals: LoadRecorder.Totals, elapsed: Duration,
+        setupCalls: Int, interrupted: Bool = false
+    ) {
+        self.interrupted = interrupted ? true : nil
         self.label = label
         self.startedAt = ISO8601DateFormatter().string(from: startedAt)
         self.settings = settings
@@ -125,7 +131,7 @@ struct LoadReport: Codable, Sendable {
         var lines = [
             "rpc:         \(settings.rpc)\(settings.package.map { "  package \($0)" } ?? "")\(settings.pageSize.map { "  page size \($0)" } ?? "")\(settings.ids.map { "  \($0) ids" } ?? "")  compression \(settings.compression)",
             "target:      \(settings.target)  connections \(settings.connections)  concurrency \(settings.concurrency)  loop \(settings.loop)\(settings.rate.map { "  rate \(Formatting.decimal($0, digits: 1))/s" } ?? "")",
-            "elapsed:     \(Formatting.decimal(durationS, digits: 3)) s",
+            "elapsed:     \(Formatting.decimal(durationS, digits: 3)) s\(interrupted == true ? " (interrupted: the calls made until then)" : "")",
             "calls:       \(total) (\(ok) ok, \(total - ok) failed)",
             "calls/s:     \(Formatting.decimal(rps, digits: 1))",
         ]

@@ -114,8 +114,10 @@ enum LoadPacing: Sendable {
 }
 
 /// When the test stops starting calls: a call budget, a deadline, or both (whichever comes first).
+/// Or an interruption (Ctrl-C): no call starts after it, and those in flight end as they do.
 final class LoadStop: Sendable {
     private let started = Atomic<Int>(0)
+    private let interrupted = Atomic<Bool>(false)
     private let limit: Int?
     private let deadline: ContinuousClock.Instant?
 
@@ -124,7 +126,13 @@ final class LoadStop: Sendable {
         self.deadline = deadline
     }
 
+    /// Stops the run; false when it was interrupted already.
+    func interrupt() -> Bool { !interrupted.exchange(true, ordering: .relaxed) }
+
+    var wasInterrupted: Bool { interrupted.load(ordering: .relaxed) }
+
     func mayStart(at instant: ContinuousClock.Instant) -> Bool {
+        if interrupted.load(ordering: .relaxed) { return false }
         if let deadline, instant >= deadline { return false }
         guard let limit else { return true }
         return started.wrappingAdd(1, ordering: .relaxed).oldValue < limit

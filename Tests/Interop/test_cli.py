@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -176,6 +177,24 @@ def test_load_refuses_conflicting_or_unwritable_options_before_it_runs(observed,
         assert out.returncode == 2 and "there is no directory" in out.stderr, out.stderr
     out = cli("load", "--target", s.addr, "--rpc", "health", "--requests", "1", "--report", str(tmp_path), token=False)
     assert out.returncode == 2 and "is a directory" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_load_reports_and_writes_what_it_measured(observed, tmp_path, sig):
+    s, _ = observed
+    report, page = tmp_path / "r.json", tmp_path / "r.html"
+    env = dict(os.environ, ENTITLEMENT_TOKEN=mint("oid-cli", [GLOBAL_ADMIN]))
+    run = subprocess.Popen([str(CLI), "load", "--target", s.addr, "--rpc", "list", "--package", "ap-1",
+                            "--duration", "60s", "--report", str(report), "--html", str(page)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(2)
+    run.send_signal(sig)
+    out, err = run.communicate(timeout=20)
+    assert run.returncode == 130, (run.returncode, err)
+    assert "interrupted" in out and "calls:" in out, out
+    r = json.loads(report.read_text())
+    assert r["interrupted"] is True and r["ok"] > 0 and r["duration_s"] < 30, r
+    assert page.read_text().startswith("<!")
 
 
 def test_the_progress_line_counts_every_call_so_far(observed):
