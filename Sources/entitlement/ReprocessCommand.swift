@@ -123,24 +123,31 @@ enum RequestIDInput {
         if let file { texts.append(try read(file)) }
         var seen: Set<String> = []
         var ids: [String] = []
-        for id in fromArguments + texts.flatMap(parse) where seen.insert(id).inserted { ids.append(id) }
+        var parsed: [String] = []
+        for text in texts { parsed += try parse(text) }
+        for id in fromArguments + parsed where seen.insert(id).inserted { ids.append(id) }
         return ids
     }
 
     /// Ids in `text`: JSON lines (a ListRequestsResponse's `requests[].id`, a watch line's
-    /// `request.id`, or an object's `id`), else whitespace- or comma-separated words.
-    static func parse(_ text: String) -> [String] {
+    /// `request.id`, or an object's `id`), else whitespace- or comma-separated words. A line that
+    /// starts with `{` but is no such object is refused: taken as words, a cut-off JSON line was
+    /// sent as one request id.
+    static func parse(_ text: String) throws(ValidationError) -> [String] {
         var ids: [String] = []
-        for line in text.split(whereSeparator: \.isNewline) {
+        for (number, line) in text.split(whereSeparator: \.isNewline).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.hasPrefix("{"), let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] {
+            if trimmed.hasPrefix("{") {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
+                    throw ValidationError("line \(number + 1) of the request ids starts with '{' but is not a JSON object")
+                }
                 if let requests = object["requests"] as? [[String: Any]] {
                     ids += requests.compactMap { $0["id"] as? String }
                 } else if let request = object["request"] as? [String: Any], let id = request["id"] as? String {
                     ids.append(id)
                 } else if let id = object["id"] as? String {
                     ids.append(id)
-                }
+                }  // else a page without requests (`{}` or only nextPageToken): no ids
                 continue
             }
             ids += trimmed.split { $0 == " " || $0 == "," || $0 == "\t" }.map(String.init)

@@ -197,6 +197,15 @@ def test_an_interrupted_load_reports_and_writes_what_it_measured(observed, tmp_p
     assert page.read_text().startswith("<!")
 
 
+def test_reprocess_refuses_a_cut_off_json_line_instead_of_sending_it_as_an_id(observed):
+    s, _ = observed
+    out = cli("reprocess", "--target", s.addr, "--package", "ap-1", "-", stdin='{"requests":[{"id":"r-1"}\n')
+    assert out.returncode == 2 and "line 1 of the request ids" in out.stderr, (out.returncode, out.stderr)
+    # An empty page, as `list --all --output json` ends with, is no ids, not an error.
+    out = cli("reprocess", "--target", s.addr, "--package", "ap-1", "-", stdin='{}\n{"nextPageToken":"x"}\n')
+    assert out.returncode == 0 and "no request ids to reprocess" in out.stderr, (out.returncode, out.stderr)
+
+
 def test_the_progress_line_counts_every_call_so_far(observed):
     # 4 workers at 100 calls/s in all: each makes ~125 calls in 5 s, fewer than a worker's
     # batch, and the line must still count them (it once showed 0 until a batch filled).
