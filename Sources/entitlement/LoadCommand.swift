@@ -46,16 +46,16 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Separate HTTP/2 connections; workers are spread evenly over them.")
     var connections = 1
 
-    @Option(help: ArgumentHelp("How long to start calls: 10s, 2m, 500ms, or seconds.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long to start calls: 10s, 2m, 500ms, or seconds.", valueName: "duration"))
     var duration: DurationArgument?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Stop after starting this many calls.", valueName: "count"))
     var requests: Int?
 
-    @Option(help: ArgumentHelp("Run the load this long, untimed, before measuring.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Run the load this long, untimed, before measuring.", valueName: "duration"))
     var warmup = DurationArgument(seconds: 0)
 
-    @Option(help: ArgumentHelp("Calls per second to schedule (open loop): 500 or 500/s.", valueName: "N/s"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Calls per second to schedule (open loop): 500 or 500/s.", valueName: "N/s"))
     var rate: RateArgument?
 
     @Option(help: "open (the default with --rate) or closed.")

@@ -206,6 +206,12 @@ def test_reprocess_refuses_a_cut_off_json_line_instead_of_sending_it_as_an_id(ob
     assert out.returncode == 0 and "no request ids to reprocess" in out.stderr, (out.returncode, out.stderr)
 
 
+@pytest.mark.parametrize("flag,value", [("--duration", "-1s"), ("--warmup", "-1s"), ("--rate", "-5")])
+def test_a_negative_load_flag_is_refused_as_its_value_not_as_a_missing_one(flag, value):
+    out = cli("load", "--target", "127.0.0.1:1", "--rpc", "health", flag, value, token=False)
+    assert out.returncode == 2 and f"'{value}' is invalid for '{flag}" in out.stderr, out.stderr
+
+
 def test_the_progress_line_counts_every_call_so_far(observed):
     # 4 workers at 100 calls/s in all: each makes ~125 calls in 5 s, fewer than a worker's
     # batch, and the line must still count them (it once showed 0 until a batch filled).
