@@ -181,8 +181,33 @@ struct LoadReport: Codable, Sendable {
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             return try decoder.decode(LoadReport.self, from: data)
+        } catch let error as DecodingError {
+            throw ReportError("\(path) is not an `entitlement load --report` file: \(Self.explain(error))")
         } catch {
             throw ReportError("\(path) is not an `entitlement load --report` file: \(error)")
+        }
+    }
+
+    /// A decoding error in a sentence: where in the file, and what was wrong there (Swift's own
+    /// description is a dump of coding paths and contexts).
+    private static func explain(_ error: DecodingError) -> String {
+        func place(_ path: [any CodingKey]) -> String {
+            // As the file spells them (the report's keys are snake_case).
+            let snake = { (name: String) in
+                name.reduce(into: "") { $0 += $1.isUppercase ? "_" + $1.lowercased() : String($1) }
+            }
+            let keys = path.map { $0.intValue.map { "[\($0)]" } ?? ".\(snake($0.stringValue))" }.joined()
+            return keys.isEmpty ? "the document" : String(keys.drop { $0 == "." })
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "\(place(context.codingPath + [key])) is missing"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "\(place(context.codingPath)) has the wrong type"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not valid JSON" : "\(place(context.codingPath)) is malformed"
+        @unknown default:
+            return "\(error)"
         }
     }
 }

@@ -212,6 +212,16 @@ def test_a_negative_load_flag_is_refused_as_its_value_not_as_a_missing_one(flag,
     assert out.returncode == 2 and f"'{value}' is invalid for '{flag}" in out.stderr, out.stderr
 
 
+def test_load_compare_says_where_a_report_file_is_wrong(tmp_path):
+    (tmp_path / "partial.json").write_text('{"label": "x", "started_at": "y", "settings": {}}')
+    (tmp_path / "text.json").write_text("not json")
+    out = cli("load-compare", str(tmp_path / "partial.json"), str(tmp_path / "text.json"), token=False)
+    assert out.returncode == 1 and "partial.json is not an `entitlement load --report` file: settings.target is missing" in out.stderr, out.stderr
+    assert "DecodingError" not in out.stderr
+    out = cli("load-compare", str(tmp_path / "text.json"), str(tmp_path / "partial.json"), token=False)
+    assert "text.json is not an `entitlement load --report` file: not valid JSON" in out.stderr, out.stderr
+
+
 def test_the_progress_line_counts_every_call_so_far(observed):
     # 4 workers at 100 calls/s in all: each makes ~125 calls in 5 s, fewer than a worker's
     # batch, and the line must still count them (it once showed 0 until a batch filled).
