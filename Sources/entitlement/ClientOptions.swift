@@ -45,6 +45,12 @@ struct ClientOptions: ParsableArguments {
         }
     }
 
+    /// `address` as `--target` takes it: an IPv6 host in brackets.
+    var addressText: String {
+        let (host, port) = address
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
     /// `--target`'s host and port, else `--host` and `--port`.
     var address: (host: String, port: Int) {
         target.flatMap { try? Self.parseTarget($0) } ?? (host, port)
@@ -52,6 +58,10 @@ struct ClientOptions: ParsableArguments {
 
     /// "host:port", "[::1]:port" or ":port" (localhost).
     static func parseTarget(_ text: String) throws(ValidationError) -> (host: String, port: Int) {
+        if let scheme = text.range(of: "://") {
+            throw ValidationError(
+                "--target is host:port without a scheme (h2c is implied): \"\(text[scheme.upperBound...])\", not \"\(text)\"")
+        }
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
             (1...65_535).contains(port)
         else { throw ValidationError("--target must be host:port with a port of 1 to 65535, got \"\(text)\"") }

@@ -228,9 +228,8 @@ struct LoadCommand: AsyncParsableCommand {
         reporter.cancel()
         await reporter.value
 
-        let address = client.address
         let settings = LoadReport.Settings(
-            target: "\(address.host):\(address.port)", rpc: rpcs.weights.count == 1 ? rpcs.weights[0].rpc.rawValue : rpcs.description,
+            target: client.addressText, rpc: rpcs.weights.count == 1 ? rpcs.weights[0].rpc.rawValue : rpcs.description,
             connections: connections, concurrency: concurrency, loop: pacingName, rate: rate?.perSecond,
             durationS: effective?.seconds, requests: requests, warmupS: warmup.seconds,
             package: needsPackage ? packageID : nil, pageSize: rpcs.weights.contains { $0.rpc == .list } ? pageSize : nil,

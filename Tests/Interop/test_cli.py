@@ -222,6 +222,13 @@ def test_load_compare_says_where_a_report_file_is_wrong(tmp_path):
     assert "text.json is not an `entitlement load --report` file: not valid JSON" in out.stderr, out.stderr
 
 
+def test_a_target_with_a_scheme_is_a_usage_error_and_ipv6_hosts_keep_their_brackets():
+    out = cli("health", "--target", "http://127.0.0.1:50051", token=False)
+    assert out.returncode == 2 and 'without a scheme (h2c is implied): "127.0.0.1:50051"' in out.stderr, out.stderr
+    out = cli("health", "--target", f"[::1]:{free_port()}", "--timeout", "2", token=False)
+    assert out.returncode == 1 and "cannot connect to [::1]:" in out.stderr, out.stderr
+
+
 def test_the_progress_line_counts_every_call_so_far(observed):
     # 4 workers at 100 calls/s in all: each makes ~125 calls in 5 s, fewer than a worker's
     # batch, and the line must still count them (it once showed 0 until a batch filled).

@@ -8,6 +8,8 @@ import Synchronization
 public final class GRPCClient: ClientTransport {
     private let host: String
     private let port: Int
+    /// "host:port" for `:authority` and messages; an IPv6 literal in brackets (RFC 3986 §3.2.2).
+    private var authority: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
     private let group: any EventLoopGroup
     /// The loop every connection of this client lives on (chosen once, so tasks can run there).
     private let loop: any EventLoop
@@ -117,7 +119,7 @@ public final class GRPCClient: ClientTransport {
             state.ready = nil
             if let connecting = state.connecting { return .pending(future: connecting.future, usable: connecting.usable) }
             let usable = ConnectionUsability()
-            let authority = "\(host):\(port)"
+            let authority = self.authority
             let future = ClientBootstrap(group: loop)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
@@ -150,7 +152,7 @@ public final class GRPCClient: ClientTransport {
             return channel
         } catch {
             state.withLock { if $0.connecting?.future === future { $0.connecting = nil } }
-            throw RPCError(code: .unavailable, message: "cannot connect to \(host):\(port): \(error)")
+            throw RPCError(code: .unavailable, message: "cannot connect to \(authority): \(error)")
         }
     }
 
