@@ -74,30 +74,49 @@ struct PostgresChangeListener: Sendable {
         switch kind {
         case "b":
             guard let bytes = Base64.decode(rest), let request = try? AccessPackageRequest(serializedBytes: bytes) else {
-                logger.error("undecodable change notification", metadata: ["bytes": .stringConvertible(payload.utf8.count)])
+                missed("an undecodable change notification", metadata: ["bytes": .stringConvertible(payload.utf8.count)])
                 return
             }
             publish(request)
         case "c":
-            guard let seq = Int64(rest), let store else { return }
+            guard let seq = Int64(rest) else {
+                missed("a change notification with no version number", metadata: ["payload": .string(String(rest.prefix(40)))])
+                return
+            }
+            guard let store else { return }
             do {
                 guard let request = try await store.announcedChange(seq) else {
-                    logger.warning("a change notification's request version has expired", metadata: ["seq": "\(seq)"])
+                    missed("a change notification whose request version has expired", metadata: ["seq": "\(seq)"])
                     return
                 }
                 publish(request)
             } catch {
-                logger.error(
-                    "cannot read an announced request change", metadata: ["seq": "\(seq)", "error": "\(error)"])
+                if Task.isCancelled { return }  // shutting down
+                missed("a request change that cannot be read", metadata: ["seq": "\(seq)", "error": "\(error)"])
             }
         case "i":
-            guard let request = try? await store?.request(id: rest) else { return }
-            publish(request)
+            guard let store else { return }
+            do {
+                if let request = try await store.request(id: rest) { publish(request) }
+            } catch {
+                if Task.isCancelled { return }
+                missed("a changed request that cannot be read", metadata: ["error": "\(error)"])
+            }
         case "d":
             try? await store?.reloadDirectory()
         default:
             logger.error("unknown change notification", metadata: ["kind": .string(String(kind))])
         }
+    }
+
+    /// A change this replica cannot pass on: its watchers would silently miss a version, so
+    /// their watches end with UNAVAILABLE and the clients watch again from a fresh snapshot.
+    private func missed(_ what: String, metadata: Logger.Metadata) {
+        logger.error("watches ended: \(what)", metadata: metadata)
+        feed.interrupt(
+            with: RPCError(
+                code: .unavailable,
+                message: "this replica missed a request change (\(what)); watch again"))
     }
 
     private func publish(_ request: AccessPackageRequest) {

@@ -225,6 +225,7 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
             clientTask,
             Task { await listener.run() },
             Task { [weak self] in await self?.renewLeases() },
+            Task { [weak self] in await self?.pruneChanges() },
         ]
     }
 
@@ -248,6 +249,51 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
         try await database { client in
             try await client.execute(RequestByID(id: id)).first { _ in true }
         }
+    }
+
+    /// Every `pruneInterval`, removes the `request_changes` rows past their retention: apart
+    /// from any change's transaction, so a long one (an import) holds no lock another replica's
+    /// changes wait on.
+    private func pruneChanges() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: Self.pruneInterval)
+                _ = try await pruneExpiredChanges()
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("cannot prune old request changes", metadata: ["error": .string("\(error)")])
+            }
+        }
+    }
+
+    static let pruneInterval = Duration.seconds(30)
+    /// Rows removed per statement, so one prune after a busy spell is a few short statements.
+    static let pruneBatch = 5_000
+
+    /// Removes expired `request_changes` rows, skipping any another session holds (a replica
+    /// pruning at the same moment); returns how many it removed.
+    func pruneExpiredChanges() async throws(StoreError) -> Int {
+        var removed = 0
+        // Bounded: rows still expiring while it runs wait for the next round.
+        for _ in 0..<20 {
+            let count = try await database { client in
+                let rows = try await client.query(
+                    """
+                    WITH gone AS (
+                        DELETE FROM request_changes WHERE seq IN (
+                            SELECT seq FROM request_changes
+                            WHERE created_at < now() - \(RequestRow.changeRetention)::interval
+                            LIMIT \(Self.pruneBatch) FOR UPDATE SKIP LOCKED)
+                        RETURNING 1)
+                    SELECT count(*) FROM gone
+                    """)
+                return try await rows.decode(Int64.self).first { _ in true } ?? 0
+            }
+            removed += Int(count)
+            if count < Self.pruneBatch { break }
+        }
+        return removed
     }
 
     /// The request version a change notification announced by number (see `RequestRow`).
@@ -366,7 +412,8 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                             throw error
                         }
                         if !gate.failed() {
-                            await self.auditRejected(
+                            // This work task is cancelled when its caller gave up.
+                            await self.auditFailedCall(
                                 caller: callerObjectId, packageId: accessPackageId, requestIds: requestIds,
                                 reason: "the store could not commit the call (after its caller stopped waiting): "
                                     + Self.describe(error))
@@ -678,6 +725,11 @@ struct DeadlineExceeded: Error, CustomStringConvertible {
     let limit: Duration
     // Not only an outage: a statement waiting for rows another session holds locked ends so too.
     var description: String { "no answer within \(limit): it is down or overloaded, or another session holds the rows locked" }
+}
+
+/// The database answered in a way its statement cannot (a bug, or a schema changed by hand).
+struct UnexpectedAnswer: Error, CustomStringConvertible {
+    let description: String
 }
 
 /// A flag readable from any thread (the store's reachability, for health checks).

@@ -16,8 +16,9 @@ enum RequestRow {
     /// goes into `request_changes`, announced by its number, and the listeners read it there.
     static let maxInlinePayload = 7_000
     /// How long a `request_changes` row is kept: far longer than a listener takes to read it
-    /// (one that lost its connection ends its watches and does not read back).
-    static let changeRetention = "10 minutes"
+    /// (one that lost its connection ends its watches and does not read back), short enough
+    /// that a busy database does not keep gigabytes of old versions.
+    static let changeRetention = "2 minutes"
 
     static func decode(_ body: ByteBuffer) throws -> AccessPackageRequest {
         try AccessPackageRequest(serializedBytes: Array(body.readableBytesView))
@@ -88,9 +89,7 @@ enum RequestRow {
 
     /// `NOTIFY` for each of several requests, in their order, in one statement.
     private static func announce(bodies: [ByteBuffer], on connection: PostgresConnection, logger: Logger) async throws {
-        var payloads: [String] = []
-        payloads.reserveCapacity(bodies.count)
-        for body in bodies { payloads.append(try await announcement(body: body, on: connection, logger: logger)) }
+        let payloads = try await announcements(bodies: bodies, on: connection, logger: logger)
         try await connection.query(
             """
             SELECT pg_notify(\(changesChannel), p.payload)
@@ -107,25 +106,39 @@ enum RequestRow {
     /// `NOTIFY` with the request itself ("b" + base64 of its encoding) or, when too big, the
     /// number of its `request_changes` row ("c").
     static func announce(body: ByteBuffer, on connection: PostgresConnection, logger: Logger) async throws {
-        let payload = try await announcement(body: body, on: connection, logger: logger)
+        let payload = try await announcements(bodies: [body], on: connection, logger: logger)[0]
         try await connection.query("SELECT pg_notify(\(changesChannel), \(payload))", logger: logger)
     }
 
-    private static func announcement(
-        body: ByteBuffer, on connection: PostgresConnection, logger: Logger
-    ) async throws -> String {
-        let payload = "b" + Base64.encode(Array(body.readableBytesView))
-        guard payload.utf8.count > maxInlinePayload else { return payload }
-        // In the change's own transaction: a listener reads the row only once it is committed.
+    /// The notification payload of each body, in their order. The versions too big to inline go
+    /// into `request_changes` in one statement, however many there are, in the change's own
+    /// transaction: a listener reads a row only once it is committed. (Old rows are pruned by
+    /// `PostgresRequestStore.pruneChanges`, outside any change's transaction.)
+    private static func announcements(
+        bodies: [ByteBuffer], on connection: PostgresConnection, logger: Logger
+    ) async throws -> [String] {
+        var payloads = bodies.map { "b" + Base64.encode(Array($0.readableBytesView)) }
+        let big = payloads.indices.filter { payloads[$0].utf8.count > maxInlinePayload }
+        guard !big.isEmpty else { return payloads }
+        let bigBodies = big.map { bodies[$0] }
+        // The CTE takes each row's number once (it is evaluated once: `nextval` is volatile) and
+        // hands them back in the bodies' order, which `RETURNING` does not promise.
         let rows = try await connection.query(
             """
-            WITH expired AS (
-                DELETE FROM request_changes WHERE created_at < now() - \(changeRetention)::interval)
-            INSERT INTO request_changes (body) VALUES (\(body)) RETURNING seq
+            WITH numbered AS (
+                SELECT nextval(pg_get_serial_sequence('request_changes', 'seq')) AS seq, u.body, u.position
+                FROM unnest(\(bigBodies)::bytea[]) WITH ORDINALITY AS u(body, position)),
+            stored AS (INSERT INTO request_changes (seq, body) SELECT seq, body FROM numbered)
+            SELECT seq FROM numbered ORDER BY position
             """, logger: logger)
-        // INSERT … RETURNING returns its row; a "c0" would only be an unknown change.
-        let seq = try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0
-        return "c\(seq)"
+        var seqs: [Int64] = []
+        seqs.reserveCapacity(big.count)
+        for try await seq in rows.decode(Int64.self) { seqs.append(seq) }
+        guard seqs.count == big.count else {
+            throw UnexpectedAnswer(description: "request_changes returned \(seqs.count) numbers for \(big.count) versions")
+        }
+        for (index, seq) in zip(big, seqs) { payloads[index] = "c\(seq)" }
+        return payloads
     }
 
     /// Inserts new requests (ids not stored yet), in batches of one statement each, and announces

@@ -28,13 +28,33 @@ enum PostgresTestDatabase {
     }
 
     private static func admin(_ url: PostgresStoreURL, _ sql: String) async throws {
+        try await withConnection(url) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        }
+    }
+
+    static let logger = Logger(label: "test-admin")
+
+    /// A connection of the test's own to `url`'s database (as an operator's `psql` session).
+    @discardableResult
+    static func withConnection<T>(_ url: PostgresStoreURL, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         let configuration = PostgresConnection.Configuration(
             host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
             tls: .disable)
-        let connection = try await PostgresConnection.connect(
-            configuration: configuration, id: 1, logger: Logger(label: "test-admin"))
-        defer { Task { try? await connection.close() } }
-        try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "test-admin"))
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+        do {
+            let result = try await body(connection)
+            try? await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// The first column of the first row `query` gives, as an integer.
+    static func count(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> Int64 {
+        try await connection.query(query, logger: logger).decode(Int64.self).first { _ in true } ?? -1
     }
 }
 

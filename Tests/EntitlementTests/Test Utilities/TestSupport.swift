@@ -40,18 +40,28 @@ func withStore<T>(
     case .embedded:
         return try await withEmbeddedStore(clock: clock, requests: requests) { try await body($0, $1) }
     case .postgres:
-        return try await withTemporaryDirectory { path in
-            try await PostgresTestDatabase.with { url in
-                let store = try await PostgresRequestStore.connect(url: url, directory: path, clock: clock)
-                do {
-                    try await store.importFixture(baseFixture(requests: requests))
-                    let result = try await body(store, clock)
-                    await store.close()
-                    return result
-                } catch {
-                    await store.close()
-                    throw error
-                }
+        return try await withPostgresStore(clock: clock, requests: requests) { store, _ in try await body(store, clock) }
+    }
+}
+
+/// The PostgreSQL store on a database of its own, for tests that also reach the database
+/// (`url`) or what only this store has.
+func withPostgresStore<T>(
+    clock: ManualWallClock = ManualWallClock(testNow),
+    requests: [AccessPackageRequest] = [],
+    _ body: (PostgresRequestStore, PostgresStoreURL) async throws -> T
+) async throws -> T {
+    try await withTemporaryDirectory { path in
+        try await PostgresTestDatabase.with { url in
+            let store = try await PostgresRequestStore.connect(url: url, directory: path, clock: clock)
+            do {
+                try await store.importFixture(baseFixture(requests: requests))
+                let result = try await body(store, url)
+                await store.close()
+                return result
+            } catch {
+                await store.close()
+                throw error
             }
         }
     }
