@@ -1,6 +1,7 @@
 public import Entitlement
 import EntitlementAPI
 import NIOCore
+import Foundation  // Unicode normalization forms
 import PostgresNIO
 
 extension PostgresRequestStore {
@@ -11,6 +12,7 @@ extension PostgresRequestStore {
     public func importFixture(_ fixture: Fixture) async throws -> ImportSummary {
         let logger = logger
         let fixtureIds = fixture.requests.map(\.id)
+        let fixtureIdSet = Set(fixtureIds.map(ExactString.init))
         // Rolled back, not committed after start-up has given up on it.
         let gate = CommitGate<FixturePlan>()
         let planned: Result<FixturePlan, ImportError>
@@ -21,11 +23,18 @@ extension PostgresRequestStore {
                     try await connection.query(
                         "SELECT pg_advisory_xact_lock(\(PostgresSchema.lockKey))", logger: logger)
                     let tables = try await DirectoryTables.load(connection, logger: logger)
-                    var stored: Set<String> = []
+                    // By bytes: rows are, and a `String` set would take another spelling of a
+                    // stored id for it, and skip the new request as already imported.
+                    var stored: Set<ExactString> = []
+                    // Stored ids that are a fixture id spelled otherwise, refused as the
+                    // embedded store refuses them. Looked up by the fixture ids' composed and
+                    // decomposed forms, so the id index answers (an id stored in neither form,
+                    // as with U+212A KELVIN SIGN or a mix of both, is not found).
+                    var respelled: [String: String] = [:]
                     for try await id in try await connection.query(
-                        "SELECT id FROM requests WHERE id = ANY(\(fixtureIds))", logger: logger
+                        "SELECT id FROM requests WHERE id = ANY(\(Self.spellings(of: fixtureIds)))", logger: logger
                     ).decode(String.self) {
-                        stored.insert(id)
+                        if fixtureIdSet.contains(ExactString(id)) { stored.insert(ExactString(id)) } else { respelled[id] = id }
                     }
                     // A bad reference ends the import before anything is written.
                     let plan: FixturePlan
@@ -36,15 +45,14 @@ extension PostgresRequestStore {
                             catalog: { tables.catalogs[$0] != nil },
                             accessPackage: { tables.packages[$0] },
                             roleAssignment: { tables.roles[$0.principalId]?[$0.catalogId]?.contains($0.role) == true },
-                            request: { stored.contains($0) },
-                            // Requests are rows compared byte for byte; the directory is kept
-                            // in dictionaries like the embedded store's.
+                            request: { stored.contains(ExactString($0)) },
+                            // The directory is kept in dictionaries like the embedded store's.
                             respelling: { kind, id in
                                 switch kind {
                                 case .catalog: tables.catalogs.respelling(of: id)
                                 case .accessPackage: tables.packages.respelling(of: id)
                                 case .principal: tables.roles.respelling(of: id)
-                                case .request: nil
+                                case .request: respelled.respelling(of: id)
                                 }
                             }))
                     } catch {
@@ -95,5 +103,21 @@ extension PostgresRequestStore {
         if plan.requests.contains(where: { $0.state == .delivering }) { deliveryWakeups.signal() }
         logger.info("imported", metadata: ["summary": .string(plan.summary.description)])
         return plan.summary
+    }
+
+    /// Each id as given, composed (NFC) and decomposed (NFD): the forms another spelling of it
+    /// is stored in.
+    static func spellings(of ids: [String]) -> [String] {
+        var forms: [String] = []
+        forms.reserveCapacity(ids.count)
+        for id in ids {
+            forms.append(id)
+            if id.utf8.allSatisfy({ $0 < 0x80 }) { continue }  // ASCII is both forms already
+            for form in [id.precomposedStringWithCanonicalMapping, id.decomposedStringWithCanonicalMapping]
+            where !form.hasSameBytes(as: id) {
+                forms.append(form)
+            }
+        }
+        return forms
     }
 }

@@ -1,4 +1,5 @@
 @testable import Entitlement
+@testable import EntitlementPostgres
 import EntitlementAPI
 import RPCCore
 import Testing
@@ -44,9 +45,12 @@ struct ExactKeyTests {
     func postgresSpellings() async throws {
         let ids = ["REQ-\u{E9}", "REQ-e\u{301}"]
         let requests = ids.map { makeRequest($0, state: .delivering, completedAgo: nil, resources: 1) }
-        try await withStore(.postgres, requests: [requests[0]]) { store, _ in
-            // A file may not hold both (the spelling check); a later file may bring the other.
-            try await store.importFixture(Fixture(requests: [requests[1]]))
+        try await withPostgresStore(requests: [requests[0]]) { store, url in
+            // An import refuses the other (the spelling check), but a database written before
+            // that check, or by hand, can hold both.
+            try await PostgresTestDatabase.withConnection(url) { connection in
+                try await RequestRow.insert([requests[1]], on: connection, logger: PostgresTestDatabase.logger)
+            }
             #expect(Set(await store.claimDeliveringRequests(limit: 10).map { ExactString($0.id) }).count == 2)
             // Both are this replica's now: neither is claimed again while it is delivered (with
             // a Set<String> of them, one was, and its resources were granted twice).
@@ -62,6 +66,24 @@ struct ExactKeyTests {
                 changed.insert(ExactString(try #require(await iterator.next()).id))
             }
             #expect(changed == Set(ids.map(ExactString.init)))
+        }
+    }
+
+    @Test(
+        "on PostgreSQL an import bringing another spelling of a stored request id is refused, naming both",
+        .enabled(if: PostgresTestDatabase.serverURL != nil, "needs ENTITLEMENT_TEST_POSTGRES"),
+        arguments: [("REQ-\u{E9}", "REQ-e\u{301}"), ("REQ-e\u{301}", "REQ-\u{E9}"), ("REQ-\u{C5}", "REQ-\u{212B}")])
+    func postgresImportRespelling(stored: String, imported: String) async throws {
+        try await withPostgresStore(requests: [makeRequest(stored)]) { store, _ in
+            let error = await #expect(throws: ImportError.self) {
+                try await store.importFixture(Fixture(requests: [makeRequest(imported), makeRequest("REQ-new")]))
+            }
+            #expect(error?.path == "requests[0].id", "\(String(describing: error))")
+            #expect(error?.message.contains("spelled with other Unicode code points") == true)
+            #expect(try await store.countRequests() == 1)
+            // The same bytes again are the stored request: skipped, as any id already stored.
+            let summary = try await store.importFixture(Fixture(requests: [makeRequest(stored), makeRequest("REQ-new")]))
+            #expect(try await store.countRequests() == 2, "\(summary)")
         }
     }
 
