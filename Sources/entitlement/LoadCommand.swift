@@ -134,7 +134,10 @@ struct LoadCommand: AsyncParsableCommand {
             if let warning = result.rateWarning { writeStandardError(warning) }
             if let report { try write(result.json(), to: report) }
             if let html { try write(Data(LoadHTML.render([result], title: result.label).utf8), to: html) }
-            if result.interrupted == true { throw ExitCode(130) }
+            // As a shell reports a process the signal ended: 130 for Ctrl-C, 143 for SIGTERM.
+            if let name = result.interruptedBy, let signal = Self.interruptSignals.first(where: { $0.name == name }) {
+                throw ExitCode(128 + signal.number)
+            }
             if result.ok < result.total { throw ExitCode.failure }
         case .failure(let error as RPCError):
             client.reportFailure(error, authorized: needsPackage)
@@ -237,30 +240,42 @@ struct LoadCommand: AsyncParsableCommand {
         let label = self.label ?? "\(settings.rpc) \(pacingName)\(rate.map { " \(Formatting.decimal($0.perSecond, digits: 0))/s" } ?? "") c\(concurrency)"
         return LoadReport(
             label: label, startedAt: startedAt, settings: settings, totals: recorder.snapshot(), elapsed: elapsed,
-            setupCalls: setupCalls, interrupted: stop.wasInterrupted)
+            setupCalls: setupCalls,
+            interruptedBy: stop.interruptingSignal.flatMap { number in Self.interruptSignals.first { $0.number == number }?.name })
     }
 
-    static let interruptSignals = [SIGINT, SIGTERM]
+    static let interruptSignals: [(number: Int32, name: String)] = [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")]
 
     /// Ctrl-C or SIGTERM during the measured run stops it: no call starts after it, those in
     /// flight end, and what was measured is reported (and written) as interrupted. A second one
     /// exits at once, as the default would.
-    private static func trapInterrupts(_ stop: LoadStop) -> [any DispatchSourceSignal] {
-        interruptSignals.map { number in
-            signal(number, SIG_IGN)
+    private static func trapInterrupts(_ stop: LoadStop) -> InterruptTraps {
+        var traps = InterruptTraps()
+        for (number, _) in interruptSignals {
+            // Ignored while a dispatch source handles it (a handler of its own would end the process).
+            traps.previous.append((number, signal(number, SIG_IGN)))
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                guard stop.interrupt() else { Foundation.exit(128 + number) }
+                guard stop.interrupt(signal: number) else { Foundation.exit(128 + number) }
                 writeStandardError("interrupted: finishing the calls in flight, then reporting (again to quit at once)")
             }
             source.resume()
-            return source
+            traps.sources.append(source)
         }
+        return traps
     }
 
-    private static func release(_ sources: [any DispatchSourceSignal]) {
-        for source in sources { source.cancel() }
-        for number in interruptSignals { signal(number, SIG_DFL) }
+    /// The signal sources of the measured run, and the dispositions they replaced.
+    struct InterruptTraps {
+        var sources: [any DispatchSourceSignal] = []
+        var previous: [(Int32, __sighandler_t?)] = []
+    }
+
+    private static func release(_ traps: InterruptTraps) {
+        // The old dispositions first: a signal between the two steps then acts as it did before
+        // the run, instead of being ignored with no source left to see it.
+        for (number, disposition) in traps.previous { signal(number, disposition) }
+        for source in traps.sources { source.cancel() }
     }
 
     private func runPhase(
@@ -383,10 +398,11 @@ struct LoadCompareCommand: ParsableCommand {
         let loaded = try reports.map(LoadReport.read(path:))
         print("run                                      calls/s      p50 ms      p99 ms    p99.9 ms      errors")
         for report in loaded {
+            let label = report.interrupted == true ? report.label + " (interrupted)" : report.label
             let l = report.latencyMs
             let cell = { (v: Double?) in (v.map { Formatting.decimal($0, digits: 3) } ?? "-").leftPadded(12) }
             print(
-                report.label.padding(toLength: 36, withPad: " ", startingAt: 0) + Formatting.decimal(report.rps, digits: 1).leftPadded(12)
+                label.padding(toLength: 36, withPad: " ", startingAt: 0) + Formatting.decimal(report.rps, digits: 1).leftPadded(12)
                     + cell(l?.p50) + cell(l?.p99) + cell(l?.p999) + String(report.total - report.ok).leftPadded(12))
         }
         if let html {

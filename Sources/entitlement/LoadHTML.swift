@@ -59,13 +59,15 @@ enum LoadHTML {
           if (text !== undefined) e.textContent = text;
           return e;
         }
+        // An interrupted run measured only until Ctrl-C or SIGTERM: say so wherever it is named.
+        function name(r) { return r.interrupted ? `${r.label} (interrupted)` : r.label; }
         function fmt(v, d) { return v === undefined || v === null ? "-" : Number(v).toFixed(d); }
 
         const legend = document.getElementById("legend");
         reports.forEach((r, i) => {
           legend.insertAdjacentHTML("beforeend",
             `<span class="swatch" style="background:${colors[i % colors.length]}"></span>`);
-          legend.appendChild(document.createTextNode(r.label));
+          legend.appendChild(document.createTextNode(name(r)));
         });
 
         const summary = document.getElementById("summary");
@@ -77,7 +79,7 @@ enum LoadHTML {
           const l = r.latency_ms || {};
           const loop = r.settings.loop + (r.settings.rate ? ` @ ${fmt(r.settings.rate, 0)}/s` : "");
           const row = body.insertRow();
-          [r.label, loop, r.total, r.total - r.ok, fmt(r.rps, 1), fmt(l.p50, 3), fmt(l.p90, 3), fmt(l.p99, 3),
+          [name(r), loop, r.total, r.total - r.ok, fmt(r.rps, 1), fmt(l.p50, 3), fmt(l.p90, 3), fmt(l.p99, 3),
             fmt(l.p999, 3), fmt(l.max, 3)].forEach(text => { row.insertCell().textContent = text; });
         });
 

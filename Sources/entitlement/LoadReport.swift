@@ -70,12 +70,15 @@ struct LoadReport: Codable, Sendable {
     var itemsPerCall: Double
     /// True when Ctrl-C or SIGTERM stopped the run before its end (absent otherwise).
     var interrupted: Bool?
+    /// Which of them: "SIGINT" or "SIGTERM".
+    var interruptedBy: String?
 
     init(
         label: String, startedAt: Date, settings: Settings, totals: LoadRecorder.Totals, elapsed: Duration,
-        setupCalls: Int, interrupted: Bool = false
+        setupCalls: Int, interruptedBy: String? = nil
     ) {
-        self.interrupted = interrupted ? true : nil
+        self.interrupted = interruptedBy == nil ? nil : true
+        self.interruptedBy = interruptedBy
         self.label = label
         self.startedAt = ISO8601DateFormatter().string(from: startedAt)
         self.settings = settings

@@ -117,7 +117,8 @@ enum LoadPacing: Sendable {
 /// Or an interruption (Ctrl-C): no call starts after it, and those in flight end as they do.
 final class LoadStop: Sendable {
     private let started = Atomic<Int>(0)
-    private let interrupted = Atomic<Bool>(false)
+    /// The signal that interrupted the run; 0 while none has.
+    private let interrupted = Atomic<Int32>(0)
     private let limit: Int?
     private let deadline: ContinuousClock.Instant?
 
@@ -127,12 +128,30 @@ final class LoadStop: Sendable {
     }
 
     /// Stops the run; false when it was interrupted already.
-    func interrupt() -> Bool { !interrupted.exchange(true, ordering: .relaxed) }
+    func interrupt(signal: Int32) -> Bool {
+        interrupted.compareExchange(expected: 0, desired: signal, ordering: .relaxed).exchanged
+    }
 
-    var wasInterrupted: Bool { interrupted.load(ordering: .relaxed) }
+    var wasInterrupted: Bool { interrupted.load(ordering: .relaxed) != 0 }
+
+    var interruptingSignal: Int32? {
+        let signal = interrupted.load(ordering: .relaxed)
+        return signal == 0 ? nil : signal
+    }
+
+    /// Sleeps until `instant`, waking within 100 ms of an interruption (a slow rate's wait would
+    /// hold Ctrl-C up for as long as one interval); false when interrupted.
+    func wait(until instant: ContinuousClock.Instant, clock: ContinuousClock) async -> Bool {
+        while !wasInterrupted && !Task.isCancelled {
+            let now = clock.now
+            guard now < instant else { return true }
+            try? await Task.sleep(until: min(instant, now + .milliseconds(100)), tolerance: .microseconds(50), clock: clock)
+        }
+        return false
+    }
 
     func mayStart(at instant: ContinuousClock.Instant) -> Bool {
-        if interrupted.load(ordering: .relaxed) { return false }
+        if wasInterrupted { return false }
         if let deadline, instant >= deadline { return false }
         guard let limit else { return true }
         return started.wrappingAdd(1, ordering: .relaxed).oldValue < limit
@@ -274,7 +293,8 @@ struct LoadWorker: Sendable {
                 // backlog took. The rate report shows them missing.
                 guard stop.mayStart(at: max(intended, origin)) else { break }
                 if intended > origin {
-                    try? await Task.sleep(until: intended, tolerance: .microseconds(50), clock: clock)
+                    // Ctrl-C during the wait: the call was not sent yet, and is not.
+                    guard await stop.wait(until: intended, clock: clock) else { break }
                 }
                 let sent = clock.now
                 if sent > intended { tally.maxLagMicroseconds = max(tally.maxLagMicroseconds, Self.microseconds(sent - intended)) }

@@ -190,11 +190,33 @@ def test_an_interrupted_load_reports_and_writes_what_it_measured(observed, tmp_p
     time.sleep(2)
     run.send_signal(sig)
     out, err = run.communicate(timeout=20)
-    assert run.returncode == 130, (run.returncode, err)
+    assert run.returncode == 128 + sig, (run.returncode, err)  # 130 for SIGINT, 143 for SIGTERM
     assert "interrupted" in out and "calls:" in out, out
     r = json.loads(report.read_text())
-    assert r["interrupted"] is True and r["ok"] > 0 and r["duration_s"] < 30, r
-    assert page.read_text().startswith("<!")
+    assert r["interrupted"] is True and r["interrupted_by"] == sig.name and r["ok"] > 0 and r["duration_s"] < 30, r
+    assert page.read_text().startswith("<!") and "(interrupted)" in page.read_text()
+    # A comparison names it as interrupted too: it measured less than its settings say.
+    whole = tmp_path / "whole.json"
+    assert cli("load", "--target", s.addr, "--rpc", "health", "--requests", "20", "--report", str(whole),
+               token=False).returncode == 0
+    out = cli("load-compare", str(report), str(whole), token=False)
+    assert out.returncode == 0 and out.stdout.count("(interrupted)") == 1, out.stdout
+
+
+def test_a_paced_load_interrupted_during_its_wait_sends_no_further_call(observed, tmp_path):
+    """One call every 100 s: Ctrl-C while the worker waits for its next slot ends the run then,
+    and sends nothing more."""
+    s, _ = observed
+    report = tmp_path / "r.json"
+    run = subprocess.Popen([str(CLI), "load", "--target", s.addr, "--rpc", "health", "--rate", "0.01",
+                            "--concurrency", "1", "--duration", "300s", "--report", str(report)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2)  # the first call went at 0 s; the next is due at 100 s
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=20)  # not held up until the next slot
+    assert run.returncode == 130, (run.returncode, err)
+    r = json.loads(report.read_text())
+    assert r["total"] == 1, r
 
 
 def test_reprocess_refuses_a_cut_off_json_line_instead_of_sending_it_as_an_id(observed):
