@@ -59,8 +59,13 @@ struct ClientOptions: ParsableArguments {
     /// "host:port", "[::1]:port" or ":port" (localhost).
     static func parseTarget(_ text: String) throws(ValidationError) -> (host: String, port: Int) {
         if let scheme = text.range(of: "://") {
+            // The authority only: a URL's path, query or fragment is no part of a target.
+            var authority = text[scheme.upperBound...].prefix { !"/?#".contains($0) }
+            if authority.isEmpty { authority = "host" }
+            let hasPort = authority.lastIndex(of: ":").map { $0 > (authority.lastIndex(of: "]") ?? authority.startIndex) } ?? false
+            let suggestion = hasPort ? String(authority) : authority + ":<port>"
             throw ValidationError(
-                "--target is host:port without a scheme (h2c is implied): \"\(text[scheme.upperBound...])\", not \"\(text)\"")
+                "--target is host:port without a scheme (h2c is implied): \"\(suggestion)\", not \"\(text)\"")
         }
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
             (1...65_535).contains(port)

@@ -35,7 +35,7 @@ struct ReprocessCommand: AsyncParsableCommand {
     @Flag(help: "After reprocessing, watch the accepted requests until they settle and print the final state of each.")
     var wait = false
 
-    @Argument(help: "Request ids to reprocess; '-' reads them from standard input.")
+    @Argument(help: ArgumentHelp("Request ids to reprocess; '-' reads them from standard input.", valueName: "request-id"))
     var requestIDs: [String] = []
 
     func validate() throws {
@@ -46,7 +46,16 @@ struct ReprocessCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let ids = try RequestIDInput.collect(arguments: requestIDs, file: file)
+        let ids: [String]
+        do {
+            ids = try RequestIDInput.collect(arguments: requestIDs, file: file)
+        } catch let error as ValidationError {
+            // Read in run(), where ArgumentParser would show the top-level usage: this one's.
+            writeStandardError(
+                "Error: \(error.message)\nUsage: \(EntitlementCLI.usageString(for: Self.self))\n"
+                    + "  See 'entitlement reprocess --help' for more information.")
+            throw ExitCode.validationFailure
+        }
         guard !ids.isEmpty else {
             writeStandardError("no request ids to reprocess")
             return
@@ -115,31 +124,32 @@ struct ReprocessCommand: AsyncParsableCommand {
 /// Request ids from arguments, a file or standard input, in order, without repeats.
 enum RequestIDInput {
     static func collect(arguments: [String], file: String?) throws -> [String] {
-        var texts: [String] = []
+        var texts: [(text: String, source: String)] = []
         var fromArguments: [String] = []
         for argument in arguments {
-            if argument == "-" { texts.append(try read("-")) } else { fromArguments.append(argument) }
+            if argument == "-" { texts.append((try read("-"), "standard input")) } else { fromArguments.append(argument) }
         }
-        if let file { texts.append(try read(file)) }
+        if let file { texts.append((try read(file), file)) }
         var seen: Set<String> = []
         var ids: [String] = []
         var parsed: [String] = []
-        for text in texts { parsed += try parse(text) }
+        for (text, source) in texts { parsed += try parse(text, source: source) }
         for id in fromArguments + parsed where seen.insert(id).inserted { ids.append(id) }
         return ids
     }
 
     /// Ids in `text`: JSON lines (a ListRequestsResponse's `requests[].id`, a watch line's
     /// `request.id`, or an object's `id`), else whitespace- or comma-separated words. A line that
-    /// starts with `{` but is no such object is refused: taken as words, a cut-off JSON line was
-    /// sent as one request id.
-    static func parse(_ text: String) throws(ValidationError) -> [String] {
+    /// starts with `{` but is no such object is refused, naming `source` and the line: taken as
+    /// words, a cut-off JSON line was sent as one request id.
+    static func parse(_ text: String, source: String = "the request ids") throws(ValidationError) -> [String] {
         var ids: [String] = []
-        for (number, line) in text.split(whereSeparator: \.isNewline).enumerated() {
+        // Blank lines kept, so the line numbers are the file's.
+        for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.hasPrefix("{") {
                 guard let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
-                    throw ValidationError("line \(number + 1) of the request ids starts with '{' but is not a JSON object")
+                    throw ValidationError("line \(number + 1) of \(source) starts with '{' but is not a JSON object")
                 }
                 if let requests = object["requests"] as? [[String: Any]] {
                     ids += requests.compactMap { $0["id"] as? String }

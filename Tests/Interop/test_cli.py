@@ -219,10 +219,21 @@ def test_a_paced_load_interrupted_during_its_wait_sends_no_further_call(observed
     assert r["total"] == 1, r
 
 
-def test_reprocess_refuses_a_cut_off_json_line_instead_of_sending_it_as_an_id(observed):
+def test_reprocess_refuses_a_cut_off_json_line_instead_of_sending_it_as_an_id(observed, tmp_path):
     s, _ = observed
     out = cli("reprocess", "--target", s.addr, "--package", "ap-1", "-", stdin='{"requests":[{"id":"r-1"}\n')
-    assert out.returncode == 2 and "line 1 of the request ids" in out.stderr, (out.returncode, out.stderr)
+    assert out.returncode == 2 and "line 1 of standard input" in out.stderr, (out.returncode, out.stderr)
+    assert "Usage: entitlement reprocess" in out.stderr, out.stderr  # this command's usage, not the top level's
+    # Blank lines count: the number is the line's in the file, which is named.
+    out = cli("reprocess", "--target", s.addr, "--package", "ap-1", "-", stdin='r-1\n\n{"requests":\n')
+    assert out.returncode == 2 and "line 3 of standard input" in out.stderr, out.stderr
+    ids = tmp_path / "ids.txt"
+    ids.write_text('\n{"id": "r-1"}\n\n\n{"id":\n')
+    out = cli("reprocess", "--target", s.addr, "--package", "ap-1", "--file", str(ids))
+    assert out.returncode == 2 and f"line 5 of {ids} starts with" in out.stderr, out.stderr
+    out = cli("reprocess", "--target", s.addr, "--package", "ap-1", "--file", str(tmp_path / "missing.txt"))
+    assert out.returncode == 2 and "cannot read request ids from" in out.stderr, out.stderr
+    assert "Usage: entitlement reprocess" in out.stderr, out.stderr
     # An empty page, as `list --all --output json` ends with, is no ids, not an error.
     out = cli("reprocess", "--target", s.addr, "--package", "ap-1", "-", stdin='{}\n{"nextPageToken":"x"}\n')
     assert out.returncode == 0 and "no request ids to reprocess" in out.stderr, (out.returncode, out.stderr)
@@ -247,6 +258,11 @@ def test_load_compare_says_where_a_report_file_is_wrong(tmp_path):
 def test_a_target_with_a_scheme_is_a_usage_error_and_ipv6_hosts_keep_their_brackets():
     out = cli("health", "--target", "http://127.0.0.1:50051", token=False)
     assert out.returncode == 2 and 'without a scheme (h2c is implied): "127.0.0.1:50051"' in out.stderr, out.stderr
+    # A pasted URL's path is dropped from the suggestion; a missing port is asked for.
+    for url, suggestion in [("http://localhost:50051/", "localhost:50051"), ("https://[::1]:8443/v1?x", "[::1]:8443"),
+                            ("http://example.com/", "example.com:<port>")]:
+        out = cli("health", "--target", url, token=False)
+        assert out.returncode == 2 and f'(h2c is implied): "{suggestion}", not' in out.stderr, out.stderr
     out = cli("health", "--target", f"[::1]:{free_port()}", "--timeout", "2", token=False)
     assert out.returncode == 1 and "cannot connect to [::1]:" in out.stderr, out.stderr
 
