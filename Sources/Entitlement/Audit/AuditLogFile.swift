@@ -125,25 +125,35 @@ final class AuditLogFile: Sendable {
     /// lines but none with a seq (written before lines carried one: nothing to reconcile by).
     func lastSeq() -> Int64? { recentSeqs().map { $0.last ?? 0 } }
 
-    /// The seqs of the file's last lines (its last 1 MiB, a few thousand lines), in file order:
-    /// empty for an empty file, nil when it has lines but none of those carry a seq.
-    func recentSeqs() -> [Int64]? {
+    /// The seqs of the file's last lines, in file order: at least `wantedLines` of them, or all
+    /// when fewer (the last 1 MiB holds thousands of ordinary lines; a window grows to 64 MiB
+    /// for lines of a hundred long ids each). Empty for an empty file, nil when it has lines but
+    /// none of those carry a seq.
+    func recentSeqs(wantedLines: Int = 2_000) -> [Int64]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        let size = lseek(fd, 0, SEEK_END)
+        let size = Int(lseek(fd, 0, SEEK_END))
         guard size > 0 else { return [] }
-        // Lines are short (ids and reasons are clipped): 1 MiB holds thousands, far more than
-        // the lines concurrent commits can reorder (see `PostgresRequestStore.reconcileAuditFile`).
-        let window = min(Int(size), 1 << 20)
-        var tail = [UInt8](repeating: 0, count: window)
-        let read = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, window, off_t(Int(size) - window)) }
+        var window = 1 << 20
+        while true {
+            window = min(window, size)
+            guard let seqs = Self.seqs(in: fd, from: size - window, count: window) else { return nil }
+            if seqs.count >= wantedLines || window == size || window >= 64 << 20 { return seqs.isEmpty ? nil : seqs }
+            window *= 4
+        }
+    }
+
+    /// The seqs of the lines starting in `count` bytes from `offset` (a line cut at the start
+    /// of the window does not begin with `{"seq":`, which no JSON string holds unescaped).
+    private static func seqs(in fd: Int32, from offset: Int, count: Int) -> [Int64]? {
+        var tail = [UInt8](repeating: 0, count: count)
+        let read = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
         guard read > 0 else { return nil }
         let text = String(decoding: tail[0..<read], as: UTF8.self)
-        let seqs = text.split(separator: "\n").compactMap { line -> Int64? in
+        return text.split(separator: "\n").compactMap { line -> Int64? in
             guard line.hasPrefix("{\"seq\":") else { return nil }
             return Int64(line.dropFirst(7).prefix { $0.isNumber })
         }
-        return seqs.isEmpty ? nil : seqs
     }
 }

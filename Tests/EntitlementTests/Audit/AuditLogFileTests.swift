@@ -246,4 +246,26 @@ struct AuditLogReconcileTests {
                     == AuditLogFile.line(for: record, seq: 42))
         }
     }
+
+    @Test("the file's last lines are read back far enough for the rule, however long the lines")
+    func recentSeqsOfLongLines() throws {
+        let path = NSTemporaryDirectory() + "audit-\(UUID().uuidString).log"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = try #require(AuditLogFile(path: path))
+        // A hundred ids of 256 bytes each (the most a line keeps): about 27 KB a line, so the
+        // first 1 MiB read back holds under 40 of them.
+        let ids = (0..<AuditRecord.maxRequestIds).map { String(repeating: "\($0 % 10)", count: 256) }
+        for seq in 1...300 {
+            let record = AuditRecord(
+                callerObjectId: "oid-7", time: testNow, accessPackageId: "ap-1", requestIds: ids,
+                outcomes: Array(repeating: .notFound, count: ids.count), decision: .allowed)
+            file.append(record, seq: Int64(seq))
+        }
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int > 4 << 20)
+        let recent = try #require(file.recentSeqs(wantedLines: 100))
+        #expect(recent.count >= 100 && recent.last == 300)
+        #expect(file.recentSeqs(wantedLines: 1_000) == Array(1...300), "the whole file when it holds fewer")
+        // Ordinary lines: the first window holds the lines wanted.
+        #expect(file.recentSeqs(wantedLines: 10)!.count < 300)
+    }
 }
