@@ -59,10 +59,9 @@ struct WatchCommand: AsyncParsableCommand {
         let print = output.isJSON ? Self.printJSON : Self.printLine
         let timed = duration != nil
         try await client.withClient(authorized: true) { transport in
+            let changes = try await AccessPackageRequestsClient(transport: transport).watchRequests(request, options: options)
             do {
-                for try await change in try await AccessPackageRequestsClient(transport: transport)
-                    .watchRequests(request, options: options)
-                {
+                for try await change in changes {
                     if let request = change.request {
                         print(request)
                         // Each change as it happens, also into a pipe or file (`watch | jq`), where
@@ -71,7 +70,13 @@ struct WatchCommand: AsyncParsableCommand {
                     }
                 }
             } catch let error as RPCError where timed && error.code == .deadlineExceeded {
-                // --for elapsed: that deadline is how this watch was asked to end.
+                // --for elapsed: that deadline is how this watch was asked to end, once the
+                // server took the watch. One that never answered is no watch.
+                guard await changes.call.wasAnswered() else {
+                    throw RPCError(
+                        code: .deadlineExceeded,
+                        message: "\(client.addressText) did not answer within --for \(Formatting.decimal(duration ?? 0, digits: 1)) s (it accepted the connection but spoke no HTTP/2): is it this gRPC server?")
+                }
             }
         }
     }

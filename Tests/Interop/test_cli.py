@@ -117,6 +117,23 @@ def test_health_and_watch_in_json(observed):
     assert json.loads(watch.stdout.splitlines()[0])["id"] == rid
 
 
+def test_watch_for_fails_when_the_target_never_speaks_http2(observed):
+    """--for ends a watch the server took with 0; a port that accepts and says nothing is no
+    watch at all."""
+    import socket
+    s, _ = observed
+    quiet = socket.socket()
+    quiet.bind(("127.0.0.1", 0))
+    quiet.listen(4)
+    try:
+        out = cli("watch", "--target", f"127.0.0.1:{quiet.getsockname()[1]}", "--package", "ap-1", "--for", "1")
+        assert out.returncode == 1 and "spoke no HTTP/2" in out.stderr, (out.returncode, out.stderr)
+    finally:
+        quiet.close()
+    out = cli("watch", "--target", s.addr, "--package", "ap-1", "--for", "1")
+    assert out.returncode == 0, out.stderr
+
+
 def test_watch_writes_each_change_into_a_pipe_as_it_happens(observed):
     # stdout into a pipe is block-buffered: without a flush per change nothing would arrive
     # until the watch ended (and Ctrl-C would lose it).

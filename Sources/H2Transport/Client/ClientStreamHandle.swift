@@ -67,6 +67,14 @@ struct ClientStreamHandle: ClientCallStream {
         }
     }
 
+    func wasAnswered() async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            onLoop { connection, stream in
+                continuation.resume(returning: connection.peerSpokeHTTP2 || stream.headerBlocksSeen > 0)
+            }
+        }
+    }
+
     func responseTrailers() async -> Metadata {
         await withCheckedContinuation { (continuation: CheckedContinuation<Metadata, Never>) in
             onLoop { _, stream in continuation.resume(returning: stream.trailers) }

@@ -30,6 +30,9 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         set { if !newValue { usability.markUnusable() } }
     }
 
+    /// The server's SETTINGS arrived: it speaks HTTP/2 (see `ClientCallStream.wasAnswered`).
+    private(set) var peerSpokeHTTP2 = false
+
     init(authority: String, usability: ConnectionUsability) {
         self.authority = authority
         self.usability = usability
@@ -299,7 +302,10 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         return true
     }
 
-    func sessionControlFrame(type: UInt8) -> Bool { true }
+    func sessionControlFrame(type: UInt8) -> Bool {
+        if type == UInt8(NGHTTP2_SETTINGS.rawValue) { peerSpokeHTTP2 = true }
+        return true
+    }
 
     static let refusedUnseen = RPCError(
         code: .unavailable,

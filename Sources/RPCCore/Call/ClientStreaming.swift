@@ -16,6 +16,14 @@ public protocol ClientCallStream: Sendable {
     func responseHeaders() async -> Metadata
     /// The response trailers, once the call ended (empty before).
     func responseTrailers() async -> Metadata
+    /// Whether the peer answered at all: it spoke HTTP/2 on the connection (its SETTINGS), or
+    /// sent this call's response headers. A call whose deadline passed with neither never reached
+    /// a gRPC server (a port that accepts connections and says nothing, say).
+    func wasAnswered() async -> Bool
+}
+
+extension ClientCallStream {
+    public func wasAnswered() async -> Bool { true }
 }
 
 extension ClientTransport {
