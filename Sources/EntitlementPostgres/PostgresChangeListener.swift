@@ -42,8 +42,9 @@ struct PostgresChangeListener: Sendable {
                             try? await store?.reloadDirectory()
                             store?.deliveryWakeups.signal()
                         }
+                        var misses = MissLog()
                         for try await notification in notifications {
-                            await handle(notification.payload)
+                            if let missed = await handle(notification.payload) { report(missed, &misses) }
                         }
                     }
                 } catch {
@@ -68,55 +69,80 @@ struct PostgresChangeListener: Sendable {
         }
     }
 
-    private func handle(_ payload: String) async {
-        guard let kind = payload.first else { return }
+    /// Publishes the change `payload` announces; what was missed when it cannot.
+    private func handle(_ payload: String) async -> Missed? {
+        guard let kind = payload.first else { return Missed("an empty change notification") }
         let rest = String(payload.dropFirst())
         switch kind {
         case "b":
             guard let bytes = Base64.decode(rest), let request = try? AccessPackageRequest(serializedBytes: bytes) else {
-                missed("an undecodable change notification", metadata: ["bytes": .stringConvertible(payload.utf8.count)])
-                return
+                return Missed("an undecodable change notification", ["bytes": .stringConvertible(payload.utf8.count)])
             }
             publish(request)
         case "c":
             guard let seq = Int64(rest) else {
-                missed("a change notification with no version number", metadata: ["payload": .string(String(rest.prefix(40)))])
-                return
+                return Missed("a change notification with no version number", ["payload": .string(String(rest.prefix(40)))])
             }
-            guard let store else { return }
+            guard let store else { return nil }
             do {
                 guard let request = try await store.announcedChange(seq) else {
-                    missed("a change notification whose request version has expired", metadata: ["seq": "\(seq)"])
-                    return
+                    return Missed("a change notification whose request version has expired", ["seq": "\(seq)"])
                 }
                 publish(request)
             } catch {
-                if Task.isCancelled { return }  // shutting down
-                missed("a request change that cannot be read", metadata: ["seq": "\(seq)", "error": "\(error)"])
+                if Task.isCancelled { return nil }  // shutting down
+                return Missed("a request change that cannot be read", ["seq": "\(seq)", "error": "\(error)"])
             }
         case "i":
-            guard let store else { return }
+            guard let store else { return nil }
             do {
                 if let request = try await store.request(id: rest) { publish(request) }
             } catch {
-                if Task.isCancelled { return }
-                missed("a changed request that cannot be read", metadata: ["error": "\(error)"])
+                if Task.isCancelled { return nil }
+                return Missed("a changed request that cannot be read", ["error": "\(error)"])
             }
         case "d":
             try? await store?.reloadDirectory()
         default:
-            logger.error("unknown change notification", metadata: ["kind": .string(String(kind))])
+            // A newer replica's kind of change: this one cannot tell what it says.
+            return Missed("a change notification of an unknown kind", ["kind": .string(String(kind))])
+        }
+        return nil
+    }
+
+    /// A change this replica could not pass on.
+    struct Missed {
+        let what: String
+        let metadata: Logger.Metadata
+        init(_ what: String, _ metadata: Logger.Metadata = [:]) {
+            self.what = what
+            self.metadata = metadata
         }
     }
 
-    /// A change this replica cannot pass on: its watchers would silently miss a version, so
-    /// their watches end with UNAVAILABLE and the clients watch again from a fresh snapshot.
-    private func missed(_ what: String, metadata: Logger.Metadata) {
-        logger.error("watches ended: \(what)", metadata: metadata)
+    /// At most one error line a second for misses, with how many there were since the last:
+    /// a backlog of unreadable versions would write thousands.
+    struct MissLog {
+        var lastLogged: ContinuousClock.Instant?
+        var unlogged = 0
+    }
+
+    /// Its watchers would silently miss a version, so their watches end with UNAVAILABLE and the
+    /// clients watch again from a fresh snapshot. Every miss ends the watches open then: one
+    /// opened since the last miss may have been open before this version committed.
+    private func report(_ missed: Missed, _ log: inout MissLog) {
         feed.interrupt(
-            with: RPCError(
-                code: .unavailable,
-                message: "this replica missed a request change (\(what)); watch again"))
+            with: RPCError(code: .unavailable, message: "this replica missed a request change (\(missed.what)); watch again"))
+        let now = ContinuousClock.now
+        if let last = log.lastLogged, now - last < .seconds(1) {
+            log.unlogged += 1
+            return
+        }
+        var metadata = missed.metadata
+        if log.unlogged > 0 { metadata["more_since_last_line"] = "\(log.unlogged)" }
+        logger.error("watches ended: \(missed.what)", metadata: metadata)
+        log.lastLogged = now
+        log.unlogged = 0
     }
 
     private func publish(_ request: AccessPackageRequest) {

@@ -52,7 +52,9 @@ extension PostgresRequestStore {
                                 case .catalog: tables.catalogs.respelling(of: id)
                                 case .accessPackage: tables.packages.respelling(of: id)
                                 case .principal: tables.roles.respelling(of: id)
-                                case .request: respelled.respelling(of: id)
+                                // Stored as given: not a respelling, though the database may hold
+                                // another spelling too (written before this check).
+                                case .request: stored.contains(ExactString(id)) ? nil : respelled.respelling(of: id)
                                 }
                             }))
                     } catch {
@@ -78,7 +80,8 @@ extension PostgresRequestStore {
                             """, logger: logger)
                     }
                     try await RequestRow.insert(plan.requests, on: connection, logger: logger)
-                    try await connection.query("SELECT pg_notify(\(RequestRow.directoryChannel), '')", logger: logger)
+                    // On the channel every listener is on ("d": reload the directory tables).
+                    try await connection.query("SELECT pg_notify(\(RequestRow.changesChannel), 'd')", logger: logger)
                     try gate.enterCommit()
                     return .success(plan)
                 }

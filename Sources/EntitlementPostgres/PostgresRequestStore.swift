@@ -259,9 +259,8 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
             do {
                 try await Task.sleep(for: Self.pruneInterval)
                 _ = try await pruneExpiredChanges()
-            } catch is CancellationError {
-                return
             } catch {
+                if Task.isCancelled { return }  // closing (the prune's own error is typed)
                 logger.warning("cannot prune old request changes", metadata: ["error": .string("\(error)")])
             }
         }

@@ -10,15 +10,14 @@ import RPCCore
 /// `NOTIFY` on `changesChannel` in the same transaction (delivered to listeners on commit).
 enum RequestRow {
     static let changesChannel = "entitlement_changes"
-    /// Directory changes (an import): every replica reloads catalogs, packages and roles.
-    static let directoryChannel = "entitlement_directory"
     /// Notification payloads stay under PostgreSQL's 8000-byte limit; a bigger request's version
     /// goes into `request_changes`, announced by its number, and the listeners read it there.
     static let maxInlinePayload = 7_000
-    /// How long a `request_changes` row is kept: far longer than a listener takes to read it
-    /// (one that lost its connection ends its watches and does not read back), short enough
-    /// that a busy database does not keep gigabytes of old versions.
-    static let changeRetention = "2 minutes"
+    /// How long a `request_changes` row is kept, from its transaction's start (`now()`): longer
+    /// than the longest transaction that writes one (an import, up to `importDeadline`), so a
+    /// row is not already expired when it commits, plus five minutes for the listeners to read
+    /// it (one that lost its connection ends its watches and does not read back).
+    static let changeRetention = "\(PostgresRequestStore.importDeadline.components.seconds + 300) seconds"
 
     static func decode(_ body: ByteBuffer) throws -> AccessPackageRequest {
         try AccessPackageRequest(serializedBytes: Array(body.readableBytesView))

@@ -62,8 +62,12 @@ struct ClientOptions: ParsableArguments {
             // The authority only: a URL's path, query or fragment is no part of a target.
             var authority = text[scheme.upperBound...].prefix { !"/?#".contains($0) }
             if authority.isEmpty { authority = "host" }
-            let hasPort = authority.lastIndex(of: ":").map { $0 > (authority.lastIndex(of: "]") ?? authority.startIndex) } ?? false
-            let suggestion = hasPort ? String(authority) : authority + ":<port>"
+            // A port: digits after the last colon outside an IPv6 literal's brackets.
+            let hostEnd = authority.lastIndex(of: "]").map { authority.index(after: $0) } ?? authority.startIndex
+            let colon = authority[hostEnd...].lastIndex(of: ":")
+            let port = colon.map { authority[authority.index(after: $0)...] } ?? ""
+            let host = colon.map { authority[..<$0] } ?? authority
+            let suggestion = (host.isEmpty ? "127.0.0.1" : host) + ":" + (!port.isEmpty && port.allSatisfy({ $0.isASCII && $0.isNumber }) ? port : "<port>")
             throw ValidationError(
                 "--target is host:port without a scheme (h2c is implied): \"\(suggestion)\", not \"\(text)\"")
         }

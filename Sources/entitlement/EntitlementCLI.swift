@@ -43,6 +43,8 @@ struct EntitlementCLI: AsyncParsableCommand {
             }
         } catch {
             guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            // A bare usage status: its message was written already.
+            if error is ExitCode { terminate(status: 2) }
             writeStandardError(fullMessage(for: error))
             terminate(status: 2)
         }

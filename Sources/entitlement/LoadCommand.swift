@@ -398,12 +398,13 @@ struct LoadCompareCommand: ParsableCommand {
         let loaded = try reports.map(LoadReport.read(path:))
         print("run                                      calls/s      p50 ms      p99 ms    p99.9 ms      errors")
         for report in loaded {
-            let label = report.interrupted == true ? report.label + " (interrupted)" : report.label
             let l = report.latencyMs
             let cell = { (v: Double?) in (v.map { Formatting.decimal($0, digits: 3) } ?? "-").leftPadded(12) }
             print(
-                label.padding(toLength: 36, withPad: " ", startingAt: 0) + Formatting.decimal(report.rps, digits: 1).leftPadded(12)
-                    + cell(l?.p50) + cell(l?.p99) + cell(l?.p999) + String(report.total - report.ok).leftPadded(12))
+                report.label.padding(toLength: 36, withPad: " ", startingAt: 0) + Formatting.decimal(report.rps, digits: 1).leftPadded(12)
+                    + cell(l?.p50) + cell(l?.p99) + cell(l?.p999) + String(report.total - report.ok).leftPadded(12)
+                    // After the numbers: a long label is cut to its column.
+                    + (report.interrupted == true ? "  (interrupted)" : ""))
         }
         if let html {
             guard FileManager.default.createFile(atPath: html, contents: Data(try LoadHTML.render(loaded, title: title).utf8)) else {

@@ -146,14 +146,28 @@ final class AuditLogFile: Sendable {
 
     /// The seqs of the lines starting in `count` bytes from `offset` (a line cut at the start
     /// of the window does not begin with `{"seq":`, which no JSON string holds unescaped).
+    /// Scanned as bytes: a 64 MiB window is not copied into a `String` as well.
     private static func seqs(in fd: Int32, from offset: Int, count: Int) -> [Int64]? {
         var tail = [UInt8](repeating: 0, count: count)
         let read = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
         guard read > 0 else { return nil }
-        let text = String(decoding: tail[0..<read], as: UTF8.self)
-        return text.split(separator: "\n").compactMap { line -> Int64? in
-            guard line.hasPrefix("{\"seq\":") else { return nil }
-            return Int64(line.dropFirst(7).prefix { $0.isNumber })
+        let prefix = Array(#"{"seq":"#.utf8)
+        var seqs: [Int64] = []
+        var lineStart = 0
+        while lineStart < read {
+            let lineEnd = tail[lineStart..<read].firstIndex(of: UInt8(ascii: "\n")) ?? read
+            if lineEnd - lineStart > prefix.count, tail[lineStart..<(lineStart + prefix.count)].elementsEqual(prefix) {
+                var value: Int64 = 0
+                var digits = 0
+                for byte in tail[(lineStart + prefix.count)..<lineEnd] {
+                    guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 18 else { break }
+                    value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+                    digits += 1
+                }
+                if digits > 0 { seqs.append(value) }
+            }
+            lineStart = lineEnd + 1
         }
+        return seqs
     }
 }
