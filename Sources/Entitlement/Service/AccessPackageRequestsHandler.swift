@@ -149,11 +149,13 @@ public struct AccessPackageRequestsHandler: Sendable {
         defer { start.subscription.stop() }
         // By bytes: a PostgreSQL store may hold two spellings of one id, two requests.
         var delivering = Set(start.snapshot.filter { $0.state == .delivering }.map { ExactString($0.id) })
+        var progress = WatchedProgress()
         for current in start.snapshot {
+            _ = progress.advance(to: current)
             try await responses.write(Self.watchMessage(current))
         }
         if request.untilSettled, delivering.isEmpty { return }
-        for await change in start.subscription.changes {
+        for await change in start.subscription.changes where progress.advance(to: change) {
             try await responses.write(Self.watchMessage(change))
             let id = ExactString(change.id)
             if change.state == .delivering { delivering.insert(id) } else { delivering.remove(id) }

@@ -1,10 +1,13 @@
 import EntitlementAPI
 import Foundation
+import PostgresNIO
+import ProtoWire
 import RPCCore
 import Synchronization
 import Testing
 
 @testable import Entitlement
+@testable import EntitlementPostgres
 
 @Suite("WatchRequests and the watch limit")
 struct WatchRequestsTests {
@@ -62,6 +65,79 @@ struct WatchRequestsTests {
                 if delivered.count == attempts { break }
             }
             #expect(delivered == Array(1...attempts))
+        }
+    }
+
+    /// Keeps what a watch writes.
+    final class Recorder: ResponseStreamSink {
+        let messages = Mutex<[AccessPackageRequest]>([])
+
+        func write(_ message: OutgoingMessage) async throws {
+            let response = try WatchRequestsResponse(serializedBytes: Array(message.framed.dropFirst(GRPCFraming.headerSize)))
+            messages.withLock { $0.append(response.request ?? AccessPackageRequest()) }
+        }
+
+        var written: [AccessPackageRequest] { messages.withLock { $0 } }
+    }
+
+    @Test("every change moves a request's progress forward; a repeat or an older version does not")
+    func progressOrder() {
+        let failed = makeRequest("r", state: .deliveryFailed, resources: 2)
+        let accepted = ReprocessPlan(
+            accessPackageId: "ap-1", requestIds: ["r"], policy: ReprocessPolicy(windowDays: 7), now: testNow,
+            current: { _ in StoredRequest(failed) }
+        ).accepted[0].message
+        let attempted = accepted.recordingAttempt(onResource: 0, delivered: true, error: "")
+        let twice = attempted.recordingAttempt(onResource: 1, delivered: false, error: "timeout")
+        let settled = twice.settled(now: testNow)
+        let versions = [failed, accepted, attempted, twice, settled]
+        #expect(versions.map(RequestProgress.init) == versions.map(RequestProgress.init).sorted())
+        #expect(Set(versions.map { "\(RequestProgress($0))" }).count == versions.count, "each change is a step")
+        var progress = WatchedProgress()
+        let steps = [
+            progress.advance(to: attempted), progress.advance(to: attempted), progress.advance(to: accepted),
+            progress.advance(to: settled),
+        ]
+        #expect(steps == [true, false, false, true])
+    }
+
+    @Test(
+        "on PostgreSQL a version from before the watch's snapshot, arriving after it, is not sent: no going back, no false settlement",
+        .enabled(if: PostgresTestDatabase.serverURL != nil, "needs ENTITLEMENT_TEST_POSTGRES"),
+        .timeLimit(.minutes(1)))
+    func olderVersionsAfterTheSnapshot() async throws {
+        // The request was settled, then reprocessed: the watch's snapshot is that DELIVERING.
+        let previous = makeRequest("r-1", state: .delivered, completedAgo: day)
+        var current = previous
+        current.state = .delivering
+        current.reprocessCount = previous.reprocessCount + 1
+        for i in current.resources.indices { current.resources[i].state = .pending }
+        try await withPostgresStore(requests: [current]) { store, url in
+            let handler = AccessPackageRequestsHandler(store: store)
+            let recorder = Recorder()
+            let watch = Task {
+                try await handler.watchRequests(
+                    Self.watch(["r-1"]), responses: ResponseStreamWriter(sink: recorder),
+                    context: makeContext(method: AccessPackageRequestsMethods.watchRequests))
+            }
+            while recorder.written.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+            // The notification of the settled version, late, as a listener can hand it over
+            // after the snapshot was read; then a real change.
+            try await PostgresTestDatabase.withConnection(url) { connection in
+                let payload = "b" + Base64.encode(previous.serializedBytes())
+                try await connection.query(
+                    "SELECT pg_notify(\(RequestRow.changesChannel), \(payload))", logger: PostgresTestDatabase.logger)
+            }
+            _ = await store.claimDeliveringRequests(limit: 1)
+            for resource in current.resources.indices {
+                _ = try await store.recordDeliveryAttempt(requestId: "r-1", resourceIndex: resource, delivered: true, error: "")
+            }
+            _ = try await store.finishDelivery(requestId: "r-1")
+            try await watch.value  // ends when settled: by the real settlement only
+            let written = recorder.written
+            #expect(written.map(\.reprocessCount) == Array(repeating: current.reprocessCount, count: 4), "\(written)")
+            #expect(written.map { $0.resources.filter { $0.state == .delivered }.count } == [0, 1, 2, 2])
+            #expect(written.last?.state == .delivered)
         }
     }
 
