@@ -539,7 +539,7 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
                 changes.cancel(subscription)
                 throw RPCError(
                     code: .notFound,
-                    message: "request_ids[\(i)] \"\(CallerText.clean(id))\" is not a request of access package \"\(CallerText.clean(accessPackageId))\"")
+                    message: "request_ids[\(i)] \(CallerText.quotedId(id)) is not a request of access package \"\(CallerText.clean(accessPackageId))\"")
             }
             ordered.append(request)
         }

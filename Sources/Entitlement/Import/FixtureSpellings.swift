@@ -1,4 +1,5 @@
 import EntitlementAPI
+import RPCCore
 
 /// The stores look ids up by their bytes but keep them in Swift dictionaries, which treat the
 /// same text in two Unicode spellings ("é" precomposed, or "e" + U+0301) as one key (see
@@ -51,24 +52,11 @@ extension FixturePlan {
             if let other = stored(kind, id) ?? seen[kind]?.respelling(of: id) {
                 throw ImportError(
                     path: path,
-                    message: "\(kind.name) \"\(Self.escaped(id))\" is \"\(Self.escaped(other))\" spelled with other "
+                    message: "\(kind.name) \"\(CallerText.codePoints(id))\" is \"\(CallerText.codePoints(other))\" spelled with other "
                         + "Unicode code points; ids are compared byte for byte, so spell it as it is stored, or use "
                         + "ids that differ in more than their Unicode normalization")
             }
             if seen[kind]?[exactly: id] == nil { seen[kind, default: [:]][id] = id }
-        }
-
-        /// Non-ASCII code points as \u{…}, so the two spellings can be told apart.
-        static func escaped(_ id: String) -> String {
-            var text = ""
-            for scalar in id.unicodeScalars {
-                if scalar.isASCII, scalar.value >= 0x20, scalar != "\"", scalar != "\\" {
-                    text.unicodeScalars.append(scalar)
-                } else {
-                    text += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
-                }
-            }
-            return text
         }
     }
 }

@@ -68,7 +68,7 @@ public struct ReprocessPolicy: Sendable, Hashable {
             // message (a 40 KB id once made its reply twice the size of the request).
             return (
                 .notFound,
-                "no request \"\(CallerText.clean(requestId))\" in access package \"\(CallerText.clean(accessPackageId))\""
+                "no request \(CallerText.quotedId(requestId)) in access package \"\(CallerText.clean(accessPackageId))\""
             )
         }
         switch request.state {

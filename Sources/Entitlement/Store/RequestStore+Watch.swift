@@ -15,7 +15,7 @@ extension RequestStore {
             guard let request = state.requests[exactly: id], request.accessPackageId == accessPackageId else {
                 throw RPCError(
                     code: .notFound,
-                    message: "request_ids[\(i)] \"\(CallerText.clean(id))\" is not a request of access package \"\(CallerText.clean(accessPackageId))\"")
+                    message: "request_ids[\(i)] \(CallerText.quotedId(id)) is not a request of access package \"\(CallerText.clean(accessPackageId))\"")
             }
             snapshot.append(request.message)
         }

@@ -22,6 +22,28 @@ public enum CallerText {
         return out
     }
 
+    /// A caller's id quoted for a message, with its code points spelled out when it is not
+    /// ASCII: "é" and "e" + U+0301 print alike, and an id that differs from a stored one only so
+    /// would read as that id in "no request …" (ids are compared byte for byte).
+    public static func quotedId(_ id: String) -> String {
+        let quoted = "\"" + clean(id) + "\""
+        if id.utf8.allSatisfy({ $0 < 0x80 }) { return quoted }
+        return quoted + " (" + clean(codePoints(id)) + ")"
+    }
+
+    /// `text` with every character other than printable ASCII, `"` and `\` as `\u{…}`.
+    public static func codePoints(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar.isASCII, scalar.value >= 0x20, scalar.value != 0x7F, scalar != "\"", scalar != "\\" {
+                out.unicodeScalars.append(scalar)
+            } else {
+                out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            }
+        }
+        return out
+    }
+
     /// Whether `text` holds a control character. Called for every id a caller sends and every
     /// logged call: native strings are scanned as one buffer, not byte by byte through the view.
     private static func needsEscaping(_ text: String) -> Bool {

@@ -114,7 +114,13 @@ struct ExactKeyTests {
                     accessPackageId: "ap-K", requestIds: ["REQ-\(Self.kelvin)1", "REQ-K1"], callerObjectId: "oid-K",
                     policy: ReprocessPolicy(windowDays: 7)))
             #expect(results.map(\.outcome) == [.notFound, .accepted])
-            await #expect(throws: RPCError.self) { try await store.watch(accessPackageId: "ap-K", ids: ["REQ-\(Self.kelvin)1"]) }
+            // The answer shows which spelling was asked for: both print as "REQ-K1".
+            #expect(results[0].detail.contains(#"(REQ-\u{212A}1)"#), "\(results[0].detail)")
+            let refusal = await #expect(throws: RPCError.self) {
+                try await store.watch(accessPackageId: "ap-K", ids: ["REQ-\(Self.kelvin)1"])
+            }
+            #expect(refusal?.message.contains(#"(REQ-\u{212A}1) is not a request"#) == true, "\(String(describing: refusal))")
+            #expect(CallerText.quotedId("REQ-K1") == #""REQ-K1""#)
         }
     }
 
