@@ -216,6 +216,26 @@ def test_dockerfile_is_multi_stage_non_root_with_runtime_libraries_only():
     assert "ENTITLEMENT_JWKS" not in runtime.split("# No key source", 1)[0]
 
 
+def test_the_docker_build_context_holds_every_target_directory_swiftpm_checks():
+    """SwiftPM checks every target's directory when it loads the package, so a context without
+    Tests/ or the benchmark's directory failed at `swift build` ("invalid custom path")."""
+    dump = subprocess.run(["swift", "package", "dump-package"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert dump.returncode == 0, dump.stderr
+    import json
+    paths = []
+    for target in json.loads(dump.stdout)["targets"]:
+        default = ("Tests/" if target["type"] == "test" else "Sources/") + target["name"]
+        paths.append(target.get("path") or default)
+    dockerfile = (DEPLOY / "docker/Dockerfile").read_text()
+    copied = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ") and "--from" not in line]
+    allowed = [line[1:] for line in (DEPLOY / "docker/Dockerfile.dockerignore").read_text().splitlines()
+               if line.startswith("!")]
+    for path in paths:
+        assert any(path == c or path.startswith(c + "/") for c in copied), f"{path} is not copied into the build stage"
+        assert any(path == a or path.startswith(a + "/") for a in allowed), f"{path} is not in the build context"
+
+
 def test_kubernetes_manifests_have_grpc_probes_secret_volume_and_pdb():
     docs = {d["kind"]: d for d in _yaml_documents(DEPLOY / "kubernetes/entitlement.yaml")}
     assert {"Deployment", "Service", "PodDisruptionBudget", "Secret", "PersistentVolumeClaim"} <= set(docs)
