@@ -131,7 +131,6 @@ public final class EntitlementServer: Sendable {
                 reloader.cancel()
                 throw ServerStartError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
             }
-            logger.info("serving gRPC on \(address.text)")
             var endpoint: MetricsEndpoint?
             var metricsPort: Int?
             if let port = configuration.metricsPort {
@@ -145,8 +144,10 @@ public final class EntitlementServer: Sendable {
                     throw ServerStartError("cannot serve metrics on \(configuration.host):\(port): \(error)")
                 }
                 endpoint = made
-                logger.info("serving metrics on http://\(configuration.host):\(metricsPort ?? port)/metrics")
             }
+            // Once both listen: a metrics port already taken ends start-up before "serving".
+            logger.info("serving gRPC on \(address.text)")
+            if let metricsPort { logger.info("serving metrics on http://\(configuration.host):\(metricsPort)/metrics") }
             return EntitlementServer(
                 port: address.port, store: store, server: server, health: health, deliveryTask: deliveryTask,
                 reloader: reloader, configuration: configuration, logger: logger, metricsEndpoint: endpoint,

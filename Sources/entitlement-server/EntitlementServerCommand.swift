@@ -135,7 +135,11 @@ struct EntitlementServerCommand: AsyncParsableCommand {
         guard (0...36_500).contains(reprocessWindowDays) else {
             throw ValidationError("--reprocess-window-days must be 0...36500")
         }
-        guard shutdownGraceSeconds >= 0 else { throw ValidationError("--shutdown-grace-seconds must not be negative") }
+        guard (0...3600).contains(shutdownGraceSeconds) else {
+            throw ValidationError("--shutdown-grace-seconds must be 0...3600")
+        }
+        if dataDirectory?.isEmpty == true { throw ValidationError("--data-dir must not be empty") }
+        guard !host.isEmpty else { throw ValidationError("--host must not be empty (127.0.0.1, 0.0.0.0, ::, or a host name)") }
         guard (0...1).contains(simulateFailureRate) else { throw ValidationError("--simulate-failure-rate must be 0...1") }
         guard (0...60_000).contains(provisioningLatencyMilliseconds) else {
             throw ValidationError("--provisioning-latency-ms must be 0...60000")
@@ -158,13 +162,29 @@ struct EntitlementServerCommand: AsyncParsableCommand {
             throw ValidationError("--max-connection-age-grace-seconds must be 0...86400")
         }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0...65535") }
+        if let metricsPort, metricsPort != 0, metricsPort == port {
+            throw ValidationError("--metrics-port must differ from --port (\(port)): /metrics is plain HTTP on a port of its own")
+        }
         guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text, got \(logFormat)") }
         guard (1...86_400).contains(jwksRefreshSeconds) else { throw ValidationError("--jwks-refresh-seconds must be 1...86400") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if let store {
             do { _ = try PostgresStoreURL(store) } catch { throw ValidationError(error.description) }
         }
-        if !demo {
+        if demo {
+            // --demo brings its own dev key and prints an administrator's token: given with a
+            // real key source (a stray ENTITLEMENT_DEMO in a unit's environment, say) it
+            // silently refused every real token.
+            let production = [
+                ("--jwks", jwks), ("--jwks-url", jwksURL), ("--issuer", issuer), ("--audience", audience),
+                ("--tenant-id", tenantId),
+            ].filter { $0.1 != nil }.map(\.0)
+            if !production.isEmpty {
+                throw ValidationError(
+                    "--demo (or ENTITLEMENT_DEMO) uses a dev key of its own and cannot be combined with "
+                        + "\(production.joined(separator: ", ")): drop --demo to serve real tokens, or drop those")
+            }
+        } else {
             if jwks != nil, jwksURL != nil { throw ValidationError("give --jwks or --jwks-url, not both") }
             if let jwksURL {
                 guard let url = URL(string: jwksURL), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil

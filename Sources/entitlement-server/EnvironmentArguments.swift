@@ -20,7 +20,7 @@ enum EnvironmentArguments {
 
     struct Option: Equatable {
         let name: String
-        /// A flag takes no value: the variable turns it on when it is `1`, `true` or `yes`.
+        /// A flag takes no value: the variable turns it on when it is `1`, `true`, `yes` or `on`.
         let isFlag: Bool
     }
 
@@ -68,8 +68,8 @@ enum EnvironmentArguments {
             else { continue }
             if option.isFlag {
                 switch value.lowercased() {
-                case "1", "true", "yes": merged.append(flag)
-                case "0", "false", "no", "": continue  // off: nothing was set
+                case "1", "true", "yes", "on": merged.append(flag)
+                case "0", "false", "no", "off", "": continue  // off: nothing was set
                 default:
                     throw ValidationError("\(variable(for: option.name))=\(value): expected true or false")
                 }

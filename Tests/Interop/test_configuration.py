@@ -295,3 +295,47 @@ def test_a_second_server_on_the_same_data_dir_refuses_to_start(workspace):
         if first.poll() is None:
             first.kill()
             first.wait(15)
+
+
+def test_demo_with_a_real_key_source_is_a_usage_error_not_a_silent_dev_key(workspace):
+    """A stray ENTITLEMENT_DEMO in a production unit's environment started the demo (its own dev
+    key, an administrator's token printed, every real token refused) over the real settings."""
+    env = _env_for(workspace, workspace.data_dir("env-demo"), free_port())
+    for extra in ({"ENTITLEMENT_DEMO": "true"}, {"ENTITLEMENT_DEMO": "on"}):
+        out = subprocess.run([str(server_binary())], env={**env, **extra}, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 64 and "cannot be combined with --jwks, --issuer, --audience, --tenant-id" in out.stderr, \
+            out.stderr
+        assert "export ENTITLEMENT_TOKEN" not in out.stdout
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("ENTITLEMENT_")}
+    out = subprocess.run([str(server_binary()), "--demo", "--issuer", ISSUER], env=bare, capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 64 and "cannot be combined with --issuer" in out.stderr, out.stderr
+    # "off" is off, as "false" is: the server then asks for what it lacks.
+    out = subprocess.run([str(server_binary())], env={**bare, "ENTITLEMENT_DEMO": "off"}, capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 64 and "missing --data-dir" in out.stderr, out.stderr
+
+
+def test_empty_host_or_data_dir_an_unbounded_grace_and_a_shared_metrics_port_are_usage_errors(workspace):
+    env = _env_for(workspace, workspace.data_dir("env-nits"), free_port())
+    port = env["ENTITLEMENT_PORT"]
+    for args, needle in ((["--data-dir", ""], "--data-dir must not be empty"), (["--host", ""], "--host must not be empty"),
+                         (["--shutdown-grace-seconds", "9223372036854775807"], "--shutdown-grace-seconds must be 0...3600"),
+                         (["--metrics-port", port], "--metrics-port must differ from --port")):
+        out = subprocess.run([str(server_binary()), *args], env=env, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 64 and needle in out.stderr, (args, out.returncode, out.stderr)
+
+
+def test_a_metrics_port_in_use_fails_start_up_before_it_says_serving(workspace):
+    import socket
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        env = _env_for(workspace, workspace.data_dir("env-metrics-taken"), free_port())
+        out = subprocess.run([str(server_binary()), "--metrics-port", str(taken.getsockname()[1])], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1 and "cannot serve metrics" in out.stderr, out.stderr
+        assert "serving gRPC" not in out.stderr, out.stderr
+    finally:
+        taken.close()
