@@ -130,10 +130,26 @@ def test_sigterm_of_one_replica_under_load_loses_no_accepted_call(two_replicas_b
 # ------------------------------------------------------------------ files that cannot run here
 
 
+def test_nginx_answers_unavailable_not_an_html_page_when_no_replica_answers(two_replicas_behind_nginx):
+    a, b, addr = two_replicas_behind_nginx
+    a.kill()
+    b.kill()
+    with grpc.insecure_channel(addr) as ch:
+        stub = pb_grpc.AccessPackageRequestsStub(ch)
+        for call in (lambda: stub.ListRequests(pb.ListRequestsRequest(access_package_id="ap-1"), metadata=admin_md(),
+                                               timeout=10),
+                     lambda: list(stub.WatchRequests(pb.WatchRequestsRequest(access_package_id="ap-1"),
+                                                     metadata=admin_md(), timeout=10))):
+            with pytest.raises(grpc.RpcError) as e:
+                call()
+            assert e.value.code() == C.UNAVAILABLE and "no replica answered" in e.value.details(), \
+                (e.value.code(), e.value.details())
+
+
 def test_production_nginx_config_fits_the_limits():
     text = (DEPLOY / "nginx/entitlement.conf").read_text()
     for needle in ["grpc_pass grpc://", "keepalive ", "client_max_body_size 5m", "ssl_certificate ", "http2 on",
-                   "grpc_read_timeout", "grpc_next_upstream"]:
+                   "grpc_read_timeout", "grpc_next_upstream", "error_page 502 503 504 = @grpc_unavailable"]:
         assert needle in text, needle
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     template = (DEPLOY / "nginx/loopback.conf.template").read_text()
@@ -154,11 +170,17 @@ def test_envoy_config_has_h2_upstream_health_checks_retries_and_grpc_timeouts():
     listener = config["static_resources"]["listeners"][0]
     hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
     route = hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"]
-    assert "unavailable" in route["retry_policy"]["retry_on"]
+    retry_on = route["retry_policy"]["retry_on"].split(",")
+    assert "unavailable" in retry_on and "reset" not in retry_on, "a reset call may have committed a Reprocess"
+    assert hcm["stream_idle_timeout"] == "3600s", "Envoy's 5-minute default would end quiet watches"
     assert route["max_stream_duration"]["grpc_timeout_header_max"]
-    ports = [e["endpoint"]["address"]["socket_address"]["port_value"]
-             for e in cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]]
-    assert ports and all(p == 50051 for p in ports)
+    addresses = [e["endpoint"]["address"]["socket_address"] for e in cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]]
+    assert addresses and all(a["port_value"] == 50051 for a in addresses)
+    # The names resolve in the Kubernetes deploy: its headless Service, one address per pod.
+    services = {d["metadata"]["name"]: d for d in _yaml_documents(DEPLOY / "kubernetes/entitlement-postgres.yaml")
+                if d["kind"] == "Service"}
+    for a in addresses:
+        assert a["address"] in services and services[a["address"]]["spec"].get("clusterIP") == "None", a
 
 
 def test_systemd_unit_is_sandboxed_and_reloads_with_sighup():
@@ -242,7 +264,10 @@ def test_kubernetes_manifests_have_grpc_probes_secret_volume_and_pdb():
     pod = docs["Deployment"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["readinessProbe"]["grpc"]["port"] == 50051
-    assert container["livenessProbe"]["grpc"]["port"] == 50051
+    # Liveness is a TCP check: health is NOT_SERVING while the store cannot commit (a full
+    # disk), and restarting the pod would not help.
+    assert container["livenessProbe"]["tcpSocket"]["port"] == 50051
+    assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"grpc": 50051, "metrics": 9464}
     env = {e["name"]: e.get("value") for e in container["env"]}

@@ -81,6 +81,19 @@ def test_package_watch_sees_every_change_from_the_start(server):
         assert [m.state for m in changes if m.id == i][-1] == S.REQUEST_STATE_DELIVERED
 
 
+def test_a_package_watch_answers_with_headers_before_any_change(server):
+    """A quiet watch showed a client and a proxy nothing until the first change: grpcio's
+    initial_metadata() blocked, and nginx ended it when its read timeout passed (504)."""
+    call = server.stub().WatchRequests(pb.WatchRequestsRequest(access_package_id="ap-2"), metadata=admin_md(),
+                                       timeout=30)
+    done = threading.Event()
+    threading.Thread(target=lambda: (call.initial_metadata(), done.set()), daemon=True).start()
+    try:
+        assert done.wait(10), "no response headers while the package was quiet"
+    finally:
+        call.cancel()
+
+
 @pytest.mark.parametrize("request_kw, code, needle", [
     (dict(access_package_id=""), C.INVALID_ARGUMENT, "access_package_id"),
     (dict(access_package_id="ap-nope"), C.NOT_FOUND, "ap-nope"),

@@ -150,6 +150,8 @@ public struct AccessPackageRequestsHandler: Sendable {
         // By bytes: a PostgreSQL store may hold two spellings of one id, two requests.
         var delivering = Set(start.snapshot.filter { $0.state == .delivering }.map { ExactString($0.id) })
         var progress = WatchedProgress()
+        // The watch is established: say so now, not at the first change (see `sendHeaders`).
+        if start.snapshot.isEmpty { await responses.sendHeaders() }
         for current in start.snapshot {
             _ = progress.advance(to: current)
             try await responses.write(Self.watchMessage(current))

@@ -98,6 +98,13 @@ extension GRPCServerConnection {
         session?.submitResponse(streamID: stream.id, headers: headers, hasBody: true)
     }
 
+    /// The handler's early response headers, on the loop (see `ResponseStreamWriter.sendHeaders`).
+    func sendResponseHeaders(streamID: Int32) {
+        guard let stream = streams[streamID], !stream.responded, let call = stream.streaming else { return }
+        sendHeadersIfNeeded(stream, call: call)
+        scheduleFlush()
+    }
+
     /// A response message from the handler's task, on the loop: queued, and the writer resumed
     /// once there is room.
     func enqueueResponse(streamID: Int32, message: OutgoingMessage, writer: CheckedContinuation<Void, any Error>) {
@@ -194,6 +201,16 @@ struct ServerCallStream: ResponseStreamSink, RequestStreamSource {
                 let id = streamID
                 loop.execute { bound.value.enqueueResponse(streamID: id, message: message, writer: writer) }
             }
+        }
+    }
+
+    func sendHeaders() async {
+        if loop.inEventLoop {
+            bound.value.sendResponseHeaders(streamID: streamID)
+        } else {
+            let bound = self.bound
+            let id = streamID
+            loop.execute { bound.value.sendResponseHeaders(streamID: id) }
         }
     }
 

@@ -17,6 +17,12 @@ public enum RPCKind: Sendable, Hashable {
 public protocol ResponseStreamSink: Sendable {
     /// Sends one message; throws once the call is over (cancelled, reset, past its deadline).
     func write(_ message: OutgoingMessage) async throws
+    /// Sends the response headers now, before any message (otherwise they go with the first).
+    func sendHeaders() async
+}
+
+extension ResponseStreamSink {
+    public func sendHeaders() async {}
 }
 
 /// Where a streaming handler's request messages come from: encoded messages, one at a time, in
@@ -37,6 +43,13 @@ public struct ResponseStreamWriter<Message: ProtoMessage>: Sendable {
     @inlinable
     public func write(_ message: Message) async throws {
         try await sink.write(OutgoingMessage(message))
+    }
+
+    /// Tells the caller the call is under way before there is a message to send: a stream that
+    /// may be quiet for long (a watch of a package nobody changes) otherwise shows a client and
+    /// any proxy nothing at all, and a proxy's timeout for the response to begin ends it.
+    public func sendHeaders() async {
+        await sink.sendHeaders()
     }
 }
 
