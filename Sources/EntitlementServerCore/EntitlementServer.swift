@@ -103,7 +103,18 @@ public final class EntitlementServer: Sendable {
                 store: store, failureRate: configuration.simulateFailureRate, seed: configuration.simulateFailureSeed,
                 latency: configuration.provisioningLatency)
             let worker = DeliveryWorker(store: store, provisioner: provisioner, logger: logger)
-            let deliveryTask = Task { await worker.run() }
+            let deliveryTask = Task {
+                // While commits fail (a full disk), the store tries one every 5 s, so health
+                // turns SERVING again once they succeed, whether or not calls come.
+                let probe = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(5))
+                        await store.probeCommit()
+                    }
+                }
+                await worker.run()
+                probe.cancel()
+            }
 
             var serverConfiguration = GRPCServerConfiguration(host: configuration.host, port: configuration.port)
             if let threads = configuration.eventLoopThreads { serverConfiguration.eventLoopThreads = threads }

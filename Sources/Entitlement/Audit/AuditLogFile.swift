@@ -1,5 +1,7 @@
+import Logging
 import ProtoWire
 import ServerLogging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -8,17 +10,49 @@ import Glibc
 /// `audit.log` in the data dir: one JSON object per audited Reprocess call, appended, for operators
 /// to read and ship. The `audit` table in the store is the durable record; this file is its
 /// readable copy, written right after the record is committed (or when committing it failed).
-/// Safe to share between threads: each append is one `write` to a descriptor opened O_APPEND.
+/// Safe to share between threads: appends take turns, each one `write` to a descriptor opened
+/// O_APPEND. A line is whole or absent: one the disk took only part of (full) is cut off again,
+/// and a cut-off last line left by a crash is dropped when the file is opened, so the next
+/// record never runs into it (the database's rows bring back what the file is missing).
 final class AuditLogFile: Sendable {
     private let descriptor: Int32
     private let path: String
+    private let logger: Logger?
+    /// Appends take turns: one cut back after a partial write must not cut another's lines.
+    private let appendTurn = Mutex<Void>(())
+    /// When a failed append was last logged (at most one error line a minute).
+    private let lastFailureLogged = Mutex<ContinuousClock.Instant?>(nil)
 
     /// Opens (creating, 0600) `path` for appending; nil if it cannot be opened.
-    init?(path: String) {
+    init?(path: String, logger: Logger? = nil) {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return nil }
         descriptor = fd
         self.path = path
+        self.logger = logger
+        if let dropped = dropCutOffLastLine(), dropped > 0 {
+            logger?.warning(
+                "audit.log ended in a cut-off line (a crash or a full disk); dropped it",
+                metadata: ["bytes": .stringConvertible(dropped), "path": .string(path)])
+        }
+    }
+
+    /// Truncates the file after its last newline; how many bytes went (nil: it cannot be read).
+    private func dropCutOffLastLine() -> Int? {
+        let size = Int(lseek(descriptor, 0, SEEK_END))
+        guard size > 0 else { return 0 }
+        let reader = open(path, O_RDONLY | O_CLOEXEC)
+        guard reader >= 0 else { return nil }
+        defer { close(reader) }
+        // Lines are at most tens of KB; look back up to 1 MiB for the last newline.
+        let window = min(size, 1 << 20)
+        var tail = [UInt8](repeating: 0, count: window)
+        let read = tail.withUnsafeMutableBytes { pread(reader, $0.baseAddress, window, off_t(size - window)) }
+        guard read == window else { return nil }
+        if tail.last == UInt8(ascii: "\n") { return 0 }
+        let keep = tail.lastIndex(of: UInt8(ascii: "\n")).map { size - window + $0 + 1 } ?? (window == size ? 0 : size)
+        guard keep < size, ftruncate(descriptor, off_t(keep)) == 0 else { return 0 }
+        return size - keep
     }
 
     deinit {
@@ -30,17 +64,47 @@ final class AuditLogFile: Sendable {
         append(lines: Self.line(for: record, seq: seq))
     }
 
-    /// Appends whole lines (each with its newline) in one write with O_APPEND, so concurrent
-    /// writers never interleave within a line.
-    func append(lines: [UInt8]) {
-        lines.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                if written <= 0 { return }
-                offset += written
+    /// Appends whole lines (each with its newline) in one write with O_APPEND, one append at a
+    /// time. If the disk takes only part of them, the file is cut back to where it was: a torn
+    /// line would run into the next one. Returns whether they were written.
+    @discardableResult
+    func append(lines: [UInt8]) -> Bool {
+        let failure: Int32? = appendTurn.withLock { _ in
+            let start = lseek(descriptor, 0, SEEK_END)
+            return lines.withUnsafeBytes { raw -> Int32? in
+                var offset = 0
+                while offset < raw.count {
+                    let written = write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                    if written < 0, errno == EINTR { continue }
+                    if written <= 0 {
+                        let error = written < 0 ? errno : ENOSPC
+                        if offset > 0, start >= 0 { _ = ftruncate(descriptor, start) }
+                        return error
+                    }
+                    offset += written
+                }
+                return nil
             }
         }
+        guard let failure else { return true }
+        reportFailure(errno: failure, bytes: lines.count)
+        return false
+    }
+
+    private func reportFailure(errno error: Int32, bytes: Int) {
+        let now = ContinuousClock.now
+        let due = lastFailureLogged.withLock { last -> Bool in
+            if let last, now - last < .seconds(60) { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        logger?.error(
+            "cannot append to audit.log (the calls' records are in the store's audit table)",
+            metadata: [
+                "path": .string(path), "bytes": .stringConvertible(bytes),
+                "error": .string(String(cString: strerror(error))),
+            ])
     }
 
     /// The arrays of a record as JSON, made once for the audit row and reused for its line.

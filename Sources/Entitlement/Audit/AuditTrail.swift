@@ -16,7 +16,7 @@ package final class AuditTrail {
 
     /// Opens `directory/audit.log` for appending.
     package init(directory: String, logger: Logger) throws(StoreError) {
-        guard let file = AuditLogFile(path: directory + "/audit.log") else {
+        guard let file = AuditLogFile(path: directory + "/audit.log", logger: logger) else {
             throw StoreError.io("cannot open \(directory)/audit.log for appending")
         }
         self.file = file

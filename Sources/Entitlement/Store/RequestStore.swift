@@ -163,6 +163,17 @@ public actor RequestStore: RequestStoring {
     /// False while the store's most recent commit failed (the disk is full, say).
     public nonisolated var isCommitting: Bool { writer.isCommitting }
 
+    /// One small write (a row of its own table) to see whether commits succeed again.
+    public func probeCommit() async {
+        guard !isCommitting else { return }
+        let seconds = clock.now().seconds
+        _ = try? await write(singleStatement: true) { database in
+            let probe = try database.statement("INSERT OR REPLACE INTO health_probe (id, at_seconds) VALUES (1, ?)")
+            try probe.bind(seconds)
+            try probe.run()
+        }
+    }
+
     /// Makes the next `count` commits fail (tests of what a failed write leaves behind).
     func injectCommitFailures(_ count: Int) { writer.injectCommitFailures(count) }
 

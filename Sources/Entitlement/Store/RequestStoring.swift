@@ -19,6 +19,10 @@ public protocol RequestStoring: Actor {
     nonisolated var deliveryWakeups: WakeSignal { get }
     /// False while the store cannot commit (disk full, database unreachable): health says NOT_SERVING.
     nonisolated var isCommitting: Bool { get }
+    /// While `isCommitting` is false, tries a small commit of its own: otherwise a store that
+    /// failed a commit (disk full) reports NOT_SERVING until the next call writes, and a replica
+    /// out of rotation for it gets no call that would write.
+    func probeCommit() async
 
     /// Closes the store; it must not be used afterwards, and a `DeliveryWorker` on it stops.
     func close() async
@@ -103,6 +107,9 @@ public protocol RequestStoring: Actor {
 }
 
 extension RequestStoring {
+    /// Nothing to try by default (the PostgreSQL store finds its way back by itself).
+    public func probeCommit() async {}
+
     /// Reads, checks and imports a JSON fixture file (`--import`); nothing is imported on error.
     @discardableResult
     public func importFixture(fileAt path: String) async throws -> ImportSummary {

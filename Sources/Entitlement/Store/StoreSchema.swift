@@ -34,6 +34,10 @@ enum StoreSchema {
             decision TEXT NOT NULL,
             reason TEXT NOT NULL
         );
+        CREATE TABLE IF NOT EXISTS health_probe (
+            id INTEGER PRIMARY KEY,
+            at_seconds INTEGER NOT NULL
+        );
         CREATE TABLE IF NOT EXISTS grants (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
             request_id TEXT NOT NULL,

@@ -268,4 +268,26 @@ struct AuditLogReconcileTests {
         // Ordinary lines: the first window holds the lines wanted.
         #expect(file.recentSeqs(wantedLines: 10)!.count < 300)
     }
+
+    @Test("a cut-off last line (a crash, a full disk) is dropped when the file is opened, so the next line stands alone")
+    func cutOffLastLine() throws {
+        let path = NSTemporaryDirectory() + "audit-\(UUID().uuidString).log"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(#"{"seq":1,"a":1}"#.utf8 + [0x0A] + #"{"seq":2,"acc"#.utf8).write(to: URL(fileURLWithPath: path))
+        let file = try #require(AuditLogFile(path: path))
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "{\"seq\":1,\"a\":1}\n")
+        #expect(file.append(lines: Array(#"{"seq":3}"#.utf8) + [0x0A]))
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "{\"seq\":1,\"a\":1}\n{\"seq\":3}\n")
+        #expect(file.recentSeqs() == [1, 3])
+        // Nothing but a cut-off line: nothing is left.
+        try Data(#"{"seq":4,"#.utf8).write(to: URL(fileURLWithPath: path))
+        _ = try #require(AuditLogFile(path: path))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)).isEmpty)
+    }
+
+    @Test("an append the disk refuses says so")
+    func refusedAppend() throws {
+        let file = try #require(AuditLogFile(path: "/dev/full"))  // every write: ENOSPC
+        #expect(!file.append(lines: Array("{}\n".utf8)))
+    }
 }

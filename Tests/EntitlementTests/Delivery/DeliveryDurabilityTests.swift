@@ -25,6 +25,24 @@ struct DeliveryDurabilityTests {
         }
     }
 
+    @Test("after a failed commit the store's own probe finds commits succeed again, with no call writing")
+    func probeAfterFailedCommit() async throws {
+        try await withEmbeddedStore(requests: [makeRequest("r1", state: .delivering, completedAgo: nil, resources: 1)]) { store, _ in
+            _ = await store.claimDeliveringRequests()
+            await store.probeCommit()  // committing: nothing to probe
+            #expect(store.isCommitting)
+            await store.injectCommitFailures(2)
+            await #expect(throws: StoreError.self) {
+                try await store.recordDeliveryAttempt(requestId: "r1", resourceIndex: 0, delivered: true)
+            }
+            #expect(!store.isCommitting)  // health: NOT_SERVING
+            await store.probeCommit()  // the disk is still "full"
+            #expect(!store.isCommitting)
+            await store.probeCommit()
+            #expect(store.isCommitting)  // SERVING again, though no call wrote
+        }
+    }
+
     @Test("a settlement whose commit fails leaves the request DELIVERING, in memory and on disk")
     func failedFinishStaysDelivering() async throws {
         try await withTemporaryDirectory { path in
