@@ -70,11 +70,31 @@ extension RequestStore: RefusalAuditing {
     /// audit.log is written after each commit, so a crash between the two loses lines the
     /// table has: at start-up, every row after the file's last `seq` is appended.
     /// - Returns: how many lines were appended.
-    static func reconcileAuditFile(_ file: AuditTrail, with database: SQLiteDatabase) throws(SQLiteError) -> Int {
+    static func reconcileAuditFile(_ file: AuditTrail, with database: SQLiteDatabase) throws(StoreError) -> Int {
         guard var last = file.lastSeq() else { return 0 }
+        let newestRow: Int64
+        do {
+            newestRow = try database.statement("SELECT COALESCE(MAX(seq), 0) FROM audit").firstInt64()
+        } catch {
+            throw StoreError.database(error)
+        }
+        // A commit is durable before its line is written, so the table is never behind the file:
+        // it is when the database was emptied, replaced or restored from an older copy, and
+        // serving would answer from the wrong data (an empty store says every package is unknown).
+        guard newestRow >= last else {
+            throw StoreError.corrupt(
+                "entitlement.sqlite3 holds audit rows up to seq \(newestRow) but audit.log has seq \(last): the "
+                    + "database was emptied, replaced or restored from an older copy. Restore it, or move audit.log "
+                    + "aside to start on this database anyway")
+        }
         var appended = 0
         while true {
-            let rows = try readAudit(after: last, limit: 1_000, in: database)
+            let rows: [(Int64, AuditRecord)]
+            do {
+                rows = try readAudit(after: last, limit: 1_000, in: database)
+            } catch {
+                throw StoreError.database(error)
+            }
             guard let newest = rows.last else { return appended }
             for (seq, record) in rows { file.appendToFile(record, seq: seq) }
             appended += rows.count

@@ -73,15 +73,11 @@ public actor RequestStore: RequestStoring {
         self.logger = logger
         // Loaded here, before the writer thread first touches the connection.
         self.state = try Self.load(database)
-        do throws(SQLiteError) {
-            let appended = try Self.reconcileAuditFile(auditTrail, with: database)
-            if appended > 0 {
-                logger.notice("audit.log was missing lines of committed calls (a crash); appended them", metadata: [
-                    "lines": .stringConvertible(appended),
-                ])
-            }
-        } catch {
-            throw StoreError.database(error)
+        let appended = try Self.reconcileAuditFile(auditTrail, with: database)
+        if appended > 0 {
+            logger.notice("audit.log was missing lines of committed calls (a crash); appended them", metadata: [
+                "lines": .stringConvertible(appended),
+            ])
         }
         accessDirectory.replace(with: state)
     }

@@ -290,4 +290,29 @@ struct AuditLogReconcileTests {
         let file = try #require(AuditLogFile(path: "/dev/full"))  // every write: ENOSPC
         #expect(!file.append(lines: Array("{}\n".utf8)))
     }
+
+    @Test("a database emptied behind its audit.log (truncated, replaced by an older copy) fails start-up, not serves empty")
+    func databaseBehindItsAuditLog() async throws {
+        try await withTemporaryDirectory { path in
+            let store = try RequestStore(directory: path, clock: ManualWallClock(testNow))
+            try await store.importFixture(baseFixture(requests: [makeRequest("r1")]))
+            let handler = AccessPackageRequestsHandler(store: store)
+            _ = try await handler.reprocess(reprocessRequest(ids: ["r1"]), context: makeContext())
+            await store.close()
+            for suffix in ["", "-wal", "-shm"] {
+                try? FileManager.default.removeItem(atPath: path + "/entitlement.sqlite3" + suffix)
+            }
+            #expect(FileManager.default.createFile(atPath: path + "/entitlement.sqlite3", contents: Data()))
+            do {
+                _ = try RequestStore(directory: path, clock: ManualWallClock(testNow))
+                Issue.record("the store opened on an emptied database")
+            } catch {
+                #expect("\(error)".contains("holds audit rows up to seq 0 but audit.log has seq 1"), "\(error)")
+            }
+            // Moving audit.log aside is the way to start on it anyway.
+            try FileManager.default.moveItem(atPath: path + "/audit.log", toPath: path + "/audit.log.old")
+            let fresh = try RequestStore(directory: path, clock: ManualWallClock(testNow))
+            await fresh.close()
+        }
+    }
 }
