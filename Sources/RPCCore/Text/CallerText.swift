@@ -1,5 +1,7 @@
 /// Caller-supplied text made safe for `grpc-message`, logs and the audit table, in one place:
-/// control characters (a newline could forge a log line) are escaped, and the length is bounded
+/// control characters (a newline could forge a log line), the line and paragraph separators some
+/// readers also break lines at (U+0085, U+2028, U+2029) and the backslash (so an escaped newline
+/// and a typed `\n` differ) are escaped, and the length is bounded
 /// (a 4 MiB request id must not become a 4 MiB header, which HTTP/2 peers reset, or log line).
 public enum CallerText {
     /// The most UTF-8 bytes of one caller-supplied value kept in an id-like field.
@@ -12,7 +14,7 @@ public enum CallerText {
         var out = ""
         out.reserveCapacity(min(text.utf8.count, maxBytes) + 8)
         for scalar in text.unicodeScalars {
-            let piece = scalar.value < 0x20 || scalar.value == 0x7F ? scalar.escaped(asASCII: true) : String(scalar)
+            let piece = Self.isEscaped(scalar) ? scalar.escaped(asASCII: true) : String(scalar)
             if out.utf8.count + piece.utf8.count > maxBytes {
                 out += "…"
                 break
@@ -28,7 +30,9 @@ public enum CallerText {
     public static func quotedId(_ id: String) -> String {
         let quoted = "\"" + clean(id) + "\""
         if id.utf8.allSatisfy({ $0 < 0x80 }) { return quoted }
-        return quoted + " (" + clean(codePoints(id)) + ")"
+        // Printable ASCII, its own backslashes escapes already: only clipped.
+        let spelled = codePoints(id)
+        return quoted + " (" + (spelled.utf8.count <= maxBytes ? spelled : String(spelled.utf8.prefix(maxBytes))! + "…") + ")"
     }
 
     /// `text` with every character other than printable ASCII, `"` and `\` as `\u{…}`.
@@ -44,13 +48,22 @@ public enum CallerText {
         return out
     }
 
-    /// Whether `text` holds a control character. Called for every id a caller sends and every
-    /// logged call: native strings are scanned as one buffer, not byte by byte through the view.
+    private static func isEscaped(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0..<0x20, 0x7F, 0x5C, 0x85, 0x2028, 0x2029: true
+        default: false
+        }
+    }
+
+    /// Whether `text` may hold something `clean` escapes. Called for every id a caller sends and
+    /// every logged call: native strings are scanned as one buffer, not byte by byte through the
+    /// view. Bytes that may begin U+0085 (0xC2) or U+2028/U+2029 (0xE2) send the text to the
+    /// scalar-by-scalar pass, which tells.
     private static func needsEscaping(_ text: String) -> Bool {
-        func isControl(_ byte: UInt8) -> Bool { byte < 0x20 || byte == 0x7F }
-        if let found = text.utf8.withContiguousStorageIfAvailable({ $0.contains(where: isControl) }) {
+        func mayNeed(_ byte: UInt8) -> Bool { byte < 0x20 || byte == 0x7F || byte == 0x5C || byte == 0xC2 || byte == 0xE2 }
+        if let found = text.utf8.withContiguousStorageIfAvailable({ $0.contains(where: mayNeed) }) {
             return found
         }
-        return text.utf8.contains(where: isControl)
+        return text.utf8.contains(where: mayNeed)
     }
 }

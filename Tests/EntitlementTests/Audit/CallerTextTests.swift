@@ -13,6 +13,15 @@ struct CallerTextTests {
         #expect(clean.hasPrefix("ap-1\\n2026"))
     }
 
+    @Test("line separators other readers break at, and the backslash, are escaped too; other text is not")
+    func escapesSeparatorsAndBackslash() {
+        #expect(CallerText.clean("a\u{2028}b\u{2029}c\u{85}d") == #"a\u{2028}b\u{2029}c\u{0085}d"#)
+        // An escaped newline and a typed backslash-n read apart.
+        #expect(CallerText.clean("evil\nid") != CallerText.clean(#"evil\nid"#))
+        #expect(CallerText.clean(#"a\b"#) == #"a\\b"#)
+        #expect(CallerText.clean("€ and \u{C2A0}é") == "€ and \u{C2A0}é", "the lead bytes alone change nothing")
+    }
+
     @Test("long values are cut at a byte budget, on a character boundary")
     func clips() {
         let clean = CallerText.clean(String(repeating: "é", count: 1000), maxBytes: 64)
