@@ -29,7 +29,7 @@ public struct LineLogHandler: LogHandler {
         let extra = event.metadata ?? [:]
         let fields = metadata.isEmpty ? extra : metadata.merging(extra) { _, new in new }
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) { line.append(key, value) }
-        sink.write(line.finish(source: event.source))
+        sink.write(line.finish(source: event.source), format: format)
     }
 
     /// Writes one line of `level` whose fields `appendFields` appends in ascending key order: the
@@ -43,7 +43,7 @@ public struct LineLogHandler: LogHandler {
         guard level >= logLevel else { return true }
         var line = LogLine(format: format, level: level, label: label, message: message)
         appendFields(&line)
-        sink.write(line.finish(source: source))
+        sink.write(line.finish(source: source), format: format)
         return true
     }
 }

@@ -12,12 +12,14 @@ public final class LogSink: Sendable {
     public static let standardError = LogSink(descriptor: 2)
 
     static let flushThreshold = 256 * 1024
-    static let maxBuffered = 4 * 1024 * 1024
+    package static let maxBuffered = 4 * 1024 * 1024
     static let interval = DispatchTimeInterval.milliseconds(50)
 
     private struct State {
         var buffer: [UInt8] = []
         var dropped = 0
+        /// The format of the lines written, for the note of dropped ones (one line among them).
+        var format = LogFormat.text
         var started = false
         /// The flusher has been woken for a full buffer and has not flushed since.
         var woken = false
@@ -36,8 +38,9 @@ public final class LogSink: Sendable {
 
     /// Queues one line's bytes (with its newline). Never writes itself: a blocked stderr must
     /// cost the caller (an event loop) dropped lines, not a stall.
-    package func write(_ line: [UInt8]) {
+    package func write(_ line: [UInt8], format: LogFormat = .text) {
         let (startFlusher, wakeFlusher) = state.withLock { state -> (Bool, Bool) in
+            state.format = format
             if state.buffer.count + line.count > Self.maxBuffered {
                 state.dropped += 1
                 return (false, false)
@@ -86,16 +89,23 @@ public final class LogSink: Sendable {
 
     /// The queued bytes (and a note of dropped lines), leaving the queue empty.
     private func takeQueued() -> [UInt8] {
-        let (bytes, dropped) = state.withLock { state -> ([UInt8], Int) in
+        let (bytes, dropped, format) = state.withLock { state -> ([UInt8], Int, LogFormat) in
             defer {
                 state.buffer.removeAll(keepingCapacity: true)
                 state.dropped = 0
                 state.woken = false
             }
-            return (state.buffer, state.dropped)
+            return (state.buffer, state.dropped, state.format)
         }
         var out = bytes
-        if dropped > 0 { out += Array("log: \(dropped) lines dropped (stderr was not keeping up)\n".utf8) }
+        if dropped > 0 {
+            // In the lines' own format: a JSON log reader must be able to parse it too.
+            var note = LogLine(
+                format: format, level: .warning, label: "entitlement",
+                message: "\(dropped) log lines dropped (stderr was not keeping up)")
+            note.append("dropped", dropped)
+            out += note.finish(source: "ServerLogging")
+        }
         return out
     }
 

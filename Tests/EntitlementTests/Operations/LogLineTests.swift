@@ -205,6 +205,23 @@ struct LogLineTests {
         #expect(text.split(separator: "\n") == (0..<1_000).map { "line \($0)" } + ["after"])
     }
 
+    @Test("the note of dropped lines is a line of the log's own format", arguments: LogFormat.allCases)
+    func droppedLinesNote(format: LogFormat) throws {
+        let captured = CapturedLines()
+        // Over the 4 MiB the sink holds: dropped, and counted.
+        captured.sink.write([UInt8](repeating: UInt8(ascii: "x"), count: LogSink.maxBuffered + 1) + [0x0A], format: format)
+        let lines = captured.lines()
+        #expect(lines.count == 1)
+        let note = try #require(lines.first)
+        #expect(note.contains("1 log lines dropped"))
+        if format == .json {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(note.utf8)) as? [String: Any])
+            #expect("\(object["dropped"] ?? "")" == "1", "\(object)")
+        } else {
+            #expect(note.contains("warning") && note.contains("dropped=1"), "\(note)")
+        }
+    }
+
     @Test("text lines keep swift-log's stream layout")
     func textLayout() throws {
         let captured = CapturedLines()
