@@ -224,6 +224,35 @@ def test_one_json_access_line_per_call_with_the_trace_id_and_no_token(observed):
     assert token not in log and token.split(".")[2] not in log, "a token reached the log"
 
 
+def test_calls_that_reach_no_method_are_logged_and_counted_under_one_series(observed):
+    """UNIMPLEMENTED paths, and 405/415 requests, left no access line and no metric; counted per
+    path they would let any caller add series without end."""
+    import time
+    from helpers import H2Client
+    s, port = observed
+    before = scrape(port)
+    with grpc.insecure_channel(s.addr) as channel:
+        for i in range(5):
+            call = channel.unary_unary(f"/no.Such/Method{i}", request_serializer=None, response_deserializer=None)
+            with pytest.raises(grpc.RpcError) as e:
+                call(b"", timeout=5)
+            assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    raw = H2Client(s.port)
+    sid = raw.open(raw.base_headers(f"/{SERVICE}/ListRequests", content_type="text/html"), end_stream=True)
+    raw.pump(lambda: raw.calls[sid].ended, timeout=5)
+    raw.sock.close()
+    after = scrape(port)
+    assert handled(after, "unknown", "Unimplemented", service="unknown") - \
+        handled(before, "unknown", "Unimplemented", service="unknown") == 5
+    assert handled(after, "unknown", "Internal", service="unknown") - handled(before, "unknown", "Internal", service="unknown") == 1
+    methods = {dict(k).get("grpc_method") for k in samples(after, "grpc_server_handled_total")}
+    assert not any(m.startswith("Method") for m in methods), "a series per made-up path"
+    time.sleep(0.3)
+    lines = [json.loads(x) for x in s.log(10_000_000).splitlines() if x.startswith("{")]
+    refused = [x for x in lines if x.get("message") == "call" and "/no.Such/Method3" in json.dumps(x)]
+    assert len(refused) == 1 and refused[0]["grpc.code"] == "UNIMPLEMENTED", refused
+
+
 def test_a_call_whose_connection_drops_is_counted(observed):
     import time
     from helpers import H2Client, health_body

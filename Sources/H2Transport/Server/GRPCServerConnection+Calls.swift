@@ -17,14 +17,15 @@ extension GRPCServerConnection {
         switch stream.method {
         case .post: break
         case .missing: return .http(status: 405, message: "gRPC requires POST, got no method")
-        case .other(let method): return .http(status: 405, message: "gRPC requires POST, got \(method)")
+        case .other(let method): return .http(status: 405, message: "gRPC requires POST, got \(CallerText.clean(method))")
         }
         switch stream.contentType {
         case .grpc: break
         case .missing:
             return .http(status: 415, message: "content-type must be application/grpc or application/grpc+proto, got none")
         case .other(let value):
-            return .http(status: 415, message: "content-type must be application/grpc or application/grpc+proto, got \(value)")
+            return .http(
+                status: 415, message: "content-type must be application/grpc or application/grpc+proto, got \(CallerText.clean(value))")
         }
         guard let path = stream.path else {
             return .grpc(Self.unimplemented(path: stream.path), acceptEncoding: false)

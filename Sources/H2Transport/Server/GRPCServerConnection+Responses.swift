@@ -76,7 +76,17 @@ extension GRPCServerConnection {
         stream.responded = true
         stream.cancelWork()
         releaseBuffer(of: stream)
-        if case .grpc(let error, _) = early { reportFinished(stream, code: error.code, error: error) }
+        // A call refused before it reached a method (not POST, not gRPC, an unknown path) is
+        // reported too, under one "unknown" method: the access log shows it, and the metrics
+        // count it without a series per path a caller makes up.
+        if stream.observed == nil { stream.observed = (Self.unroutedCall, .unary) }
+        switch early {
+        case .grpc(let error, _):
+            reportFinished(stream, code: error.code, error: error)
+        case .http(let status, let message):
+            let code: RPCError.Code = status == 415 ? .internalError : .unimplemented
+            reportFinished(stream, code: code, error: RPCError(code: code, message: message))
+        }
         var headers = HeaderList()
         switch early {
         case .http(let status, let message):
@@ -136,6 +146,9 @@ extension GRPCServerConnection {
     }
 
     static func unimplemented(path: String?) -> RPCError {
-        RPCError(code: .unimplemented, message: "unknown method \(path ?? "(no :path)")")
+        RPCError(code: .unimplemented, message: "unknown method \(path.map { CallerText.clean($0) } ?? "(no :path)")")
     }
+
+    /// What a call that reached no method is reported as.
+    static let unroutedCall = MethodDescriptor(service: "unknown", method: "unknown")
 }
