@@ -1,8 +1,11 @@
+import RPCCore
+
 /// Aggregates audit rows of refused (unauthenticated or denied) Reprocess calls, so a flood of
 /// them cannot fill the disk: at most one row per peer, caller and reason per second, then a
 /// summary row for the calls held back in that second, carrying how many they were and the
 /// distinct ids they named on the newest call's package (up to `maxSummaryIds`; the package and
-/// time are the newest call's).
+/// time are the newest call's), and each distinct reason with how many calls had it (so one call
+/// with another reason last cannot hide a run of forged signatures behind its own).
 /// Authorized calls never pass through here: each keeps its row.
 ///
 /// Bounded: it tracks at most `maxKeys` keys; past that, new keys share one overflow key.
@@ -31,6 +34,8 @@ package struct RefusalAuditThrottle: Sendable {
 
     /// The most distinct request ids a summary row lists.
     static let maxSummaryIds = 100
+    /// The most distinct reasons a summary row counts; the rest are counted together.
+    static let maxSummaryReasons = 8
 
     private struct Entry {
         var windowStart: Int64
@@ -39,6 +44,9 @@ package struct RefusalAuditThrottle: Sendable {
         var last: AuditRecord?
         /// The distinct ids the held calls named, in first-seen order, up to `maxSummaryIds`.
         var heldIds: [String] = []
+        /// How many held calls had each reason, in first-seen order, up to `maxSummaryReasons`.
+        var reasons: [(reason: String, count: Int)] = []
+        var otherReasons = 0
     }
 
     private var entries: [Key: Entry] = [:]
@@ -59,6 +67,13 @@ package struct RefusalAuditThrottle: Sendable {
         // another package starts the list again. Ids compare by bytes, as the stores do.
         if entry.last?.accessPackageId.hasSameBytes(as: record.accessPackageId) != true { entry.heldIds.removeAll() }
         entry.last = record
+        if let index = entry.reasons.firstIndex(where: { $0.reason == record.reason }) {
+            entry.reasons[index].count += 1
+        } else if entry.reasons.count < Self.maxSummaryReasons {
+            entry.reasons.append((record.reason, 1))
+        } else {
+            entry.otherReasons += 1
+        }
         for id in record.requestIds
         where entry.heldIds.count < Self.maxSummaryIds && !entry.heldIds.contains(where: { $0.hasSameBytes(as: id) }) {
             entry.heldIds.append(id)
@@ -84,6 +99,23 @@ package struct RefusalAuditThrottle: Sendable {
         guard entry.held > 0, var last = entry.last else { return nil }
         last.count = entry.held
         last.requestIds = entry.heldIds
+        if entry.reasons.count > 1 || entry.otherReasons > 0 {
+            // Most frequent first: "9× UNAUTHENTICATED: bad signature; 1× UNAUTHENTICATED: …".
+            var parts = entry.reasons.sorted { $0.count > $1.count }.map { "\($0.count)× \($0.reason)" }
+            if entry.otherReasons > 0 { parts.append("\(entry.otherReasons)× other reasons") }
+            last.reason = Self.clipped(parts.joined(separator: "; "))
+        }
         return last
+    }
+
+    /// At most `CallerText.maxMessageBytes` (the reasons are cleaned already: only cut).
+    private static func clipped(_ text: String) -> String {
+        guard text.utf8.count > CallerText.maxMessageBytes else { return text }
+        var out = ""
+        for character in text {
+            guard out.utf8.count + character.utf8.count <= CallerText.maxMessageBytes else { break }
+            out.append(character)
+        }
+        return out + "…"
     }
 }

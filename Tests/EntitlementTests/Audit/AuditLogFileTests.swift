@@ -154,6 +154,27 @@ struct RefusalAuditThrottleTests {
         #expect(throttle.flush(now: .max).isEmpty)
     }
 
+    @Test("a summary counts each reason its calls had: one last call cannot hide a run of others")
+    func summaryCountsReasons() {
+        var throttle = RefusalAuditThrottle()
+        let key = RefusalAuditThrottle.Key(peerHost: "10.0.0.9", caller: nil, code: "UNAUTHENTICATED")
+        func call(_ reason: String) -> AuditRecord {
+            AuditRecord(
+                callerObjectId: nil, time: testNow, accessPackageId: "ap-1", requestIds: ["r1"], decision: .denied,
+                reason: reason, peer: "10.0.0.9:1")
+        }
+        #expect(throttle.admit(key, record: call("UNAUTHENTICATED: bad signature"), now: 0) == .write(summary: nil))
+        for i in 1...9 { #expect(throttle.admit(key, record: call("UNAUTHENTICATED: bad signature"), now: Int64(i)) == .held) }
+        #expect(throttle.admit(key, record: call("UNAUTHENTICATED: no token"), now: 10) == .held)
+        let summary = throttle.flush(now: 2_000_000_000).first
+        #expect(summary?.count == 10)
+        #expect(summary?.reason == "9× UNAUTHENTICATED: bad signature; 1× UNAUTHENTICATED: no token")
+        // One reason throughout: it is the reason, as before.
+        #expect(throttle.admit(key, record: call("UNAUTHENTICATED: no token"), now: 3_000_000_000) == .write(summary: nil))
+        _ = throttle.admit(key, record: call("UNAUTHENTICATED: no token"), now: 3_000_000_001)
+        #expect(throttle.flush(now: .max).first?.reason == "UNAUTHENTICATED: no token")
+    }
+
     @Test("authorized Reprocess calls each keep their own row")
     func authorizedCallsKeepRows() async throws {
         try await withEmbeddedStore(requests: [makeRequest("r1")]) { store, _ in
