@@ -68,8 +68,18 @@ package struct LogLine {
 
     /// Several values as one comma-separated field (`a,b,c`; in JSON one string), as a swift-log
     /// string value holding them joined would be written, without making that string.
+    /// A comma inside a value is written `\,` (callers' backslashes reach here escaped already,
+    /// as `\\`), so `a,b` and the one id "a,b" read apart.
     package mutating func append(_ key: String, joining values: [String]) {
         startField(key)
+        if values.contains(where: { $0.utf8.contains(UInt8(ascii: ",")) }) {
+            let escaped = values.map { $0.split(separator: ",", omittingEmptySubsequences: false).joined(separator: "\\,") }
+            return appendJoined(escaped)
+        }
+        appendJoined(values)
+    }
+
+    private mutating func appendJoined(_ values: [String]) {
         switch format {
         case .text:
             // Joined only when some value must be quoted (rare): the usual ids go straight in.

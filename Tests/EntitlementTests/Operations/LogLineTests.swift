@@ -222,6 +222,18 @@ struct LogLineTests {
         }
     }
 
+    @Test("a comma inside a joined value is escaped, so one id \"a,b\" and two ids a and b read apart", arguments: LogFormat.allCases)
+    func commaInJoinedValues(format: LogFormat) {
+        func field(_ values: [String]) -> String {
+            var line = LogLine(format: format, level: .info, label: "t", message: "m")
+            line.append("ids", joining: values)
+            return String(decoding: line.finish(source: "t"), as: UTF8.self)
+        }
+        #expect(field(["a,b"]) != field(["a", "b"]))
+        #expect(field(["a,b", "c"]).contains(#"a\,b,c"#) || field(["a,b", "c"]).contains(#"a\\,b,c"#))
+        #expect(field(["a", "b"]).contains("a,b"))
+    }
+
     @Test("text lines keep swift-log's stream layout")
     func textLayout() throws {
         let captured = CapturedLines()
