@@ -88,6 +88,7 @@ enum RequestRow {
 
     /// `NOTIFY` for each of several requests, in their order, in one statement.
     private static func announce(bodies: [ByteBuffer], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !bodies.isEmpty else { return }
         let payloads = try await announcements(bodies: bodies, on: connection, logger: logger)
         try await connection.query(
             """
@@ -155,14 +156,20 @@ enum RequestRow {
                 nanos.append(created.nanos)
                 bodies.append(ByteBuffer(bytes: request.serializedBytes()))
             }
-            try await connection.query(
+            let rows = try await connection.query(
                 """
                 INSERT INTO requests (id, access_package_id, state, created_seconds, created_nanos, body)
                 SELECT * FROM unnest(\(ids)::text[], \(packages)::text[], \(states)::int4[], \(seconds)::int8[],
                     \(nanos)::int4[], \(bodies)::bytea[])
                 ON CONFLICT (id) DO NOTHING
+                RETURNING id
                 """, logger: logger)
-            try await announce(bodies: bodies, on: connection, logger: logger)
+            // Only the rows inserted: one another replica imported first (at the same moment) is
+            // its version, and announcing this file's copy of it would show watchers a phantom.
+            var inserted: Set<ExactString> = []
+            for try await id in rows.decode(String.self) { inserted.insert(ExactString(id)) }
+            let announced = inserted.count == ids.count ? bodies : zip(ids, bodies).filter { inserted.contains(ExactString($0.0)) }.map(\.1)
+            try await announce(bodies: announced, on: connection, logger: logger)
         }
     }
 }

@@ -104,16 +104,19 @@ public final class EntitlementServer: Sendable {
                 latency: configuration.provisioningLatency)
             let worker = DeliveryWorker(store: store, provisioner: provisioner, logger: logger)
             let deliveryTask = Task {
-                // While commits fail (a full disk), the store tries one every 5 s, so health
-                // turns SERVING again once they succeed, whether or not calls come.
-                let probe = Task {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: .seconds(5))
-                        await store.probeCommit()
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await worker.run() }
+                    // While commits fail (a full disk), the store tries one every 5 s, so health
+                    // turns SERVING again once they succeed, whether or not calls come.
+                    group.addTask {
+                        while true {
+                            do { try await Task.sleep(for: .seconds(5)) } catch { return }
+                            await store.probeCommit()
+                        }
                     }
+                    await group.next()
+                    group.cancelAll()
                 }
-                await worker.run()
-                probe.cancel()
             }
 
             var serverConfiguration = GRPCServerConfiguration(host: configuration.host, port: configuration.port)

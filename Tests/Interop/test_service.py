@@ -498,3 +498,21 @@ def test_failed_delivery_ends_delivery_failed_with_attempts(failing_server):
     # and a failed request is eligible again
     again = reprocess(s, "ap-1", [rid]).results[0]
     assert again.outcome == O.REPROCESS_OUTCOME_ACCEPTED
+
+
+def test_caller_text_in_grpc_message_is_escaped_once(server):
+    """Whole messages are made safe again on the way out; that pass must not escape the escapes
+    of the caller's values in them (a newline showed as \\\\n, a backslash as four)."""
+    stub = server.stub()
+    for package, shown in (("a\r\nb", r'"a\r\nb"'), ("a\\b", r'"a\\b"'), ("a\u2028b", r'"a\u{2028}b"')):
+        with pytest.raises(grpc.RpcError) as e:
+            stub.ListRequests(pb.ListRequestsRequest(access_package_id=package), metadata=admin_md(), timeout=5)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+        assert f"access package {shown} does not exist" in e.value.details(), e.value.details()
+    r = stub.Reprocess(pb.ReprocessRequest(access_package_id="ap-1", request_ids=["r\u212a"]), metadata=admin_md(),
+                       timeout=5)
+    assert r'(r\u{212A}) in access package' in r.results[0].detail, r.results[0].detail
+    with pytest.raises(grpc.RpcError) as e:
+        list(stub.WatchRequests(pb.WatchRequestsRequest(access_package_id="ap-1", request_ids=["r\u212a"]),
+                                metadata=admin_md(), timeout=5))
+    assert r'(r\u{212A}) is not a request' in e.value.details(), e.value.details()

@@ -84,7 +84,7 @@ def test_package_watch_sees_every_change_from_the_start(server):
 def test_a_package_watch_answers_with_headers_before_any_change(server):
     """A quiet watch showed a client and a proxy nothing until the first change: grpcio's
     initial_metadata() blocked, and nginx ended it when its read timeout passed (504)."""
-    call = server.stub().WatchRequests(pb.WatchRequestsRequest(access_package_id="ap-2"), metadata=admin_md(),
+    call = server.stub().WatchRequests(pb.WatchRequestsRequest(access_package_id="ap-empty"), metadata=admin_md(),
                                        timeout=30)
     done = threading.Event()
     threading.Thread(target=lambda: (call.initial_metadata(), done.set()), daemon=True).start()

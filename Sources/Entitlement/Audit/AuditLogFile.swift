@@ -187,7 +187,7 @@ final class AuditLogFile: Sendable {
 
     /// The `seq` of the last line that has one: 0 for an empty file, nil when the file has
     /// lines but none with a seq (written before lines carried one: nothing to reconcile by).
-    func lastSeq() -> Int64? { recentSeqs().map { $0.last ?? 0 } }
+    func lastSeq() -> Int64? { recentSeqs(wantedLines: 1).map { $0.last ?? 0 } }
 
     /// The seqs of the file's last lines, in file order: at least `wantedLines` of them, or all
     /// when fewer (the last 1 MiB holds thousands of ordinary lines; a window grows to 64 MiB

@@ -51,7 +51,7 @@ public struct AuditRecord: Sendable, Hashable {
         self.requestIds = requestIds.prefix(Self.maxRequestIds).map { CallerText.clean($0) }
         self.outcomes = Array(outcomes.prefix(Self.maxRequestIds))
         self.decision = decision
-        self.reason = CallerText.clean(reason, maxBytes: CallerText.maxMessageBytes)
+        self.reason = CallerText.message(reason)
         self.peer = peer.map { CallerText.clean($0, maxBytes: 64) }
         self.count = count
     }

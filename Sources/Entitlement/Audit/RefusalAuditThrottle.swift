@@ -101,19 +101,20 @@ package struct RefusalAuditThrottle: Sendable {
         last.requestIds = entry.heldIds
         if entry.reasons.count > 1 || entry.otherReasons > 0 {
             // Most frequent first: "9× UNAUTHENTICATED: bad signature; 1× UNAUTHENTICATED: …".
-            var parts = entry.reasons.sorted { $0.count > $1.count }.map { "\($0.count)× \($0.reason)" }
+            // Each reason clipped, so a long one cannot push the rare ones out of the row.
+            var parts = entry.reasons.sorted { $0.count > $1.count }.map { "\($0.count)× \(Self.clipped($0.reason, to: 120))" }
             if entry.otherReasons > 0 { parts.append("\(entry.otherReasons)× other reasons") }
-            last.reason = Self.clipped(parts.joined(separator: "; "))
+            last.reason = Self.clipped(parts.joined(separator: "; "), to: CallerText.maxMessageBytes)
         }
         return last
     }
 
-    /// At most `CallerText.maxMessageBytes` (the reasons are cleaned already: only cut).
-    private static func clipped(_ text: String) -> String {
-        guard text.utf8.count > CallerText.maxMessageBytes else { return text }
+    /// At most `limit` bytes (the reasons are cleaned already: only cut).
+    private static func clipped(_ text: String, to limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
         var out = ""
         for character in text {
-            guard out.utf8.count + character.utf8.count <= CallerText.maxMessageBytes else { break }
+            guard out.utf8.count + character.utf8.count <= limit else { break }
             out.append(character)
         }
         return out + "…"

@@ -49,6 +49,8 @@ struct JSONObjectReader {
     }
 
     /// An int32 from a JSON number or a decimal string, as proto3 JSON allows; never negative here.
+    static let maxCount: Int32 = 1_000_000_000
+
     func count(_ name: String) throws(ImportError) -> Int32 {
         guard let value = fields[name] else { return 0 }
         let number: Int64?
@@ -63,6 +65,11 @@ struct JSONObjectReader {
             throw ImportError(path: fieldPath(name), message: "not a 32-bit integer")
         }
         guard result >= 0 else { throw ImportError(path: fieldPath(name), message: "must not be negative") }
+        // Counts go up with every Reprocess and delivery attempt, and watchers tell a new version
+        // from an old one by them (`RequestProgress`): one imported near Int32.max would stop.
+        guard result <= Self.maxCount else {
+            throw ImportError(path: fieldPath(name), message: "must be at most \(Self.maxCount)")
+        }
         return result
     }
 

@@ -7,6 +7,8 @@ import Synchronization
 
 /// The little file-system work the store needs at start-up.
 package enum FileSystem {
+    package static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
     /// Creates `path` and its missing parents (mode 0700: the dir holds the page-token key).
     package static func makeDirectory(_ path: String) throws(StoreError) {
         var prefix = path.hasPrefix("/") ? "/" : ""

@@ -70,7 +70,11 @@ extension RequestStore: RefusalAuditing {
     /// audit.log is written after each commit, so a crash between the two loses lines the
     /// table has: at start-up, every row after the file's last `seq` is appended.
     /// - Returns: how many lines were appended.
-    static func reconcileAuditFile(_ file: AuditTrail, with database: SQLiteDatabase) throws(StoreError) -> Int {
+    /// - Parameter checkingOrder: whether the file's seqs are this database's (not when the data
+    ///   dir was a PostgreSQL replica's: its audit.log numbers that store's rows).
+    static func reconcileAuditFile(
+        _ file: AuditTrail, with database: SQLiteDatabase, checkingOrder: Bool = true
+    ) throws(StoreError) -> Int {
         guard var last = file.lastSeq() else { return 0 }
         let newestRow: Int64
         do {
@@ -81,7 +85,7 @@ extension RequestStore: RefusalAuditing {
         // A commit is durable before its line is written, so the table is never behind the file:
         // it is when the database was emptied, replaced or restored from an older copy, and
         // serving would answer from the wrong data (an empty store says every package is unknown).
-        guard newestRow >= last else {
+        guard newestRow >= last || !checkingOrder else {
             throw StoreError.corrupt(
                 "entitlement.sqlite3 holds audit rows up to seq \(newestRow) but audit.log has seq \(last): the "
                     + "database was emptied, replaced or restored from an older copy. Restore it, or move audit.log "

@@ -73,7 +73,9 @@ public actor RequestStore: RequestStoring {
         self.logger = logger
         // Loaded here, before the writer thread first touches the connection.
         self.state = try Self.load(database)
-        let appended = try Self.reconcileAuditFile(auditTrail, with: database)
+        // A PostgreSQL replica's data dir (its audit.log numbers that store's rows) has this file.
+        let wasSharedStoreDir = FileSystem.exists(directory + "/audit-writer.key")
+        let appended = try Self.reconcileAuditFile(auditTrail, with: database, checkingOrder: !wasSharedStoreDir)
         if appended > 0 {
             logger.notice("audit.log was missing lines of committed calls (a crash); appended them", metadata: [
                 "lines": .stringConvertible(appended),

@@ -178,7 +178,7 @@ public struct AuthorizationInterceptor: ServerInterceptor {
             "method": "\(context.method)",
             "peer": "\(context.peer)",
             "code": "\(refusal.error.code)",
-            "reason": "\(CallerText.clean(reason, maxBytes: CallerText.maxMessageBytes))",
+            "reason": "\(CallerText.message(reason))",
         ]
         if let caller { metadata["caller"] = "\(caller.objectId)" }
 

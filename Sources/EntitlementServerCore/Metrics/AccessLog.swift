@@ -87,7 +87,7 @@ public final class AccessLog: CallObserver {
 
     /// The message a failed call was sent.
     static func message(of summary: CallSummary) -> String? {
-        summary.error.map { CallerText.clean($0.message, maxBytes: CallerText.maxMessageBytes) }
+        summary.error.map { CallerText.message($0.message) }
     }
 
     /// What lay under a failed call's status (a store's SQLite error, say): the caller gets only
@@ -95,7 +95,7 @@ public final class AccessLog: CallObserver {
     /// text a caller may have shaped.
     static func cause(of summary: CallSummary) -> String? {
         guard let cause = summary.error?.cause else { return nil }
-        return CallerText.clean(String(describing: cause), maxBytes: CallerText.maxMessageBytes)
+        return CallerText.message(String(describing: cause))
     }
 
     static func milliseconds(_ duration: Duration) -> String {

@@ -131,7 +131,7 @@ extension GRPCServerConnection {
     /// header, an id of megabytes), and a header past the peer's limit gets the stream reset
     /// instead of the status delivered.
     static func grpcMessage(_ message: String) -> String {
-        PercentEncoding.encode(CallerText.clean(message, maxBytes: CallerText.maxMessageBytes))
+        PercentEncoding.encode(CallerText.message(message))
     }
 
     static let deadlineExceeded = RPCError(code: .deadlineExceeded, message: "deadline exceeded")

@@ -1,7 +1,8 @@
 /// Caller-supplied text made safe for `grpc-message`, logs and the audit table, in one place:
 /// control characters (a newline could forge a log line), the line and paragraph separators some
-/// readers also break lines at (U+0085, U+2028, U+2029) and the backslash (so an escaped newline
-/// and a typed `\n` differ) are escaped, and the length is bounded
+/// readers also break lines at (U+0085, U+2028, U+2029), bidi controls (they reorder what a reader
+/// sees) and the backslash (so an escaped newline and a typed `\n` differ) are escaped, and the
+/// length is bounded
 /// (a 4 MiB request id must not become a 4 MiB header, which HTTP/2 peers reset, or log line).
 public enum CallerText {
     /// The most UTF-8 bytes of one caller-supplied value kept in an id-like field.
@@ -10,11 +11,23 @@ public enum CallerText {
     public static let maxMessageBytes = 1024
 
     public static func clean(_ text: String, maxBytes: Int = CallerText.maxBytes) -> String {
+        escape(text, maxBytes: maxBytes, backslashes: true)
+    }
+
+    /// A whole message (an error's text, a reason) made safe as `clean` makes a value, except that
+    /// backslashes are left alone: the caller's values in it were cleaned already, and escaping
+    /// their escapes again would show `\\n` for a newline. Running it twice changes nothing.
+    public static func message(_ text: String, maxBytes: Int = CallerText.maxMessageBytes) -> String {
+        escape(text, maxBytes: maxBytes, backslashes: false)
+    }
+
+    private static func escape(_ text: String, maxBytes: Int, backslashes: Bool) -> String {
         if text.utf8.count <= maxBytes, !needsEscaping(text) { return text }
         var out = ""
         out.reserveCapacity(min(text.utf8.count, maxBytes) + 8)
         for scalar in text.unicodeScalars {
-            let piece = Self.isEscaped(scalar) ? scalar.escaped(asASCII: true) : String(scalar)
+            let escaped = scalar == "\\" ? backslashes : Self.isEscaped(scalar)
+            let piece = escaped ? scalar.escaped(asASCII: true) : String(scalar)
             if out.utf8.count + piece.utf8.count > maxBytes {
                 out += "…"
                 break
@@ -50,7 +63,8 @@ public enum CallerText {
 
     private static func isEscaped(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
-        case 0..<0x20, 0x7F, 0x5C, 0x85, 0x2028, 0x2029: true
+        // Bidi embeddings, overrides and isolates too: they reorder what a reader sees.
+        case 0..<0x20, 0x7F, 0x5C, 0x85, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
         default: false
         }
     }

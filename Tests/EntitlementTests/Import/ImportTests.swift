@@ -118,6 +118,10 @@ struct ImportTests {
                 "requests[0].resources[0].attempts: must not be negative"
             ),
             (
+                #"{"requests": [{"id": "r", "accessPackageId": "ap-1", "state": 4, "reprocessCount": 2147483647}]}"#,
+                "requests[0].reprocessCount: must be at most 1000000000"
+            ),
+            (
                 #"{"requests": [{"id": "r", "accessPackageId": "ap-1", "state": 4, "colour": "red"}]}"#,
                 "requests[0].colour: unknown field"
             ),
