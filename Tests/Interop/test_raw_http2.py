@@ -164,10 +164,11 @@ def test_compressed_flag_with_identity_encoding_is_internal(h2c, token):
     assert call.status == 13, call
 
 
-def test_gzip_request_with_encoding_header_ok(h2c, token):
+@pytest.mark.parametrize("name", ["gzip", "GZIP"])  # content codings are case-insensitive
+def test_gzip_request_with_encoding_header_ok(h2c, token, name):
     msg = pb.ListRequestsRequest(access_package_id="ap-3", page_size=2).SerializeToString()
     call = h2c.call(LIST_PATH, grpc_frame(gzip.compress(msg), compressed=True), token=token,
-                    extra=[("grpc-encoding", "gzip")])
+                    extra=[("grpc-encoding", name)])
     assert call.status == 0, call
 
 

@@ -177,7 +177,10 @@ public enum PageTokenError: Error, Sendable, Hashable, RPCErrorConvertible {
         case .malformed:
             RPCError(code: .invalidArgument, message: "page_token is malformed: it is not a token this service issued")
         case .tampered:
-            RPCError(code: .invalidArgument, message: "page_token was tampered with: its signature does not match")
+            RPCError(
+                code: .invalidArgument,
+                message: "page_token was tampered with, or issued by another server (another data dir or store): "
+                    + "its signature does not match; list again from the first page")
         case .mismatched:
             RPCError(
                 code: .invalidArgument,

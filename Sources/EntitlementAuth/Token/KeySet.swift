@@ -15,6 +15,9 @@ enum SigningAlgorithm: String, Sendable {
 struct KeySet: Sendable {
     let algorithms: [String: SigningAlgorithm]
     let collection: JWTKeyCollection
+    /// Keys of the file that were skipped, by kid, and why: a token naming one is told that,
+    /// not that the JWKS has no such key.
+    var skipped: [String: String] = [:]
 
     /// Reads and validates `path`. Keys of types this service does not verify with (EdDSA, other
     /// curves, `use: enc`, a declared `alg` other than the pinned one, no `kid`) are skipped with a
@@ -34,6 +37,7 @@ struct KeySet: Sendable {
         }
 
         var algorithms: [String: SigningAlgorithm] = [:]
+        var skipped: [String: String] = [:]
         var jwks: [JWK] = []
         for (index, key) in raw.keys.enumerated() {
             let label = key.kid.map { "key '\($0)'" } ?? "key #\(index)"
@@ -43,6 +47,7 @@ struct KeySet: Sendable {
             }
             if let use = key.use, use != "sig" {
                 logger.warning("JWKS: skipping \(label): use is '\(use)', not 'sig'")
+                skipped[kid] = "its use is '\(use)', not 'sig'"
                 continue
             }
             let jwk: JWK
@@ -59,6 +64,7 @@ struct KeySet: Sendable {
                     logger.warning(
                         "JWKS: skipping \(label): its RSA modulus is \(bits) bits; keys under \(Self.minimumRSABits) bits are refused"
                     )
+                    skipped[kid] = "its RSA modulus is \(bits) bits; keys under \(Self.minimumRSABits) bits are refused"
                     continue
                 }
                 jwk = .rsa(.rs256, identifier: JWKIdentifier(string: kid), modulus: n, exponent: e)
@@ -72,10 +78,12 @@ struct KeySet: Sendable {
                 logger.warning(
                     "JWKS: skipping \(label): kty '\(key.kty ?? "")' crv '\(key.crv ?? "")' is not RSA or EC P-256"
                 )
+                skipped[kid] = "it is not an RSA or EC P-256 key"
                 continue
             }
             if let declared = key.alg, declared != algorithm.rawValue {
                 logger.warning("JWKS: skipping \(label): alg '\(declared)' is not \(algorithm.rawValue)")
+                skipped[kid] = "its alg is '\(declared)'; only \(algorithm.rawValue) is accepted for it"
                 continue
             }
             guard algorithms.updateValue(algorithm, forKey: kid) == nil else {
@@ -98,7 +106,9 @@ struct KeySet: Sendable {
         }
         // Tokens are matched by kid before jwt-kit sees them; no default key to fall back to.
         await collection.clearDefault()
-        return KeySet(algorithms: algorithms, collection: collection)
+        // A kid both skipped and usable (two entries) is usable.
+        for kid in algorithms.keys { skipped[kid] = nil }
+        return KeySet(algorithms: algorithms, collection: collection, skipped: skipped)
     }
 }
 

@@ -210,6 +210,9 @@ public final class TokenVerifier: Sendable {
             throw Self.unauthenticated("token has no key id (kid)")
         }
         guard let pinned = keys.algorithms[kid] else {
+            if let why = keys.skipped[kid] {
+                throw Self.unauthenticated("the JWKS's key \"\(CallerText.clean(kid, maxBytes: 128))\" cannot verify tokens: \(why)")
+            }
             throw Self.unauthenticated(Self.unknownKidMessage)
         }
         guard requested == pinned else {

@@ -44,7 +44,7 @@ extension GRPCServerConnection {
         if let encoding = stream.encoding, CompressionAlgorithm(rawValue: encoding) == nil {
             let error = RPCError(
                 code: .unimplemented,
-                message: "grpc-encoding \"\(encoding)\" is not supported; use one of \(CompressionAlgorithm.acceptEncodingHeader)"
+                message: "grpc-encoding \"\(CallerText.clean(encoding))\" is not supported; use one of \(CompressionAlgorithm.acceptEncodingHeader)"
             )
             return .grpc(error, acceptEncoding: true)
         }

@@ -220,7 +220,8 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
             stream.method = RequestHeader.equal(value, "POST") ? .post : .other(String(decoding: value, as: UTF8.self))
         case .path: stream.path = paths.string(for: value)
         case .contentType: stream.contentType = ContentTypeCheck(value: value)
-        case .encoding: stream.encoding = String(decoding: value, as: UTF8.self)
+        // Content codings are case-insensitive (RFC 9110 §8.4.1), as grpc-accept-encoding is read.
+        case .encoding: stream.encoding = String(decoding: value, as: UTF8.self).lowercased()
         case .acceptEncoding:
             let listed = acceptEncodings.meaning(of: value) { CompressionAlgorithm.preferred(fromAcceptEncoding: $0) }
             stream.responseCompression = CompressionAlgorithm.preferred(stream.responseCompression, listed)

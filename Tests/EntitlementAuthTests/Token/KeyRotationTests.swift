@@ -26,6 +26,19 @@ struct KeyRotationTests {
     }
 
     @Test(
+        "a token naming a key the JWKS has but cannot use is told why, not that there is no such key",
+        arguments: [("use", "enc", "its use is 'enc', not 'sig'"), ("alg", "PS256", "its alg is 'PS256'")])
+    func unusableKey(field: String, value: String, why: String) async throws {
+        var unusable = TestKeys.rsaB.jwk
+        unusable[field] = value
+        let fixture = try await VerifierFixture(keys: [TestKeys.rsaA.jwk, unusable])
+        let header = "Bearer \(try await Mint.rs256(key: TestKeys.rsaB))"
+        let error = await #expect(throws: RPCError.self) { _ = try await fixture.verifier.verify(authorization: header) }
+        #expect(error?.code == .unauthenticated)
+        #expect(error?.message.contains(#"the JWKS's key "rsa-b" cannot verify tokens: \#(why)"#) == true, "\(String(describing: error))")
+    }
+
+    @Test(
         "a malformed or unusable new JWKS keeps the old keys in force",
         arguments: [
             Data("{\"keys\": [".utf8),
