@@ -119,11 +119,20 @@ extension PostgresRequestStore {
 
     public func deliveryRetryCount(requestId: String) -> Int { deliveryRetries[ExactString(requestId)] ?? 0 }
 
+    /// The DELIVERING requests of every replica, for the metrics gauge. A scrape must not wait out
+    /// an outage (Prometheus times out), nor read 0 then (a dashboard would show the backlog
+    /// cleared just as deliveries stall): a short deadline, and the last count when it passes.
     public func deliveryBacklog() async -> Int {
-        (try? await database { client in
-            try await client.query("SELECT count(*) FROM requests WHERE state = \(Self.deliveringState)")
+        // Not through `database`: a slow count must not mark the database unreachable (health).
+        guard isCommitting else { return lastDeliveryBacklog }
+        let client = client
+        let delivering = Self.deliveringState
+        let counted = try? await Self.withDeadline(.seconds(1)) {
+            try await client.query("SELECT count(*) FROM requests WHERE state = \(delivering)")
                 .decode(Int.self).first { _ in true } ?? 0
-        }) ?? 0
+        }
+        if let counted { lastDeliveryBacklog = counted }
+        return lastDeliveryBacklog
     }
 
     public func recordGrant(requestId: String, resourceId: String, resourceType: String, principalId: String)

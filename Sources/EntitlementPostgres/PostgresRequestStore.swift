@@ -51,6 +51,8 @@ public actor PostgresRequestStore: RequestStoring, RefusalAuditing {
     let directoryLock: DataDirectoryLock
     /// The data dir's name in the audit table's `written_by` (kept in the dir, so it outlives restarts).
     let auditWriter: String
+    /// The last delivery backlog counted (see `deliveryBacklog`).
+    var lastDeliveryBacklog = 0
     private var background: [Task<Void, Never>] = []
     private var closed = false
     var directory = DirectoryTables()

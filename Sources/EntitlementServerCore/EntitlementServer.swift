@@ -229,9 +229,13 @@ extension EntitlementServer {
         let connections = Gauge(label: "entitlement_open_connections", factory: factory)
         let backlog = Gauge(label: "entitlement_delivery_backlog", factory: factory)
         let watchers = Gauge(label: "entitlement_watch_streams", factory: factory)
+        // 1 while the store commits (health SERVING as far as the store goes), 0 while it cannot:
+        // a full disk, or a database that is down or refusing connections.
+        let committing = Gauge(label: "entitlement_store_committing", factory: factory)
         return MetricsEndpoint(registry: registry) {
             inFlight.record(server.callsInFlight)
             connections.record(server.openConnections)
+            committing.record(store.isCommitting ? 1 : 0)
             backlog.record(await store.deliveryBacklog())
             watchers.record(store.changes.subscriberCount)
         }

@@ -135,7 +135,8 @@ def test_metrics_count_every_call_by_method_and_code(observed):
     assert samples(after, "grpc_server_msg_received_total")[key] >= 7
     for name in ["entitlement_bytes_received_total", "entitlement_bytes_sent_total", "entitlement_open_connections",
                  "entitlement_calls_in_flight", "entitlement_delivery_backlog", "entitlement_watch_streams",
-                 "entitlement_store_commit_seconds_count", "entitlement_token_cache_lookups_total"]:
+                 "entitlement_store_commit_seconds_count", "entitlement_token_cache_lookups_total",
+                 "entitlement_store_committing"]:
         assert samples(after, name), f"{name} missing"
 
 
