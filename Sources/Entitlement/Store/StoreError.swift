@@ -15,7 +15,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
     case unreachable(String)
     /// A commit was sent and not confirmed in time: the change may or may not have been made.
     case unconfirmed(String)
-    /// The caller gave up (deadline, cancel) before the change was committed: nothing was changed.
+    /// The call's task was cancelled (its caller gave up, or shutdown cut it off) before the change
+    /// was committed: nothing was changed.
     case callerGone
     /// The reply would not fit in one message; nothing was changed.
     case replyTooLarge(bytes: Int)
@@ -28,7 +29,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, RPCErrorConver
         case .overloaded(let pending): "\(pending) writes are already waiting for the disk"
         case .unreachable(let message): "the database: \(message)"
         case .unconfirmed(let message): "the database: \(message)"
-        case .callerGone: "the caller gave up (deadline or cancel) before the call was committed; nothing was changed"
+        case .callerGone:
+            "the caller gave up (deadline or cancel), or the server cut the call off at shutdown, before it was committed; nothing was changed"
         case .replyTooLarge(let bytes):
             "the reply would be \(bytes) bytes, over the \(GRPCFraming.maxMessageSize / 1_048_576) MiB message limit"
         }
