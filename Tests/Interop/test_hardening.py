@@ -107,6 +107,41 @@ def test_clients_resetting_tcp_right_after_sending_do_not_crash_the_server(launc
             pb.ListRequestsRequest(access_package_id="ap-1", page_size=1), metadata=admin_md(), timeout=5)
 
 
+def test_connections_reset_with_a_reply_pending_are_freed_at_once(launcher):
+    """A read completed after the reset flushed the pending reply; closing its stream armed the
+    5-minute idle timer, which kept each connection (~7 KiB) alive for those 5 minutes: an
+    unauthenticated client could grow the process and slow every call."""
+    import socket
+    import struct
+    from helpers import PREFACE, health_body
+    import hpack
+    s = launcher()
+    block = hpack.Encoder().encode([(":method", "POST"), (":scheme", "http"), (":path", "/grpc.health.v1.Health/Check"),
+                                    (":authority", "x"), ("content-type", "application/grpc")])
+    request = PREFACE + frame(4, 0, 0) + frame(HEADERS, 0x4, 1, block) + frame(0, END_STREAM, 1, health_body())
+
+    def rss_kib():
+        for line in open(f"/proc/{s.proc.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+    def burst(n):
+        for _ in range(n):
+            sock = socket.create_connection(("127.0.0.1", s.port))
+            sock.sendall(request)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # RST before the reply is read
+
+    burst(2_000)  # the allocator's first growth
+    time.sleep(1)
+    before = rss_kib()
+    burst(4_000)
+    time.sleep(1)
+    grown = rss_kib() - before
+    assert grown < 8_000, f"RSS grew {grown} KiB over 4,000 reset connections (it was ~28 MiB when each was kept)"
+    assert s.alive()
+
+
 # ------------------------------------------------------------------ keepalive
 
 

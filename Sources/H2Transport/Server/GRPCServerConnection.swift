@@ -78,6 +78,10 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         bodySweep?.cancel()
         keepalive.cancel()
         maxAgeTimer?.cancel()
+        // Nothing more is written, and no timer armed: a read completed after a reset flushed a
+        // pending reply, whose stream's close armed the 5-minute idle timer, and that timer kept
+        // the whole connection alive (7 KiB each) for its 5 minutes.
+        self.context = nil
         context.fireChannelInactive()
     }
 
