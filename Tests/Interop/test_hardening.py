@@ -142,6 +142,32 @@ def test_connections_reset_with_a_reply_pending_are_freed_at_once(launcher):
     assert s.alive()
 
 
+def test_a_connection_that_sends_no_preface_is_closed_not_held_as_idle(launcher):
+    """Silent sockets (or half a preface) were held 5 minutes each, with a --max-connections slot."""
+    import socket
+    from helpers import PREFACE
+    s = launcher()
+    silent = socket.create_connection(("127.0.0.1", s.port))
+    half = socket.create_connection(("127.0.0.1", s.port))
+    half.sendall(PREFACE[:10])
+    talking = H2Client(s.port)  # preface and SETTINGS: kept
+    for sock in (silent, half):
+        sock.settimeout(30)
+        data = b""
+        while chunk := sock.recv(65536):  # the server's SETTINGS, then the close
+            data += chunk
+        sock.close()
+    deadline = time.monotonic() + 5
+    while "sent no HTTP/2 preface" not in s.log() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the log is written every 50 ms
+    assert s.log().count("sent no HTTP/2 preface") == 2, s.log()[-2000:]
+    sid = talking.open(talking.base_headers("/grpc.health.v1.Health/Check"), end_stream=False)
+    from helpers import health_body
+    talking.send_body(sid, health_body())
+    talking.pump(lambda: talking.calls[sid].ended, timeout=5)
+    assert talking.calls[sid].ended and not talking.goaway, "a client that spoke HTTP/2 was closed too"
+
+
 # ------------------------------------------------------------------ keepalive
 
 

@@ -34,6 +34,9 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     @exclusivity(unchecked) var flushing = false
     @exclusivity(unchecked) var draining = false
     @exclusivity(unchecked) var idleTimer: Scheduled<Void>?
+    /// Until the client's preface and SETTINGS arrive: a connection that says nothing (or half a
+    /// preface) is closed after `prefaceTimeout`, not held as idle for 5 minutes with a slot.
+    @exclusivity(unchecked) var prefaceTimer: Scheduled<Void>?
     @exclusivity(unchecked) var controlFrames = ControlFrameBudget()
     @exclusivity(unchecked) var acceptEncodings = RepeatedHeaderValue<CompressionAlgorithm>()
     @exclusivity(unchecked) var paths = RepeatedHeaderValue<String>()
@@ -70,11 +73,23 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         flush()
         armIdleTimer()
         armMaxAgeTimer()
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        prefaceTimer = context.eventLoop.scheduleTask(in: Self.prefaceTimeout) {
+            let me = bound.value
+            guard let context = me.context else { return }
+            me.shared.logger.notice(
+                "closing a connection that sent no HTTP/2 preface and SETTINGS within \(Self.prefaceTimeout.nanoseconds / 1_000_000_000) s",
+                metadata: ["peer": "\(me.peer)"])
+            context.close(promise: nil)
+        }
     }
+
+    static let prefaceTimeout = TimeAmount.seconds(10)
 
     func channelInactive(context: ChannelHandlerContext) {
         abandonStreams()
         idleTimer?.cancel()
+        prefaceTimer?.cancel()
         bodySweep?.cancel()
         keepalive.cancel()
         maxAgeTimer?.cancel()
@@ -280,6 +295,10 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     func sessionGoAwayReceived() {}
 
     func sessionControlFrame(type: UInt8) -> Bool {
+        if type == UInt8(NGHTTP2_SETTINGS.rawValue), let timer = prefaceTimer {
+            timer.cancel()
+            prefaceTimer = nil
+        }
         if controlFrames.admit(now: .now()) { return true }
         shared.logger.notice("closing connection: PING/SETTINGS flood", metadata: ["peer": "\(peer)"])
         return false
