@@ -70,7 +70,9 @@ extension GRPCServerConnection {
     /// connections made together do not all reconnect together); calls still open get
     /// `maxConnectionAgeGrace` to finish before the connection closes.
     func armMaxAgeTimer() {
-        guard let age = shared.configuration.maxConnectionAge, let context else { return }
+        // Armed once: a second timer (channelActive can run twice) would keep the connection
+        // alive until it fired, the connection's whole age after it closed.
+        guard maxAgeTimer == nil, let age = shared.configuration.maxConnectionAge, let context else { return }
         let jittered = TimeAmount.nanoseconds(age.nanoseconds / 100 * Int64.random(in: 90...110))
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let grace = shared.configuration.maxConnectionAgeGrace

@@ -73,6 +73,8 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         flush()
         armIdleTimer()
         armMaxAgeTimer()
+        // Once: handlerAdded calls this for a channel already active, and the pipeline may again.
+        guard prefaceTimer == nil else { return }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         prefaceTimer = context.eventLoop.scheduleTask(in: Self.prefaceTimeout) {
             let me = bound.value
@@ -88,23 +90,33 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     func channelInactive(context: ChannelHandlerContext) {
         abandonStreams()
-        idleTimer?.cancel()
-        prefaceTimer?.cancel()
-        bodySweep?.cancel()
-        keepalive.cancel()
-        maxAgeTimer?.cancel()
+        cancelTimers()
         // Nothing more is written, and no timer armed: a read completed after a reset flushed a
-        // pending reply, whose stream's close armed the 5-minute idle timer, and that timer kept
-        // the whole connection alive (7 KiB each) for its 5 minutes.
+        // pending reply, and its stream's close armed the idle timer again, whose cycle with the
+        // connection (see `cancelTimers`) kept it, ~7 KiB, for good.
         self.context = nil
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         abandonStreams()
-        keepalive.cancel()
+        cancelTimers()
         session = nil
         self.context = nil
+    }
+
+    /// Every timer holds the connection (its closure does, and the connection holds the timer: a
+    /// cycle a cancel alone does not break), so each is cancelled and dropped when it goes.
+    private func cancelTimers() {
+        idleTimer?.cancel()
+        idleTimer = nil
+        prefaceTimer?.cancel()
+        prefaceTimer = nil
+        bodySweep?.cancel()
+        bodySweep = nil
+        keepalive.cancel()
+        maxAgeTimer?.cancel()
+        maxAgeTimer = nil
     }
 
     /// The connection is gone: its calls end as the client's reset would end them.
