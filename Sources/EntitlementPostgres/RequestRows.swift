@@ -106,8 +106,7 @@ enum RequestRow {
     /// `NOTIFY` with the request itself ("b" + base64 of its encoding) or, when too big, the
     /// number of its `request_changes` row ("c").
     static func announce(body: ByteBuffer, on connection: PostgresConnection, logger: Logger) async throws {
-        let payload = try await announcements(bodies: [body], on: connection, logger: logger)[0]
-        try await connection.query("SELECT pg_notify(\(changesChannel), \(payload))", logger: logger)
+        try await announce(bodies: [body], on: connection, logger: logger)
     }
 
     /// The notification payload of each body, in their order. The versions too big to inline go

@@ -132,12 +132,12 @@ final class LoadStop: Sendable {
         interrupted.compareExchange(expected: 0, desired: signal, ordering: .relaxed).exchanged
     }
 
-    var wasInterrupted: Bool { interrupted.load(ordering: .relaxed) != 0 }
-
     var interruptingSignal: Int32? {
         let signal = interrupted.load(ordering: .relaxed)
         return signal == 0 ? nil : signal
     }
+
+    var wasInterrupted: Bool { interruptingSignal != nil }
 
     /// Sleeps until `instant`, waking within 100 ms of an interruption (a slow rate's wait would
     /// hold Ctrl-C up for as long as one interval); false when interrupted.

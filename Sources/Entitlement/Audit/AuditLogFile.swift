@@ -70,15 +70,19 @@ final class AuditLogFile: Sendable {
     @discardableResult
     func append(lines: [UInt8]) -> Bool {
         let failure: Int32? = appendTurn.withLock { _ in
-            let start = lseek(descriptor, 0, SEEK_END)
-            return lines.withUnsafeBytes { raw -> Int32? in
+            lines.withUnsafeBytes { raw -> Int32? in
                 var offset = 0
                 while offset < raw.count {
                     let written = write(descriptor, raw.baseAddress! + offset, raw.count - offset)
                     if written < 0, errno == EINTR { continue }
                     if written <= 0 {
                         let error = written < 0 ? errno : ENOSPC
-                        if offset > 0, start >= 0 { _ = ftruncate(descriptor, start) }
+                        // Appends take turns, so the file ends with this append's `offset`
+                        // bytes: found only on failure, no seek on every append.
+                        if offset > 0 {
+                            let end = lseek(descriptor, 0, SEEK_END)
+                            if end >= offset { _ = ftruncate(descriptor, end - off_t(offset)) }
+                        }
                         return error
                     }
                     offset += written

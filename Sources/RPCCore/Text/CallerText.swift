@@ -45,7 +45,8 @@ public enum CallerText {
         if id.utf8.allSatisfy({ $0 < 0x80 }) { return quoted }
         // Printable ASCII, its own backslashes escapes already: only clipped.
         let spelled = codePoints(id)
-        return quoted + " (" + (spelled.utf8.count <= maxBytes ? spelled : String(spelled.utf8.prefix(maxBytes))! + "…") + ")"
+        let clipped = spelled.utf8.count <= maxBytes ? spelled : String(decoding: spelled.utf8.prefix(maxBytes), as: UTF8.self) + "…"
+        return quoted + " (" + clipped + ")"
     }
 
     /// `text` with every character other than printable ASCII, `"` and `\` as `\u{…}`.
