@@ -32,6 +32,8 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     /// The server's SETTINGS arrived: it speaks HTTP/2 (see `ClientCallStream.wasAnswered`).
     private(set) var peerSpokeHTTP2 = false
+    /// What the server sent that made this side end the session (a flood).
+    private var refusal: String?
 
     init(authority: String, usability: ConnectionUsability) {
         self.authority = authority
@@ -81,6 +83,8 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         reading = false
         if !ok {
             isUsable = false
+            let reason = refusal ?? session.receiveErrorDescription ?? "a protocol error"
+            failAll(RPCError(code: .unavailable, message: "closed the connection: the server sent \(reason)"))
             flush()
             context.close(promise: nil)
         }
@@ -302,10 +306,9 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         return true
     }
 
-    func sessionControlFrame(type: UInt8) -> Bool {
-        if type == UInt8(NGHTTP2_SETTINGS.rawValue) { peerSpokeHTTP2 = true }
-        return true
-    }
+    func sessionSettingsReceived() { peerSpokeHTTP2 = true }
+
+    func sessionRefusedPeer(reason: String) { refusal = reason }
 
     static let refusedUnseen = RPCError(
         code: .unavailable,

@@ -1,4 +1,5 @@
 import CNGHTTP2
+import Dispatch
 
 /// Callbacks from an nghttp2 session, delivered synchronously on the connection's event loop while
 /// `receive` or `drainOutput` runs.
@@ -8,8 +9,11 @@ protocol NGHTTP2SessionDelegate: AnyObject {
     func sessionHeader(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool
     /// A complete HEADERS block or DATA frame (`type`) arrived; `endStream` when the peer is done.
     func sessionFrameReceived(streamID: Int32, type: UInt8, endStream: Bool) -> Bool
-    /// A PING or SETTINGS frame (not an ACK) arrived; returns false to end the session as a flood.
-    func sessionControlFrame(type: UInt8) -> Bool
+    /// The peer's SETTINGS (not an ACK) arrived: it speaks HTTP/2.
+    func sessionSettingsReceived()
+    /// The session is ending because of what the peer sent (`reason`: a flood, a skipped stream
+    /// id); the GOAWAY is queued.
+    func sessionRefusedPeer(reason: String)
     /// The peer sent GOAWAY: it takes no new streams on this connection.
     func sessionGoAwayReceived()
     func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) -> Bool
@@ -38,6 +42,8 @@ final class NGHTTP2Session {
     }
 
     private var session: OpaquePointer?
+    private var floodGuard = FrameFloodGuard()
+    private var peerStreamIDs = PeerStreamIDs()
     unowned(unsafe) let delegate: any NGHTTP2SessionDelegate
     let role: Role
     let manualFlowControl: Bool
@@ -69,28 +75,36 @@ final class NGHTTP2Session {
                 return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
             }
         }
+        nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks) { _, hd, userData in
+            guard let hd, let userData else { return 0 }
+            return Unmanaged<NGHTTP2Session>.fromOpaque(userData)._withUnsafeGuaranteedRef { me in
+                me.frameBegins(hd.pointee) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+            }
+        }
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
             guard let frame, let userData else { return 0 }
             let hd = frame.pointee.hd
             return Unmanaged<NGHTTP2Session>.fromOpaque(userData)._withUnsafeGuaranteedRef { me in
-                if hd.type == UInt8(NGHTTP2_PING.rawValue) || hd.type == UInt8(NGHTTP2_SETTINGS.rawValue) {
-                    guard hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 else { return 0 }
-                    if me.delegate.sessionControlFrame(type: hd.type) { return 0 }
-                    // Answer the flood with GOAWAY(ENHANCE_YOUR_CALM) and stop processing its frames.
-                    me.terminate(errorCode: NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
-                    return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
-                }
-                if hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) {
+                switch hd.type {
+                case UInt8(NGHTTP2_SETTINGS.rawValue):
+                    if hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 { me.delegate.sessionSettingsReceived() }
+                    return 0
+                case UInt8(NGHTTP2_GOAWAY.rawValue):
                     me.delegate.sessionGoAwayReceived()
                     return 0
+                case UInt8(NGHTTP2_DATA.rawValue), UInt8(NGHTTP2_HEADERS.rawValue):
+                    let endStream = hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+                    // Padding is counted in the length; a frame of padding alone is empty too.
+                    if hd.type == UInt8(NGHTTP2_DATA.rawValue), !endStream, hd.length == frame.pointee.data.padlen,
+                        !me.admit(.emptyData)
+                    {
+                        return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+                    }
+                    let ok = me.delegate.sessionFrameReceived(streamID: hd.stream_id, type: hd.type, endStream: endStream)
+                    return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+                default:
+                    return 0
                 }
-                guard hd.type == UInt8(NGHTTP2_HEADERS.rawValue) || hd.type == UInt8(NGHTTP2_DATA.rawValue) else { return 0 }
-                let ok = me.delegate.sessionFrameReceived(
-                    streamID: hd.stream_id,
-                    type: hd.type,
-                    endStream: hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
-                )
-                return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
             }
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
@@ -151,8 +165,17 @@ final class NGHTTP2Session {
     /// send a GOAWAY and close).
     func receive(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return true }
-        return nghttp2_session_mem_recv(session, base, bytes.count) >= 0
+        let result = nghttp2_session_mem_recv(session, base, bytes.count)
+        if result < 0 { receiveError = Int32(result) }
+        return result >= 0
     }
+
+    /// Why the last `receive` failed, in nghttp2's words.
+    var receiveErrorDescription: String? {
+        receiveError.map { String(cString: nghttp2_strerror($0)) }
+    }
+
+    private var receiveError: Int32?
 
     /// Serializes every pending frame; `sink` is called per chunk nghttp2 hands out.
     func drainOutput(_ sink: (UnsafeRawBufferPointer) -> Void) -> Bool {
@@ -235,6 +258,39 @@ final class NGHTTP2Session {
         nghttp2_session_terminate_session(session, errorCode)
     }
 
+    // MARK: Abuse
+
+    /// Every frame header nghttp2 goes on to process (ignored frames, DATA on closed streams say,
+    /// never get here). False ends the session: its GOAWAY is queued.
+    private func frameBegins(_ hd: nghttp2_frame_hd) -> Bool {
+        let isACK = hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0
+        switch hd.type {
+        case UInt8(NGHTTP2_PING.rawValue), UInt8(NGHTTP2_SETTINGS.rawValue):
+            return admit(isACK ? .acknowledgement : .control)
+        case UInt8(NGHTTP2_PRIORITY.rawValue):
+            return admit(.priority)
+        case UInt8(NGHTTP2_WINDOW_UPDATE.rawValue):
+            return admit(.windowUpdate)
+        case UInt8(NGHTTP2_HEADERS.rawValue) where role == .server:
+            guard peerStreamIDs.headersBegin(on: hd.stream_id) else {
+                terminate(errorCode: NGHTTP2_PROTOCOL_ERROR.rawValue)
+                delegate.sessionRefusedPeer(
+                    reason: "HEADERS on stream \(hd.stream_id), which the client skipped (it opened \(peerStreamIDs.highest))")
+                return false
+            }
+            return true
+        default:
+            return true
+        }
+    }
+
+    private func admit(_ frame: FrameFloodGuard.Frame) -> Bool {
+        if floodGuard.admit(frame, now: DispatchTime.now().uptimeNanoseconds) { return true }
+        terminate(errorCode: NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
+        delegate.sessionRefusedPeer(reason: "a flood of \(frame.name) frames")
+        return false
+    }
+
     private static func makeDataProvider() -> nghttp2_data_provider {
         var provider = nghttp2_data_provider()
         provider.read_callback = { _, streamID, buffer, length, flags, _, userData in
@@ -243,6 +299,7 @@ final class NGHTTP2Session {
                 guard let (count, eof) = me.delegate.sessionReadBody(
                     streamID: streamID, into: UnsafeMutableRawBufferPointer(start: buffer, count: length))
                 else { return Int(NGHTTP2_ERR_DEFERRED.rawValue) }
+                me.floodGuard.dataFrameSent()
                 if eof {
                     flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
                     if me.role == .server {

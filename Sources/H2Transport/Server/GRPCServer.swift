@@ -67,6 +67,7 @@ public final class GRPCServer: Sendable {
         let budget: ServerBudget
         let loops: LoopLifetime
         let observer: (any CallObserver)?
+        let peerNotices = PeerNoticeThrottle()
     }
 
     private let shared: Shared

@@ -143,8 +143,7 @@ extension GRPCServerConnection {
         }
         for stream in stalledReaders {
             // The peer keeps its window shut: reset the stream rather than hold its response.
-            shared.logger.notice(
-                "resetting a stream whose peer stopped reading its response", metadata: ["peer": "\(peer)"])
+            noticePeer("resetting a stream whose peer stopped reading its response")
             stream.sendDeadline = nil
             stream.cancelWork()
             session?.resetStream(stream.id, errorCode: NGHTTP2_CANCEL.rawValue)

@@ -47,9 +47,7 @@ extension GRPCServerConnection {
                     scheduleKeepaliveCheck(in: timeout - waited)
                     return
                 }
-                shared.logger.notice(
-                    "closing connection: the peer answered no keepalive PING",
-                    metadata: ["peer": "\(peer)", "calls": "\(streams.count)"])
+                noticePeer("closing connection: the peer answered no keepalive PING", metadata: ["calls": "\(streams.count)"])
                 context.close(promise: nil)
                 return
             }

@@ -37,7 +37,8 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     /// Until the client's preface and SETTINGS arrive: a connection that says nothing (or half a
     /// preface) is closed after `prefaceTimeout`, not held as idle for 5 minutes with a slot.
     @exclusivity(unchecked) var prefaceTimer: Scheduled<Void>?
-    @exclusivity(unchecked) var controlFrames = ControlFrameBudget()
+    /// The session ended over something the peer sent, already logged.
+    @exclusivity(unchecked) var refusedPeer = false
     @exclusivity(unchecked) var acceptEncodings = RepeatedHeaderValue<CompressionAlgorithm>()
     @exclusivity(unchecked) var paths = RepeatedHeaderValue<String>()
     @exclusivity(unchecked) var lastRoute: Route?
@@ -79,9 +80,8 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         prefaceTimer = context.eventLoop.scheduleTask(in: Self.prefaceTimeout) {
             let me = bound.value
             guard let context = me.context else { return }
-            me.shared.logger.notice(
-                "closing a connection that sent no HTTP/2 preface and SETTINGS within \(Self.prefaceTimeout.nanoseconds / 1_000_000_000) s",
-                metadata: ["peer": "\(me.peer)"])
+            me.noticePeer(
+                "closing a connection that sent no HTTP/2 preface and SETTINGS within \(Self.prefaceTimeout.nanoseconds / 1_000_000_000) s")
             context.close(promise: nil)
         }
     }
@@ -145,7 +145,14 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         reading = false
         if !ok {
             // nghttp2 (or a callback, through terminate) has queued a GOAWAY; send it, then close.
-            shared.logger.debug("closing connection after HTTP/2 protocol error", metadata: ["peer": "\(peer)"])
+            if !refusedPeer {
+                let spoke = prefaceTimer == nil ? nil : buffer.withUnsafeReadableBytes { WrongProtocol.guess(from: $0) }
+                if let spoke {
+                    noticePeer("closing connection: the client sent \(spoke), not HTTP/2; this port serves gRPC over HTTP/2 without TLS (h2c with prior knowledge)")
+                } else {
+                    noticePeer("closing connection after an HTTP/2 protocol error: \(session.receiveErrorDescription ?? "unknown")")
+                }
+            }
             flush()
             context.close(promise: nil)
         }
@@ -306,14 +313,23 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     /// A client that is going away finishes its calls; nothing changes here.
     func sessionGoAwayReceived() {}
 
-    func sessionControlFrame(type: UInt8) -> Bool {
-        if type == UInt8(NGHTTP2_SETTINGS.rawValue), let timer = prefaceTimer {
-            timer.cancel()
-            prefaceTimer = nil
-        }
-        if controlFrames.admit(now: .now()) { return true }
-        shared.logger.notice("closing connection: PING/SETTINGS flood", metadata: ["peer": "\(peer)"])
-        return false
+    func sessionSettingsReceived() {
+        prefaceTimer?.cancel()
+        prefaceTimer = nil
+    }
+
+    func sessionRefusedPeer(reason: String) {
+        refusedPeer = true
+        noticePeer("closing connection: \(reason)")
+    }
+
+    /// A notice about what one peer did, within the server's budget of such lines.
+    func noticePeer(_ message: String, metadata extra: Logger.Metadata = [:]) {
+        guard let suppressed = shared.peerNotices.admit() else { return }
+        var metadata = extra
+        metadata["peer"] = "\(peer)"
+        if suppressed > 0 { metadata["notices_left_out"] = "\(suppressed)" }
+        shared.logger.notice("\(message)", metadata: metadata)
     }
 
     func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) -> Bool {

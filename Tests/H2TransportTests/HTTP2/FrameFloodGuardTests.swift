@@ -1,0 +1,126 @@
+@testable import H2Transport
+import Testing
+
+@Suite("FrameFloodGuard")
+struct FrameFloodGuardTests {
+    static let second: UInt64 = 1_000_000_000
+
+    @Test("PING/SETTINGS: 500 in a second pass, the 501st does not, and the next second starts afresh")
+    func controlFrames() {
+        var guardian = FrameFloodGuard()
+        let start = 10 * Self.second
+        for i in 0..<FrameFloodGuard.maxControlFramesPerSecond {
+            do { let admitted = guardian.admit(.control, now: start + UInt64(i)); #expect(admitted, "frame \(i)") }
+        }
+        do { let admitted = guardian.admit(.control, now: start + Self.second / 2); #expect(!admitted) }
+        do { let admitted = guardian.admit(.control, now: start + Self.second); #expect(admitted) }
+    }
+
+    @Test("frames that do no work: a burst of 1,000, then the refill rate, kind by kind alike", arguments: [
+        FrameFloodGuard.Frame.acknowledgement, .priority, .windowUpdate, .emptyData,
+    ])
+    func idleBurst(frame: FrameFloodGuard.Frame) {
+        var guardian = FrameFloodGuard()
+        let start = 10 * Self.second
+        for i in 0..<FrameFloodGuard.idleBurst {
+            do { let admitted = guardian.admit(frame, now: start); #expect(admitted, "frame \(i)") }
+        }
+        do { let admitted = guardian.admit(frame, now: start); #expect(!admitted) }
+        // A tenth of a second earns 33 frames, no more.
+        let later = start + Self.second / 10
+        for i in 0..<33 { do { let admitted = guardian.admit(frame, now: later); #expect(admitted, "refilled frame \(i)") } }
+        do { let admitted = guardian.admit(frame, now: later); #expect(!admitted) }
+    }
+
+    @Test("a sustained rate under the refill is never refused; control frames do not spend idle tokens")
+    func sustainedRate() {
+        var guardian = FrameFloodGuard()
+        var now = 10 * Self.second
+        for i in 0..<5_000 {
+            now += Self.second / 300
+            do { let admitted = guardian.admit(.windowUpdate, now: now); #expect(admitted, "frame \(i)") }
+            do { let admitted = guardian.admit(.control, now: now); #expect(admitted) }
+        }
+    }
+
+    @Test("each DATA frame sent earns two WINDOW_UPDATEs, up to the burst")
+    func dataCredit() {
+        var guardian = FrameFloodGuard()
+        let now = 10 * Self.second
+        for _ in 0..<FrameFloodGuard.idleBurst { _ = guardian.admit(.windowUpdate, now: now) }
+        do { let admitted = guardian.admit(.windowUpdate, now: now); #expect(!admitted) }
+        for _ in 0..<10 { guardian.dataFrameSent() }
+        for i in 0..<20 { do { let admitted = guardian.admit(.windowUpdate, now: now); #expect(admitted, "credited frame \(i)") } }
+        do { let admitted = guardian.admit(.windowUpdate, now: now); #expect(!admitted) }
+        for _ in 0..<10_000 { guardian.dataFrameSent() }
+        var admitted = 0
+        while guardian.admit(.windowUpdate, now: now) { admitted += 1 }
+        #expect(admitted == FrameFloodGuard.idleBurst, "credit is capped at the burst")
+    }
+}
+
+@Suite("PeerStreamIDs")
+struct PeerStreamIDsTests {
+    @Test("a HEADERS on an id the client skipped is refused; on ids it used, or higher ones, it is not")
+    func skippedIDs() {
+        var ids = PeerStreamIDs()
+        do { let admitted = ids.headersBegin(on: 5); #expect(admitted) }
+        do { let admitted = ids.headersBegin(on: 3); #expect(!admitted, "3 was skipped when 5 opened") }
+        do { let admitted = ids.headersBegin(on: 1); #expect(!admitted) }
+        do { let admitted = ids.headersBegin(on: 5); #expect(admitted, "trailers on the stream just opened") }
+        do { let admitted = ids.headersBegin(on: 7); #expect(admitted) }
+        do { let admitted = ids.headersBegin(on: 11); #expect(admitted) }
+        do { let admitted = ids.headersBegin(on: 5); #expect(admitted, "5 was opened") }
+        do { let admitted = ids.headersBegin(on: 7); #expect(admitted, "7 was opened") }
+        do { let admitted = ids.headersBegin(on: 9); #expect(!admitted, "9 was skipped") }
+        do { let admitted = ids.headersBegin(on: 3); #expect(!admitted) }
+        #expect(ids.highest == 11)
+    }
+
+    @Test("ids more than 64 streams back are not known and pass; even and zero ids are left to nghttp2")
+    func window() {
+        var ids = PeerStreamIDs()
+        for id in stride(from: Int32(1), through: 301, by: 2) { do { let admitted = ids.headersBegin(on: id); #expect(admitted) } }
+        do { let admitted = ids.headersBegin(on: 301 - 2 * 64); #expect(admitted, "the oldest remembered id was opened") }
+        do { let admitted = ids.headersBegin(on: 301 - 2 * 65); #expect(admitted, "beyond the window: not known") }
+        do { let admitted = ids.headersBegin(on: 1_001); #expect(admitted, "a jump empties the window") }
+        do { let admitted = ids.headersBegin(on: 999); #expect(!admitted) }
+        do { let admitted = ids.headersBegin(on: 301); #expect(admitted, "301 is more than 64 streams back now") }
+        do { let admitted = ids.headersBegin(on: 2); #expect(admitted) }
+        do { let admitted = ids.headersBegin(on: 0); #expect(admitted) }
+    }
+}
+
+@Suite("WrongProtocol")
+struct WrongProtocolTests {
+    static func guess(_ text: [UInt8]) -> String? {
+        text.withUnsafeBytes { WrongProtocol.guess(from: $0) }
+    }
+
+    @Test("HTTP/1.x, TLS and PROXY protocol openings are named; anything else is not")
+    func guesses() {
+        let http1 = Self.guess(Array("POST /entitlement.v1.AccessRequests/ListRequests HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(http1 == "an HTTP/1.x request (\"POST /entitlement.v1.AccessRequests/ListRequests HTTP/1.1\")")
+        #expect(Self.guess([0x16, 0x03, 0x01, 0x02, 0x00]) == "a TLS handshake")
+        let proxy = Self.guess(Array("PROXY TCP4 10.0.0.1 10.0.0.2 5000 50051\r\nPRI".utf8))
+        #expect(proxy?.hasPrefix("a PROXY protocol header (\"PROXY TCP4 10.0.0.1 10.0.0.2 5000 50051\")") == true)
+        #expect(Self.guess(Array("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n".utf8)) == nil)
+        #expect(Self.guess(Array("GET\u{1b}[2J HTTP/1.1".utf8)) == nil, "not a method followed by a space")
+        #expect(Self.guess([]) == nil)
+        let escaped = Self.guess(Array("GET /\u{1b}[2J HTTP/1.1\r\n".utf8))
+        #expect(escaped?.contains("\u{1b}") == false, "caller bytes are escaped")
+    }
+}
+
+@Suite("PeerNoticeThrottle")
+struct PeerNoticeThrottleTests {
+    @Test("ten notices a second pass; the next that passes counts those left out")
+    func throttle() {
+        let throttle = PeerNoticeThrottle()
+        let start = ContinuousClock.now
+        for _ in 0..<PeerNoticeThrottle.perSecond { #expect(throttle.admit(now: start) == 0) }
+        for _ in 0..<25 { #expect(throttle.admit(now: start) == nil) }
+        #expect(throttle.admit(now: start + .seconds(1)) == 25)
+        #expect(throttle.admit(now: start + .seconds(1)) == 0)
+    }
+}
