@@ -1,42 +1,34 @@
 public import EntitlementAPI
 public import RPCCore
-import Synchronization
 
 /// `grpc.health.v1.Health`: SERVING for the server ("") and the entitlement service while the
 /// store can commit; NOT_SERVING once shutdown has begun or while commits fail; NOT_FOUND
 /// (Check) or SERVICE_UNKNOWN (Watch) for any other name.
 public final class HealthProvider: HealthService {
-    /// How often a Watch looks for a change it was not told about (the store's health).
-    static let watchPollInterval = Duration.milliseconds(250)
-
-    private let draining = Atomic<Bool>(false)
     /// A handful of names, compared rather than hashed (every health check looks one up).
     private let services: [String]
-    private let storeIsCommitting: @Sendable () -> Bool
+    private let feed: HealthStatusFeed
 
-    public init(
+    public convenience init(
         services: Set<String> = ["", AccessPackageRequestsMethods.listRequests.service],
         storeIsCommitting: @escaping @Sendable () -> Bool = { true }
     ) {
+        self.init(services: services, feed: HealthStatusFeed(storeIsCommitting: storeIsCommitting))
+    }
+
+    init(services: Set<String> = ["", AccessPackageRequestsMethods.listRequests.service], feed: HealthStatusFeed) {
         self.services = Array(services)
-        self.storeIsCommitting = storeIsCommitting
+        self.feed = feed
     }
 
     /// Called when graceful shutdown starts.
     public func markDraining() {
-        draining.store(true, ordering: .relaxed)
+        feed.markDraining()
     }
-
-    private var isDraining: Bool { draining.load(ordering: .relaxed) }
 
     private func status(of service: String) -> HealthCheckResponse.ServingStatus {
         guard services.contains(service) else { return .serviceUnknown }
-        return servingStatus
-    }
-
-    /// The status of every known service.
-    private var servingStatus: HealthCheckResponse.ServingStatus {
-        isDraining || !storeIsCommitting() ? .notServing : .serving
+        return feed.current
     }
 
     public func check(_ request: HealthCheckRequest, context: ServerContext) async throws -> HealthCheckResponse {
@@ -48,7 +40,7 @@ public final class HealthProvider: HealthService {
         guard services.contains(request.service) else {
             throw RPCError(code: .notFound, message: "unknown service \"\(CallerText.clean(request.service))\"")
         }
-        return Self.response(servingStatus)
+        return Self.response(feed.current)
     }
 
     /// Registers Watch and Check with `router`, Check as a method answered immediately: probes
@@ -66,18 +58,21 @@ public final class HealthProvider: HealthService {
     public func watch(
         _ request: HealthCheckRequest, responses: ResponseStreamWriter<HealthCheckResponse>, context: ServerContext
     ) async throws {
+        let changes = try feed.watch()
         var last: HealthCheckResponse.ServingStatus?
-        while true {
+        var wakeUps = changes.makeAsyncIterator()
+        repeat {
             let current = status(of: request.service)
             if current != last {
                 try await responses.write(Self.response(current))
                 last = current
             }
-            if isDraining {
+            if feed.isDraining {
                 throw RPCError(code: .unavailable, message: "the server is shutting down; watch another replica")
             }
-            try await Task.sleep(for: Self.watchPollInterval)
-        }
+        } while await wakeUps.next() != nil
+        // The feed ends a stream only when the call is cancelled.
+        throw CancellationError()
     }
 
     private static func response(_ status: HealthCheckResponse.ServingStatus) -> HealthCheckResponse {
