@@ -225,6 +225,25 @@ def test_one_json_access_line_per_call_with_the_trace_id_and_no_token(observed):
     assert token not in log and token.split(".")[2] not in log, "a token reached the log"
 
 
+def test_access_line_names_the_client_a_proxy_forwarded_for(observed):
+    """Behind nginx or Envoy every call comes from the proxy's address; the client it served is
+    in x-forwarded-for, logged beside the peer (escaped: a caller may set it), never instead."""
+    import time
+    s, _ = observed
+    token = mint("oid-forwarded", [GLOBAL_ADMIN])
+    for forwarded in ("203.0.113.7", "198.51.100.1, 10.0.0.2\nforged"):
+        s.stub().ListRequests(pb.ListRequestsRequest(access_package_id="ap-1", page_size=1),
+                              metadata=bearer(token) + (("x-forwarded-for", forwarded.replace("\n", " ")),),
+                              timeout=5)
+    s.stub().ListRequests(pb.ListRequestsRequest(access_package_id="ap-1", page_size=1), metadata=bearer(token),
+                          timeout=5)
+    time.sleep(0.3)
+    lines = [json.loads(x) for x in s.log(10_000_000).splitlines() if x.startswith("{")]
+    calls = [x for x in lines if x.get("message") == "call" and x.get("caller") == "oid-forwarded"]
+    assert [x.get("forwarded_for") for x in calls[-3:]] == ["203.0.113.7", "198.51.100.1, 10.0.0.2 forged", None]
+    assert all(x["peer"].startswith("127.0.0.1:") for x in calls[-3:])
+
+
 def test_calls_that_reach_no_method_are_logged_and_counted_under_one_series(observed):
     """UNIMPLEMENTED paths, and 405/415 requests, left no access line and no metric; counted per
     path they would let any caller add series without end."""

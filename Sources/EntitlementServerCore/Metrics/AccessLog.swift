@@ -4,7 +4,8 @@ import Glibc
 import ServerLogging
 import Synchronization
 
-/// One access line per call: method, status, duration, peer, caller, bytes, and the W3C trace id
+/// One access line per call: method, status, duration, peer (and the client a proxy in front
+/// names in `x-forwarded-for`), caller, bytes, and the W3C trace id
 /// from the caller's `traceparent` (a new one when it sent none), so a call can be followed
 /// across services. A failed call adds the message it was sent and the error underneath it.
 /// Never the token: only the caller's `oid` that authorization verified.
@@ -47,6 +48,7 @@ public final class AccessLog: CallObserver {
         if let caller = summary.callerId { line.append("caller", CallerText.clean(caller)) }
         if let cause = Self.cause(of: summary) { line.append("cause", cause) }
         line.append("duration_ms", thousandths: Int(GRPCServerMetrics.nanoseconds(summary.duration) / 1_000))
+        if let forwarded = summary.forwardedFor { line.append("forwarded_for", CallerText.clean(forwarded)) }
         line.append("grpc.code", summary.code.description)
         if let message = Self.message(of: summary) { line.append("grpc.message", message) }
         line.append("grpc.method", summary.method.path)
@@ -80,6 +82,7 @@ public final class AccessLog: CallObserver {
             metadata["messages_sent"] = .stringConvertible(summary.messagesSent)
         }
         if let caller = summary.callerId { metadata["caller"] = .string(CallerText.clean(caller)) }
+        if let forwarded = summary.forwardedFor { metadata["forwarded_for"] = .string(CallerText.clean(forwarded)) }
         if let message = Self.message(of: summary) { metadata["grpc.message"] = .string(message) }
         if let cause = Self.cause(of: summary) { metadata["cause"] = .string(cause) }
         return metadata

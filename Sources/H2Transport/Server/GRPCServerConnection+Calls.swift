@@ -293,7 +293,8 @@ extension GRPCServerConnection {
                 duration: ContinuousClock.now - (stream.startedAt ?? .now),
                 messagesReceived: stream.messagesReceived, messagesSent: stream.messagesSent,
                 requestBytes: stream.requestMessageBytes, responseBytes: stream.responseMessageBytes,
-                peer: peer, traceparent: stream.metadata["traceparent"], callerId: stream.context?.annotations?.callerId,
+                peer: peer, forwardedFor: stream.metadata["x-forwarded-for"], traceparent: stream.metadata["traceparent"],
+                callerId: stream.context?.annotations?.callerId,
                 error: error))
     }
 

@@ -27,6 +27,9 @@ public struct CallSummary: Sendable {
     public var requestBytes: Int
     public var responseBytes: Int
     public var peer: String
+    /// The `x-forwarded-for` a proxy in front sent (the client it served), if any: as received,
+    /// so only as trustworthy as whatever sets it.
+    public var forwardedFor: String?
     /// The W3C `traceparent` the caller sent, if any.
     public var traceparent: String?
     /// The verified caller, when authorization set one.
@@ -37,8 +40,8 @@ public struct CallSummary: Sendable {
 
     public init(
         method: MethodDescriptor, kind: RPCKind, code: RPCError.Code, duration: Duration, messagesReceived: Int,
-        messagesSent: Int, requestBytes: Int, responseBytes: Int, peer: String, traceparent: String?, callerId: String?,
-        error: RPCError? = nil
+        messagesSent: Int, requestBytes: Int, responseBytes: Int, peer: String, forwardedFor: String? = nil,
+        traceparent: String?, callerId: String?, error: RPCError? = nil
     ) {
         self.method = method
         self.kind = kind
@@ -49,6 +52,7 @@ public struct CallSummary: Sendable {
         self.requestBytes = requestBytes
         self.responseBytes = responseBytes
         self.peer = peer
+        self.forwardedFor = forwardedFor
         self.traceparent = traceparent
         self.callerId = callerId
         self.error = error
