@@ -530,6 +530,36 @@ def test_window_updates_answering_each_data_frame_are_not_a_flood(conn, token):
     c.assert_usable()
 
 
+def test_protocol_error_is_named_in_the_log(conn, server):
+    """A connection nghttp2 ends over a protocol error gets a notice in nghttp2's words (its
+    GOAWAY debug data), not a debug line nobody sees."""
+    c = conn()
+    c.send(frame(DATA, 0, 0, b"hello"))
+    c.expect_connection_error(PROTOCOL_ERROR)
+    deadline = time.monotonic() + 3
+    while "closing connection: DATA: stream_id == 0 (GOAWAY PROTOCOL_ERROR)" not in server.log():
+        assert time.monotonic() < deadline, server.log()[-2000:]
+        time.sleep(0.05)
+
+
+def test_headers_flood_on_closed_streams_is_enhance_your_calm(conn, token):
+    """HEADERS on a stream closed long ago (nghttp2 keeps about 256 closed streams, and answers
+    HEADERS on those STREAM_CLOSED) are decoded by nghttp2 and dropped: work for nothing, counted
+    like the frames above."""
+    c = conn()
+    sids = []
+    for _ in range(3):  # in batches under the 256 concurrent streams
+        batch = [c.sid() for _ in range(100)]
+        c.send(b"".join(c.headers_frame(sid, req_fields(c.port)) + frame(DATA, END_STREAM, sid, health_body())
+                        for sid in batch))
+        assert c.read(10, lambda: all(sid in c.ended for sid in batch)), summary(c.frames[-10:])
+        sids += batch
+    assert all(c.grpc_status(sid) == 0 for sid in sids)
+    block = c.headers_frame(sids[0], [("x-after", "close")], end_stream=True)
+    c.send(block * 3000)
+    c.expect_connection_error(ENHANCE_YOUR_CALM, timeout=5)
+
+
 def test_http1_request_to_the_grpc_port_is_named_in_the_log(server):
     """An operator whose proxy speaks HTTP/1.1 upstream (nginx proxy_pass instead of grpc_pass)
     reads in the server log what arrived, not only that the connection closed."""

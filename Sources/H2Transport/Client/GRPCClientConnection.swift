@@ -83,8 +83,8 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         reading = false
         if !ok {
             isUsable = false
-            let reason = refusal ?? session.receiveErrorDescription ?? "a protocol error"
-            failAll(RPCError(code: .unavailable, message: "closed the connection: the server sent \(reason)"))
+            let reason = refusal ?? session.receiveErrorDescription ?? "unknown"
+            failAll(RPCError(code: .unavailable, message: "closed the connection to the server: \(reason)"))
             flush()
             context.close(promise: nil)
         }
@@ -308,7 +308,9 @@ final class GRPCClientConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
 
     func sessionSettingsReceived() { peerSpokeHTTP2 = true }
 
-    func sessionRefusedPeer(reason: String) { refusal = reason }
+    func sessionRefusedPeer(reason: String) { refusal = "the server sent \(reason)" }
+
+    func sessionSentErrorGoAway(errorCode: UInt32, reason: String) {}
 
     static let refusedUnseen = RPCError(
         code: .unavailable,

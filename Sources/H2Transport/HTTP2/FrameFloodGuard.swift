@@ -12,6 +12,8 @@ struct FrameFloodGuard {
         case windowUpdate
         /// DATA with no payload and no END_STREAM.
         case emptyData
+        /// HEADERS on a stream that is closed (nghttp2 decodes the block, then drops it).
+        case headersOnClosedStream
 
         var name: String {
             switch self {
@@ -20,6 +22,7 @@ struct FrameFloodGuard {
             case .priority: "PRIORITY"
             case .windowUpdate: "WINDOW_UPDATE"
             case .emptyData: "empty DATA"
+            case .headersOnClosedStream: "HEADERS on closed streams"
             }
         }
     }
@@ -27,17 +30,23 @@ struct FrameFloodGuard {
     /// PING and SETTINGS per one-second window: legitimate peers send a handful (keepalive, BDP
     /// probes).
     static let maxControlFramesPerSecond = 500
-    /// The other kinds share a token bucket: a burst, a steady refill, and credit for every DATA
-    /// frame this side sends (a receiver answers data with WINDOW_UPDATEs, one for the stream and
-    /// one for the connection at most per frame).
+    /// The other kinds share a token bucket: a burst and a steady refill, and besides it credit
+    /// earned by work: each DATA frame this side sends (a receiver answers data with
+    /// WINDOW_UPDATEs, one for the stream and one for the connection at most per frame) and each
+    /// stream the peer opens (some clients send a WINDOW_UPDATE as they open one). Credit is
+    /// kept apart, with a higher cap, so a receiver acknowledging a 16 MiB window frame by frame
+    /// never runs short.
     static let idleBurst = 1_000
     static let idleRefillPerSecond = 330
-    static let idleCreditPerDataFrameSent = 2
+    static let creditPerDataFrameSent = 2
+    static let creditPerStreamOpened = 2
+    static let maxCredit = 16_384
 
     private var controlWindowStart: UInt64 = 0
     private var controlCount = 0
     private var idleTokens = Self.idleBurst
     private var idleRefilledAt: UInt64 = 0
+    private var credit = 0
 
     /// Records one frame received at `now` (monotonic nanoseconds); false once the peer is
     /// flooding.
@@ -50,6 +59,10 @@ struct FrameFloodGuard {
             controlCount += 1
             return controlCount <= Self.maxControlFramesPerSecond
         }
+        if credit > 0 {
+            credit -= 1
+            return true
+        }
         refill(now: now)
         guard idleTokens > 0 else { return false }
         idleTokens -= 1
@@ -57,7 +70,11 @@ struct FrameFloodGuard {
     }
 
     mutating func dataFrameSent() {
-        idleTokens = min(Self.idleBurst, idleTokens + Self.idleCreditPerDataFrameSent)
+        credit = min(Self.maxCredit, credit + Self.creditPerDataFrameSent)
+    }
+
+    mutating func streamOpened() {
+        credit = min(Self.maxCredit, credit + Self.creditPerStreamOpened)
     }
 
     private mutating func refill(now: UInt64) {

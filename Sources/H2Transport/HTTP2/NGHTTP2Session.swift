@@ -14,6 +14,9 @@ protocol NGHTTP2SessionDelegate: AnyObject {
     /// The session is ending because of what the peer sent (`reason`: a flood, a skipped stream
     /// id); the GOAWAY is queued.
     func sessionRefusedPeer(reason: String)
+    /// This side sent GOAWAY with an error: nghttp2 ended the session over a protocol error of
+    /// the peer's (`reason`: its debug data, nghttp2's words), or `sessionRefusedPeer` did.
+    func sessionSentErrorGoAway(errorCode: UInt32, reason: String)
     /// The peer sent GOAWAY: it takes no new streams on this connection.
     func sessionGoAwayReceived()
     func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) -> Bool
@@ -42,8 +45,9 @@ final class NGHTTP2Session {
     }
 
     private var session: OpaquePointer?
-    private var floodGuard = FrameFloodGuard()
-    private var peerStreamIDs = PeerStreamIDs()
+    // Touched for every frame, on the loop only: no runtime exclusivity checks.
+    @exclusivity(unchecked) private var floodGuard = FrameFloodGuard()
+    @exclusivity(unchecked) private var peerStreamIDs = PeerStreamIDs()
     unowned(unsafe) let delegate: any NGHTTP2SessionDelegate
     let role: Role
     let manualFlowControl: Bool
@@ -106,6 +110,18 @@ final class NGHTTP2Session {
                     return 0
                 }
             }
+        }
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
+            guard let frame, let userData, frame.pointee.hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) else { return 0 }
+            let goaway = frame.pointee.goaway
+            guard goaway.error_code != NGHTTP2_NO_ERROR.rawValue else { return 0 }
+            let reason = goaway.opaque_data.map {
+                String(decoding: UnsafeBufferPointer(start: $0, count: goaway.opaque_data_len), as: UTF8.self)
+            }
+            Unmanaged<NGHTTP2Session>.fromOpaque(userData)._withUnsafeGuaranteedRef { me in
+                me.delegate.sessionSentErrorGoAway(errorCode: goaway.error_code, reason: reason ?? "")
+            }
+            return 0
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
             _, _, streamID, data, length, userData in
@@ -174,6 +190,9 @@ final class NGHTTP2Session {
     var receiveErrorDescription: String? {
         receiveError.map { String(cString: nghttp2_strerror($0)) }
     }
+
+    /// The last `receive` failed because the client did not open with the HTTP/2 preface.
+    var receiveFailedOnPreface: Bool { receiveError == NGHTTP2_ERR_BAD_CLIENT_MAGIC.rawValue }
 
     private var receiveError: Int32?
 
@@ -272,13 +291,20 @@ final class NGHTTP2Session {
         case UInt8(NGHTTP2_WINDOW_UPDATE.rawValue):
             return admit(.windowUpdate)
         case UInt8(NGHTTP2_HEADERS.rawValue) where role == .server:
+            let opens = hd.stream_id > peerStreamIDs.highest
             guard peerStreamIDs.headersBegin(on: hd.stream_id) else {
                 terminate(errorCode: NGHTTP2_PROTOCOL_ERROR.rawValue)
                 delegate.sessionRefusedPeer(
-                    reason: "HEADERS on stream \(hd.stream_id), which the client skipped (it opened \(peerStreamIDs.highest))")
+                    reason: "HEADERS on stream \(hd.stream_id), which the client skipped (it had already opened stream \(peerStreamIDs.highest))")
                 return false
             }
-            return true
+            if opens {
+                floodGuard.streamOpened()
+                return true
+            }
+            // Trailers go on an open stream; HEADERS on a closed one are decoded only to be
+            // dropped (nghttp2 ignores them), work for nothing.
+            return nghttp2_session_find_stream(session, hd.stream_id) != nil || admit(.headersOnClosedStream)
         default:
             return true
         }

@@ -37,8 +37,11 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     /// Until the client's preface and SETTINGS arrive: a connection that says nothing (or half a
     /// preface) is closed after `prefaceTimeout`, not held as idle for 5 minutes with a slot.
     @exclusivity(unchecked) var prefaceTimer: Scheduled<Void>?
-    /// The session ended over something the peer sent, already logged.
-    @exclusivity(unchecked) var refusedPeer = false
+    /// The connection's closing notice is logged (it gets one).
+    @exclusivity(unchecked) var noticedClosing = false
+    /// The client's first bytes, until its preface is in.
+    @exclusivity(unchecked) var firstBytes: [UInt8] = []
+    static let firstBytesKept = 256
     @exclusivity(unchecked) var acceptEncodings = RepeatedHeaderValue<CompressionAlgorithm>()
     @exclusivity(unchecked) var paths = RepeatedHeaderValue<String>()
     @exclusivity(unchecked) var lastRoute: Route?
@@ -140,18 +143,22 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         keepalive.peerWasHeard()
         let buffer = unwrapInboundIn(data)
         shared.observer?.bytesReceived(buffer.readableBytes)
+        if prefaceTimer != nil, firstBytes.count < Self.firstBytesKept {
+            // Until the preface is in, for the notice naming what a client spoke instead.
+            firstBytes += buffer.readableBytesView.prefix(Self.firstBytesKept - firstBytes.count)
+        }
         reading = true
         let ok = buffer.withUnsafeReadableBytes { session.receive($0) }
         reading = false
         if !ok {
             // nghttp2 (or a callback, through terminate) has queued a GOAWAY; send it, then close.
-            if !refusedPeer {
-                let spoke = prefaceTimer == nil ? nil : buffer.withUnsafeReadableBytes { WrongProtocol.guess(from: $0) }
-                if let spoke {
-                    noticePeer("closing connection: the client sent \(spoke), not HTTP/2; this port serves gRPC over HTTP/2 without TLS (h2c with prior knowledge)")
-                } else {
-                    noticePeer("closing connection after an HTTP/2 protocol error: \(session.receiveErrorDescription ?? "unknown")")
-                }
+            if session.receiveFailedOnPreface {
+                let spoke = firstBytes.withUnsafeBytes { WrongProtocol.guess(from: $0) } ?? "no HTTP/2 preface"
+                noticeClosing("the client sent \(spoke), not HTTP/2; this port serves gRPC over HTTP/2 without TLS (h2c with prior knowledge)")
+            } else {
+                // Most protocol errors are told by the GOAWAY they send (`sessionSentErrorGoAway`);
+                // these (an outbound flood, say) end the session without one.
+                noticeClosing("HTTP/2 error: \(session.receiveErrorDescription ?? "unknown")")
             }
             flush()
             context.close(promise: nil)
@@ -250,6 +257,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         if stream.headerListSize > shared.configuration.maxHeaderListSize {
             // Past the advertised SETTINGS_MAX_HEADER_LIST_SIZE: treat as abuse, GOAWAY and close.
             session?.terminate(errorCode: NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
+            noticeClosing("a header list over the \(shared.configuration.maxHeaderListSize) bytes it was told (SETTINGS_MAX_HEADER_LIST_SIZE)")
             return false
         }
         if stream.headersComplete { return true }  // request trailers carry nothing we use
@@ -319,7 +327,18 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     }
 
     func sessionRefusedPeer(reason: String) {
-        refusedPeer = true
+        noticeClosing(reason)
+    }
+
+    func sessionSentErrorGoAway(errorCode: UInt32, reason: String) {
+        let code = String(cString: nghttp2_http2_strerror(errorCode))
+        noticeClosing(reason.isEmpty ? "sent GOAWAY \(code)" : "\(CallerText.message(reason)) (GOAWAY \(code))")
+    }
+
+    /// The one notice of a connection this side ends over what its peer sent.
+    func noticeClosing(_ reason: String) {
+        guard !noticedClosing else { return }
+        noticedClosing = true
         noticePeer("closing connection: \(reason)")
     }
 

@@ -43,19 +43,24 @@ struct FrameFloodGuardTests {
         }
     }
 
-    @Test("each DATA frame sent earns two WINDOW_UPDATEs, up to the burst")
-    func dataCredit() {
+    @Test("each DATA frame sent and each stream opened earns two frames, kept apart from the burst up to its own cap")
+    func credit() {
         var guardian = FrameFloodGuard()
         let now = 10 * Self.second
-        for _ in 0..<FrameFloodGuard.idleBurst { _ = guardian.admit(.windowUpdate, now: now) }
-        do { let admitted = guardian.admit(.windowUpdate, now: now); #expect(!admitted) }
+        func spend() -> Int {
+            var admitted = 0
+            while guardian.admit(.windowUpdate, now: now) { admitted += 1 }
+            return admitted
+        }
+        #expect(spend() == FrameFloodGuard.idleBurst)
         for _ in 0..<10 { guardian.dataFrameSent() }
-        for i in 0..<20 { do { let admitted = guardian.admit(.windowUpdate, now: now); #expect(admitted, "credited frame \(i)") } }
-        do { let admitted = guardian.admit(.windowUpdate, now: now); #expect(!admitted) }
-        for _ in 0..<10_000 { guardian.dataFrameSent() }
-        var admitted = 0
-        while guardian.admit(.windowUpdate, now: now) { admitted += 1 }
-        #expect(admitted == FrameFloodGuard.idleBurst, "credit is capped at the burst")
+        for _ in 0..<5 { guardian.streamOpened() }
+        #expect(spend() == 30)
+        // A receiver acknowledging a 16 MiB window of 16 KiB frames, frame by frame, owes 2,048.
+        for _ in 0..<1_024 { guardian.dataFrameSent() }
+        #expect(spend() == 2_048)
+        for _ in 0..<100_000 { guardian.dataFrameSent() }
+        #expect(spend() == FrameFloodGuard.maxCredit, "credit is capped")
     }
 }
 
