@@ -337,11 +337,11 @@ public struct Subject: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.id = try reader.readString(tag)
-        case 2:
+        case 2 where tag.wireType == .lengthDelimited:
             self.displayName = try reader.readString(tag)
-        case 3:
+        case 3 where tag.wireType == .lengthDelimited:
             self.principalName = try reader.readString(tag)
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -389,17 +389,17 @@ public struct ResourceDelivery: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.resourceId = try reader.readString(tag)
-        case 2:
+        case 2 where tag.wireType == .lengthDelimited:
             self.displayName = try reader.readString(tag)
-        case 3:
+        case 3 where tag.wireType == .lengthDelimited:
             self.resourceType = try reader.readString(tag)
-        case 4:
+        case 4 where tag.wireType == .varint:
             self.state = ResourceDeliveryState(rawValue: try reader.readEnum(tag))
-        case 5:
+        case 5 where tag.wireType == .lengthDelimited:
             self.error = try reader.readString(tag)
-        case 6:
+        case 6 where tag.wireType == .varint:
             self.attempts = try reader.readInt32(tag)
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -464,32 +464,32 @@ public struct AccessPackageRequest: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.id = try reader.readString(tag)
-        case 2:
+        case 2 where tag.wireType == .lengthDelimited:
             self.accessPackageId = try reader.readString(tag)
-        case 3:
+        case 3 where tag.wireType == .lengthDelimited:
             self.catalogId = try reader.readString(tag)
-        case 4:
+        case 4 where tag.wireType == .lengthDelimited:
             var v = self.requestor ?? Subject()
             try reader.readMessage(tag, into: &v)
             self.requestor = v
-        case 5:
+        case 5 where tag.wireType == .varint:
             self.state = RequestState(rawValue: try reader.readEnum(tag))
-        case 6:
+        case 6 where tag.wireType == .lengthDelimited:
             var v = self.createdAt ?? Timestamp()
             try reader.readMessage(tag, into: &v)
             self.createdAt = v
-        case 7:
+        case 7 where tag.wireType == .lengthDelimited:
             var v = self.completedAt ?? Timestamp()
             try reader.readMessage(tag, into: &v)
             self.completedAt = v
-        case 8:
+        case 8 where tag.wireType == .lengthDelimited:
             if self.resources.isEmpty { self.resources.reserveCapacity(reader.occurrences(of: tag)) }
             self.resources.append(try reader.readMessage(tag, as: ResourceDelivery.self))
-        case 9:
+        case 9 where tag.wireType == .varint:
             self.reprocessCount = try reader.readInt32(tag)
-        case 10:
+        case 10 where tag.wireType == .lengthDelimited:
             var v = self.lastReprocessedAt ?? Timestamp()
             try reader.readMessage(tag, into: &v)
             self.lastReprocessedAt = v
@@ -543,13 +543,13 @@ public struct ListRequestsRequest: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.accessPackageId = try reader.readString(tag)
-        case 2:
+        case 2 where tag.wireType == .varint || tag.wireType == .lengthDelimited:
             try reader.readRepeatedVarint(tag) { self.states.append(RequestState(rawValue: Int32(truncatingIfNeeded: $0))) }
-        case 3:
+        case 3 where tag.wireType == .varint:
             self.pageSize = try reader.readInt32(tag)
-        case 4:
+        case 4 where tag.wireType == .lengthDelimited:
             self.pageToken = try reader.readString(tag)
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -589,10 +589,10 @@ public struct ListRequestsResponse: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             if self.requests.isEmpty { self.requests.reserveCapacity(reader.occurrences(of: tag)) }
             self.requests.append(try reader.readMessage(tag, as: AccessPackageRequest.self))
-        case 2:
+        case 2 where tag.wireType == .lengthDelimited:
             self.nextPageToken = try reader.readString(tag)
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -628,9 +628,9 @@ public struct ReprocessRequest: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.accessPackageId = try reader.readString(tag)
-        case 2:
+        case 2 where tag.wireType == .lengthDelimited:
             if self.requestIds.isEmpty { self.requestIds.reserveCapacity(reader.occurrences(of: tag)) }
             self.requestIds.append(try reader.readString(tag))
         default:
@@ -673,13 +673,13 @@ public struct ReprocessResult: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.requestId = try reader.readString(tag)
-        case 2:
+        case 2 where tag.wireType == .varint:
             self.outcome = ReprocessOutcome(rawValue: try reader.readEnum(tag))
-        case 3:
+        case 3 where tag.wireType == .lengthDelimited:
             self.detail = try reader.readString(tag)
-        case 4:
+        case 4 where tag.wireType == .lengthDelimited:
             var v = self.request ?? AccessPackageRequest()
             try reader.readMessage(tag, into: &v)
             self.request = v
@@ -718,7 +718,7 @@ public struct ReprocessResponse: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             if self.results.isEmpty { self.results.reserveCapacity(reader.occurrences(of: tag)) }
             self.results.append(try reader.readMessage(tag, as: ReprocessResult.self))
         default:
@@ -760,12 +760,12 @@ public struct WatchRequestsRequest: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.accessPackageId = try reader.readString(tag)
-        case 2:
+        case 2 where tag.wireType == .lengthDelimited:
             if self.requestIds.isEmpty { self.requestIds.reserveCapacity(reader.occurrences(of: tag)) }
             self.requestIds.append(try reader.readString(tag))
-        case 3:
+        case 3 where tag.wireType == .varint:
             self.untilSettled = try reader.readBool(tag)
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -798,7 +798,7 @@ public struct WatchRequestsResponse: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             var v = self.request ?? AccessPackageRequest()
             try reader.readMessage(tag, into: &v)
             self.request = v

@@ -29,7 +29,7 @@ public struct HealthCheckRequest: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.service = try reader.readString(tag)
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -124,7 +124,7 @@ public struct HealthCheckResponse: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .varint:
             self.status = HealthCheckResponse.ServingStatus(rawValue: try reader.readEnum(tag))
         default:
             try reader.skipField(tag, into: &unknownFields)

@@ -59,20 +59,20 @@ public struct ServerReflectionRequest: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.host = try reader.readString(tag)
-        case 3:
+        case 3 where tag.wireType == .lengthDelimited:
             self.messageRequest = .fileByFilename(try reader.readString(tag))
-        case 4:
+        case 4 where tag.wireType == .lengthDelimited:
             self.messageRequest = .fileContainingSymbol(try reader.readString(tag))
-        case 5:
+        case 5 where tag.wireType == .lengthDelimited:
             var v = ExtensionRequest()
             if case .fileContainingExtension(let existing)? = self.messageRequest { v = existing }
             try reader.readMessage(tag, into: &v)
             self.messageRequest = .fileContainingExtension(v)
-        case 6:
+        case 6 where tag.wireType == .lengthDelimited:
             self.messageRequest = .allExtensionNumbersOfType(try reader.readString(tag))
-        case 7:
+        case 7 where tag.wireType == .lengthDelimited:
             self.messageRequest = .listServices(try reader.readString(tag))
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -111,9 +111,9 @@ public struct ExtensionRequest: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.containingType = try reader.readString(tag)
-        case 2:
+        case 2 where tag.wireType == .varint:
             self.extensionNumber = try reader.readInt32(tag)
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -173,28 +173,28 @@ public struct ServerReflectionResponse: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.validHost = try reader.readString(tag)
-        case 2:
+        case 2 where tag.wireType == .lengthDelimited:
             var v = self.originalRequest ?? ServerReflectionRequest()
             try reader.readMessage(tag, into: &v)
             self.originalRequest = v
-        case 4:
+        case 4 where tag.wireType == .lengthDelimited:
             var v = FileDescriptorResponse()
             if case .fileDescriptorResponse(let existing)? = self.messageResponse { v = existing }
             try reader.readMessage(tag, into: &v)
             self.messageResponse = .fileDescriptorResponse(v)
-        case 5:
+        case 5 where tag.wireType == .lengthDelimited:
             var v = ExtensionNumberResponse()
             if case .allExtensionNumbersResponse(let existing)? = self.messageResponse { v = existing }
             try reader.readMessage(tag, into: &v)
             self.messageResponse = .allExtensionNumbersResponse(v)
-        case 6:
+        case 6 where tag.wireType == .lengthDelimited:
             var v = ListServiceResponse()
             if case .listServicesResponse(let existing)? = self.messageResponse { v = existing }
             try reader.readMessage(tag, into: &v)
             self.messageResponse = .listServicesResponse(v)
-        case 7:
+        case 7 where tag.wireType == .lengthDelimited:
             var v = ErrorResponse()
             if case .errorResponse(let existing)? = self.messageResponse { v = existing }
             try reader.readMessage(tag, into: &v)
@@ -236,7 +236,7 @@ public struct FileDescriptorResponse: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             if self.fileDescriptorProto.isEmpty { self.fileDescriptorProto.reserveCapacity(reader.occurrences(of: tag)) }
             self.fileDescriptorProto.append(try reader.readBytes(tag))
         default:
@@ -285,9 +285,9 @@ public struct ExtensionNumberResponse: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.baseTypeName = try reader.readString(tag)
-        case 2:
+        case 2 where tag.wireType == .varint || tag.wireType == .lengthDelimited:
             try reader.readRepeatedVarint(tag) { self.extensionNumber.append(Int32(truncatingIfNeeded: $0)) }
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -327,7 +327,7 @@ public struct ListServiceResponse: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             if self.service.isEmpty { self.service.reserveCapacity(reader.occurrences(of: tag)) }
             self.service.append(try reader.readMessage(tag, as: ServiceResponse.self))
         default:
@@ -365,7 +365,7 @@ public struct ServiceResponse: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.name = try reader.readString(tag)
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -403,9 +403,9 @@ public struct ErrorResponse: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .varint:
             self.errorCode = try reader.readInt32(tag)
-        case 2:
+        case 2 where tag.wireType == .lengthDelimited:
             self.errorMessage = try reader.readString(tag)
         default:
             try reader.skipField(tag, into: &unknownFields)

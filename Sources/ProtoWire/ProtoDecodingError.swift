@@ -6,6 +6,9 @@ public enum ProtoDecodingError: Error, Hashable, Sendable, CustomStringConvertib
     case malformedVarint
     /// A length prefix that cannot be right (negative or over 2 GiB).
     case malformedLength
+    /// A tag or length prefix written in more than 5 bytes (a 32-bit value never needs more;
+    /// protoc's parsers refuse it too).
+    case overlongPrefix
     /// Wire type 6 or 7, or an end-group without a start.
     case invalidWireType(UInt8)
     /// Field number 0 or above 2^29 - 1.
@@ -22,6 +25,7 @@ public enum ProtoDecodingError: Error, Hashable, Sendable, CustomStringConvertib
         case .truncated: "truncated message"
         case .malformedVarint: "malformed varint (longer than 10 bytes)"
         case .malformedLength: "malformed length prefix"
+        case .overlongPrefix: "tag or length prefix longer than 5 bytes"
         case .invalidWireType(let t): "invalid wire type \(t)"
         case .invalidFieldNumber(let n): "invalid field number \(n)"
         case .wrongWireType(let field, let got): "field \(field) has unexpected wire type \(got)"

@@ -80,7 +80,9 @@ public struct ProtoReader {
     /// Reads a length prefix and returns the bytes it covers (borrowed, not copied).
     @inlinable
     public mutating func readLengthDelimited() throws(ProtoDecodingError) -> UnsafeRawBufferPointer {
+        let prefixStart = offset
         let length = try readVarint()
+        guard offset - prefixStart <= Self.maxPrefixBytes else { throw .overlongPrefix }
         guard length <= UInt64(Int32.max) else { throw .malformedLength }
         let count = Int(length)
         guard count <= end - offset else { throw .truncated }
@@ -89,12 +91,16 @@ public struct ProtoReader {
         return UnsafeRawBufferPointer(start: start, count: count)
     }
 
+    /// Tags and lengths are 32-bit values: at most 5 varint bytes.
+    @usableFromInline static let maxPrefixBytes = 5
+
     /// The next field's tag, or nil at the end of the input.
     @inlinable
     public mutating func nextTag() throws(ProtoDecodingError) -> FieldTag? {
         guard offset < end else { return nil }
         tagStart = offset
         let raw = try readVarint()
+        guard offset - tagStart <= Self.maxPrefixBytes else { throw .overlongPrefix }
         let fieldNumber = raw >> 3
         guard fieldNumber > 0, fieldNumber <= UInt64(FieldTag.maxFieldNumber) else {
             throw .invalidFieldNumber(fieldNumber)

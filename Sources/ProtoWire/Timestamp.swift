@@ -38,8 +38,9 @@ public struct Timestamp: ProtoMessage, Comparable {
     @inlinable
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1: seconds = try reader.readInt64(tag)
-        case 2: nanos = try reader.readInt32(tag)
+        // Another wire type is an unknown field, as in the generated messages.
+        case 1 where tag.wireType == .varint: seconds = try reader.readInt64(tag)
+        case 2 where tag.wireType == .varint: nanos = try reader.readInt32(tag)
         default: try reader.skipField(tag, into: &unknownFields)
         }
     }

@@ -342,6 +342,27 @@ struct MessageGenerator {
         }
     }
 
+    /// The wire type a singular value of `value` is sent with.
+    static func wireType(of value: ValueType) -> String {
+        switch Scalars.packedEncoding(value) {
+        case .varint: "varint"
+        case .fixed32: "fixed32"
+        case .fixed64: "fixed64"
+        case nil: "lengthDelimited"
+        }
+    }
+
+    /// The wire types `field` is read from: its own, and for a packable repeated field also the
+    /// packed form (parsers take both, whichever the field declares).
+    static func wireTypeCondition(_ field: FieldModel) -> String {
+        let own = "tag.wireType == .\(wireType(of: field.value))"
+        switch field.shape {
+        case .repeated where Scalars.packedEncoding(field.value) != nil: return own + " || tag.wireType == .lengthDelimited"
+        case .map: return "tag.wireType == .lengthDelimited"
+        default: return own
+        }
+    }
+
     private func emitDecodeField(into p: inout CodePrinter) {
         p.block(
             "public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError)"
@@ -350,7 +371,9 @@ struct MessageGenerator {
             for field in fieldsByNumber {
                 let property = "self." + field.escapedName
                 let code = field.code
-                p.line("case \(field.number):")
+                // A field sent with another wire type is an unknown field, as protoc's parsers
+                // keep it (a schema that changed a field's type), not a malformed message.
+                p.line("case \(field.number) where \(Self.wireTypeCondition(field)):")
                 p.indent()
                 switch field.shape {
                 case .implicit:
@@ -394,11 +417,11 @@ struct MessageGenerator {
                         p.line("var value: \(value.value.swiftType) = \(value.value.defaultValue)")
                         p.block("while let t = try entry.nextTag()") { p in
                             p.line("switch t.fieldNumber {")
-                            p.line("case 1: key = \(key.read(reader: "entry", tag: "t"))")
+                            p.line("case 1 where t.wireType == .\(Self.wireType(of: key.value)): key = \(key.read(reader: "entry", tag: "t"))")
                             if case .message = value.value {
-                                p.line("case 2: try entry.readMessage(t, into: &value)")
+                                p.line("case 2 where t.wireType == .lengthDelimited: try entry.readMessage(t, into: &value)")
                             } else {
-                                p.line("case 2: value = \(value.read(reader: "entry", tag: "t"))")
+                                p.line("case 2 where t.wireType == .\(Self.wireType(of: value.value)): value = \(value.read(reader: "entry", tag: "t"))")
                             }
                             p.line("default:")
                             p.line("    var ignored = UnknownFields()")

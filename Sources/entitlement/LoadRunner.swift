@@ -357,11 +357,10 @@ struct ListPageCheck: ProtoMessage {
 
     mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
-            guard tag.wireType == .lengthDelimited else { throw .wrongWireType(field: 1, got: tag.wireType) }
+        case 1 where tag.wireType == .lengthDelimited:
             _ = try reader.readLengthDelimited()
             requests += 1
-        case 2:
+        case 2 where tag.wireType == .lengthDelimited:
             hasNextPageToken = !(try reader.readString(tag)).isEmpty
         default:
             try reader.skipField(tag, into: &unknownFields)

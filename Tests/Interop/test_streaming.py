@@ -251,6 +251,24 @@ def test_reflection_resolves_fields_oneofs_and_enum_values(server, version):
     assert answers[-1].error_response.error_code == 5
 
 
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+def test_reflection_extension_numbers_only_of_message_types(server, version):
+    """all_extension_numbers_of_type: a message (nested too) has none here; a service, an enum or
+    a field is no message type, NOT_FOUND as grpc C++ answers; so is an unknown name."""
+    names = ["entitlement.v1.AccessPackageRequest", "entitlement.v1.ListRequestsRequest",
+             "entitlement.v1.AccessPackageRequests", "entitlement.v1.RequestState",
+             "entitlement.v1.Subject.display_name", "no.such.Type"]
+    with grpc.insecure_channel(server.addr) as ch:
+        _, answers = _reflect(ch, version, [dict(all_extension_numbers_of_type=n) for n in names])
+    for name, answer in zip(names[:2], answers):
+        assert answer.WhichOneof("message_response") == "all_extension_numbers_response", name
+        assert answer.all_extension_numbers_response.base_type_name == name
+        assert not answer.all_extension_numbers_response.extension_number
+    for name, answer in zip(names[2:], answers[2:]):
+        assert answer.error_response.error_code == 5, (name, answer)
+    assert "is not a message type" in answers[2].error_response.error_message
+
+
 def test_request_built_from_reflected_descriptors_alone_works(server):
     """What grpcurl does: no generated code, only what reflection returns."""
     with grpc.insecure_channel(server.addr) as ch:

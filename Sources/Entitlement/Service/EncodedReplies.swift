@@ -44,8 +44,9 @@ public struct ListRequestsReply: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1: requests.append(try reader.readEncoded(tag, as: AccessPackageRequest.self))
-        case 2: nextPageToken = try reader.readString(tag)
+        // Another wire type is an unknown field, as in the generated messages.
+        case 1 where tag.wireType == .lengthDelimited: requests.append(try reader.readEncoded(tag, as: AccessPackageRequest.self))
+        case 2 where tag.wireType == .lengthDelimited: nextPageToken = try reader.readString(tag)
         default: try reader.skipField(tag, into: &unknownFields)
         }
     }
@@ -88,7 +89,7 @@ public struct ReprocessReply: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1: results.append(try reader.readMessage(tag, as: ReprocessVerdict.self))
+        case 1 where tag.wireType == .lengthDelimited: results.append(try reader.readMessage(tag, as: ReprocessVerdict.self))
         default: try reader.skipField(tag, into: &unknownFields)
         }
     }
@@ -125,10 +126,10 @@ extension ReprocessVerdict: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1: requestId = try reader.readString(tag)
-        case 2: outcome = ReprocessOutcome(rawValue: try reader.readEnum(tag))
-        case 3: detail = try reader.readString(tag)
-        case 4: encodedRequest = try reader.readEncoded(tag, as: AccessPackageRequest.self)
+        case 1 where tag.wireType == .lengthDelimited: requestId = try reader.readString(tag)
+        case 2 where tag.wireType == .varint: outcome = ReprocessOutcome(rawValue: try reader.readEnum(tag))
+        case 3 where tag.wireType == .lengthDelimited: detail = try reader.readString(tag)
+        case 4 where tag.wireType == .lengthDelimited: encodedRequest = try reader.readEncoded(tag, as: AccessPackageRequest.self)
         default: try reader.skipField(tag, into: &unknownFields)
         }
     }

@@ -14,6 +14,8 @@ struct DescriptorIndex: Sendable {
 
     private(set) var files: [String: File] = [:]
     private(set) var fileOfSymbol: [String: String] = [:]
+    /// The full names of message types (nested too): the symbols extensions could extend.
+    private(set) var messageTypes: Set<String> = []
 
     /// - Throws: a description of the first file that does not decode.
     init(fileDescriptorProtos: [[UInt8]]) throws {
@@ -22,6 +24,7 @@ struct DescriptorIndex: Sendable {
             var package = ""
             var dependencies: [String] = []
             var symbols: [String] = []
+            var messages: [String] = []
             try bytes.withUnsafeBytes { raw in
                 var reader = ProtoReader(raw)
                 var scratch = UnknownFields()
@@ -30,7 +33,7 @@ struct DescriptorIndex: Sendable {
                     case 1: name = try reader.readString(tag)
                     case 2: package = try reader.readString(tag)
                     case 3: dependencies.append(try reader.readString(tag))
-                    case 4: symbols += try Self.messageSymbols(try reader.readBytes(tag), scope: nil)
+                    case 4: symbols += try Self.messageSymbols(try reader.readBytes(tag), scope: nil, messages: &messages)
                     case 5: symbols += try reader.withSubReader(tag) { sub throws(ProtoDecodingError) in try Self.enumSymbols(&sub, scope: nil) }
                     case 6: symbols += try reader.withSubReader(tag) { sub throws(ProtoDecodingError) in try Self.serviceSymbols(&sub) }
                     default: try reader.skipField(tag, into: &scratch)
@@ -41,6 +44,7 @@ struct DescriptorIndex: Sendable {
             let prefix = package.isEmpty ? "" : package + "."
             files[name] = File(name: name, bytes: bytes, dependencies: dependencies)
             for symbol in symbols { fileOfSymbol[prefix + symbol] = name }
+            for message in messages { messageTypes.insert(prefix + message) }
         }
     }
 
@@ -71,7 +75,7 @@ struct DescriptorIndex: Sendable {
 
     /// A `DescriptorProto`'s name and those of its fields (2), nested messages (3), enums (4) and
     /// oneofs (8).
-    private static func messageSymbols(_ reader: inout ProtoReader, scope: String?) throws -> [String] {
+    private static func messageSymbols(_ reader: inout ProtoReader, scope: String?, messages: inout [String]) throws -> [String] {
         var name = ""
         var members: [String] = []
         var nested: [[UInt8]] = []
@@ -88,6 +92,7 @@ struct DescriptorIndex: Sendable {
             scratch = UnknownFields()
         }
         let full = scope.map { $0 + "." + name } ?? name
+        messages.append(full)
         var symbols = [full] + members.map { full + "." + $0 }
         for bytes in enums {
             symbols += try bytes.withUnsafeBytes { raw in
@@ -95,7 +100,7 @@ struct DescriptorIndex: Sendable {
                 return try enumSymbols(&sub, scope: full)
             }
         }
-        for bytes in nested { symbols += try messageSymbols(bytes, scope: full) }
+        for bytes in nested { symbols += try messageSymbols(bytes, scope: full, messages: &messages) }
         return symbols
     }
 
@@ -116,10 +121,10 @@ struct DescriptorIndex: Sendable {
         return [prefix + name] + values.map { prefix + $0 }
     }
 
-    private static func messageSymbols(_ bytes: [UInt8], scope: String?) throws -> [String] {
+    private static func messageSymbols(_ bytes: [UInt8], scope: String?, messages: inout [String]) throws -> [String] {
         try bytes.withUnsafeBytes { raw in
             var reader = ProtoReader(raw)
-            return try messageSymbols(&reader, scope: scope)
+            return try messageSymbols(&reader, scope: scope, messages: &messages)
         }
     }
 

@@ -79,10 +79,13 @@ public struct ReflectionProvider: ServerReflectionService, V1AlphaServerReflecti
             response.messageResponse = error(
                 .notFound, "no extension \(request.extensionNumber) of \"\(CallerText.clean(request.containingType))\": this server defines no extensions")
         case .allExtensionNumbersOfType(let type):
-            if index.fileOfSymbol[type] != nil {
+            if index.messageTypes.contains(type) {
                 var numbers = ExtensionNumberResponse()
                 numbers.baseTypeName = type
                 response.messageResponse = .allExtensionNumbersResponse(numbers)
+            } else if index.fileOfSymbol[type] != nil {
+                // Only messages are extended; grpc C++ answers other symbols so too.
+                response.messageResponse = error(.notFound, "\"\(CallerText.clean(type))\" is not a message type")
             } else {
                 response.messageResponse = error(.notFound, "type \"\(CallerText.clean(type))\" is not known to this server")
             }

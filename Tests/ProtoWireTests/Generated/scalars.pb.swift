@@ -93,9 +93,9 @@ public struct Nested: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .varint:
             self.value = try reader.readInt32(tag)
-        case 2:
+        case 2 where tag.wireType == .lengthDelimited:
             self.name = try reader.readString(tag)
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -389,87 +389,87 @@ public struct Scalars: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .varint:
             self.int32Value = try reader.readInt32(tag)
-        case 2:
+        case 2 where tag.wireType == .varint:
             self.int64Value = try reader.readInt64(tag)
-        case 3:
+        case 3 where tag.wireType == .varint:
             self.uint32Value = try reader.readUInt32(tag)
-        case 4:
+        case 4 where tag.wireType == .varint:
             self.uint64Value = try reader.readUInt64(tag)
-        case 5:
+        case 5 where tag.wireType == .varint:
             self.sint32Value = try reader.readSInt32(tag)
-        case 6:
+        case 6 where tag.wireType == .varint:
             self.sint64Value = try reader.readSInt64(tag)
-        case 7:
+        case 7 where tag.wireType == .varint:
             self.boolValue = try reader.readBool(tag)
-        case 8:
+        case 8 where tag.wireType == .varint:
             self.enumValue = Color(rawValue: try reader.readEnum(tag))
-        case 9:
+        case 9 where tag.wireType == .fixed32:
             self.fixed32Value = try reader.readFixed32(tag)
-        case 10:
+        case 10 where tag.wireType == .fixed64:
             self.fixed64Value = try reader.readFixed64(tag)
-        case 11:
+        case 11 where tag.wireType == .fixed32:
             self.sfixed32Value = try reader.readSFixed32(tag)
-        case 12:
+        case 12 where tag.wireType == .fixed64:
             self.sfixed64Value = try reader.readSFixed64(tag)
-        case 13:
+        case 13 where tag.wireType == .fixed32:
             self.floatValue = try reader.readFloat(tag)
-        case 14:
+        case 14 where tag.wireType == .fixed64:
             self.doubleValue = try reader.readDouble(tag)
-        case 15:
+        case 15 where tag.wireType == .lengthDelimited:
             self.stringValue = try reader.readString(tag)
-        case 16:
+        case 16 where tag.wireType == .lengthDelimited:
             self.bytesValue = try reader.readBytes(tag)
-        case 21:
+        case 21 where tag.wireType == .varint || tag.wireType == .lengthDelimited:
             try reader.readRepeatedVarint(tag) { self.repeatedInt32.append(Int32(truncatingIfNeeded: $0)) }
-        case 22:
+        case 22 where tag.wireType == .varint || tag.wireType == .lengthDelimited:
             try reader.readRepeatedVarint(tag) { self.repeatedInt64.append(Int64(bitPattern: $0)) }
-        case 23:
+        case 23 where tag.wireType == .varint || tag.wireType == .lengthDelimited:
             try reader.readRepeatedVarint(tag) { self.repeatedUint32.append(UInt32(truncatingIfNeeded: $0)) }
-        case 24:
+        case 24 where tag.wireType == .varint || tag.wireType == .lengthDelimited:
             try reader.readRepeatedVarint(tag) { self.repeatedUint64.append($0) }
-        case 25:
+        case 25 where tag.wireType == .varint || tag.wireType == .lengthDelimited:
             try reader.readRepeatedVarint(tag) { self.repeatedSint32.append(ZigZag.decoded(UInt32(truncatingIfNeeded: $0))) }
-        case 26:
+        case 26 where tag.wireType == .varint || tag.wireType == .lengthDelimited:
             try reader.readRepeatedVarint(tag) { self.repeatedSint64.append(ZigZag.decoded($0)) }
-        case 27:
+        case 27 where tag.wireType == .varint || tag.wireType == .lengthDelimited:
             try reader.readRepeatedVarint(tag) { self.repeatedBool.append($0 != 0) }
-        case 28:
+        case 28 where tag.wireType == .varint || tag.wireType == .lengthDelimited:
             try reader.readRepeatedVarint(tag) { self.repeatedEnum.append(Color(rawValue: Int32(truncatingIfNeeded: $0))) }
-        case 29:
+        case 29 where tag.wireType == .fixed32 || tag.wireType == .lengthDelimited:
             try reader.readRepeatedFixed32(tag) { self.repeatedFixed32.append($0) }
-        case 30:
+        case 30 where tag.wireType == .fixed64 || tag.wireType == .lengthDelimited:
             try reader.readRepeatedFixed64(tag) { self.repeatedFixed64.append($0) }
-        case 31:
+        case 31 where tag.wireType == .fixed32 || tag.wireType == .lengthDelimited:
             try reader.readRepeatedFixed32(tag) { self.repeatedSfixed32.append(Int32(bitPattern: $0)) }
-        case 32:
+        case 32 where tag.wireType == .fixed64 || tag.wireType == .lengthDelimited:
             try reader.readRepeatedFixed64(tag) { self.repeatedSfixed64.append(Int64(bitPattern: $0)) }
-        case 33:
+        case 33 where tag.wireType == .fixed32 || tag.wireType == .lengthDelimited:
             try reader.readRepeatedFixed32(tag) { self.repeatedFloat.append(Float(bitPattern: $0)) }
-        case 34:
+        case 34 where tag.wireType == .fixed64 || tag.wireType == .lengthDelimited:
             try reader.readRepeatedFixed64(tag) { self.repeatedDouble.append(Double(bitPattern: $0)) }
-        case 35:
+        case 35 where tag.wireType == .lengthDelimited:
             if self.repeatedString.isEmpty { self.repeatedString.reserveCapacity(reader.occurrences(of: tag)) }
             self.repeatedString.append(try reader.readString(tag))
-        case 36:
+        case 36 where tag.wireType == .lengthDelimited:
             if self.repeatedBytes.isEmpty { self.repeatedBytes.reserveCapacity(reader.occurrences(of: tag)) }
             self.repeatedBytes.append(try reader.readBytes(tag))
-        case 40:
+        case 40 where tag.wireType == .lengthDelimited:
             var v = self.nested ?? Nested()
             try reader.readMessage(tag, into: &v)
             self.nested = v
-        case 41:
+        case 41 where tag.wireType == .lengthDelimited:
             if self.nestedList.isEmpty { self.nestedList.reserveCapacity(reader.occurrences(of: tag)) }
             self.nestedList.append(try reader.readMessage(tag, as: Nested.self))
-        case 42:
+        case 42 where tag.wireType == .lengthDelimited:
             try reader.withSubReader(tag) { (entry: inout ProtoReader) throws(ProtoDecodingError) in
                 var key: String = ""
                 var value: Int32 = 0
                 while let t = try entry.nextTag() {
                     switch t.fieldNumber {
-                    case 1: key = try entry.readString(t)
-                    case 2: value = try entry.readInt32(t)
+                    case 1 where t.wireType == .lengthDelimited: key = try entry.readString(t)
+                    case 2 where t.wireType == .varint: value = try entry.readInt32(t)
                     default:
                         var ignored = UnknownFields()
                         try entry.skipField(t, into: &ignored)
@@ -477,14 +477,14 @@ public struct Scalars: ProtoMessage {
                 }
                 self.stringToInt[key] = value
             }
-        case 43:
+        case 43 where tag.wireType == .lengthDelimited:
             try reader.withSubReader(tag) { (entry: inout ProtoReader) throws(ProtoDecodingError) in
                 var key: Int32 = 0
                 var value: Nested = Nested()
                 while let t = try entry.nextTag() {
                     switch t.fieldNumber {
-                    case 1: key = try entry.readInt32(t)
-                    case 2: try entry.readMessage(t, into: &value)
+                    case 1 where t.wireType == .varint: key = try entry.readInt32(t)
+                    case 2 where t.wireType == .lengthDelimited: try entry.readMessage(t, into: &value)
                     default:
                         var ignored = UnknownFields()
                         try entry.skipField(t, into: &ignored)
@@ -492,20 +492,20 @@ public struct Scalars: ProtoMessage {
                 }
                 self.intToNested[key] = value
             }
-        case 44:
+        case 44 where tag.wireType == .varint:
             self.optionalInt32 = try reader.readInt32(tag)
-        case 45:
+        case 45 where tag.wireType == .lengthDelimited:
             self.choice = .choiceName(try reader.readString(tag))
-        case 46:
+        case 46 where tag.wireType == .lengthDelimited:
             var v = Nested()
             if case .choiceNested(let existing)? = self.choice { v = existing }
             try reader.readMessage(tag, into: &v)
             self.choice = .choiceNested(v)
-        case 47:
+        case 47 where tag.wireType == .varint:
             self.choice = .choiceNumber(try reader.readInt64(tag))
-        case 48:
+        case 48 where tag.wireType == .varint || tag.wireType == .lengthDelimited:
             try reader.readRepeatedVarint(tag) { self.unpackedInt32.append(Int32(truncatingIfNeeded: $0)) }
-        case 536870911:
+        case 536870911 where tag.wireType == .varint:
             self.maxFieldNumber = try reader.readInt32(tag)
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -546,11 +546,11 @@ public struct Recursive: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             var v = self.child ?? Recursive()
             try reader.readMessage(tag, into: &v)
             self.child = v
-        case 2:
+        case 2 where tag.wireType == .varint:
             self.depth = try reader.readInt32(tag)
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -649,13 +649,13 @@ public struct Keywords: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.`default` = try reader.readString(tag)
-        case 2:
+        case 2 where tag.wireType == .varint:
             self.`class` = try reader.readInt32(tag)
-        case 3:
+        case 3 where tag.wireType == .varint:
             self.kind = Keywords.Kind(rawValue: try reader.readEnum(tag))
-        case 4:
+        case 4 where tag.wireType == .lengthDelimited:
             if self.`in`.isEmpty { self.`in`.reserveCapacity(reader.occurrences(of: tag)) }
             self.`in`.append(try reader.readString(tag))
         default:

@@ -148,11 +148,11 @@ public struct RecordV1: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.id = try reader.readString(tag)
-        case 2:
+        case 2 where tag.wireType == .varint:
             self.level = LevelV1(rawValue: try reader.readEnum(tag))
-        case 3:
+        case 3 where tag.wireType == .varint || tag.wireType == .lengthDelimited:
             try reader.readRepeatedVarint(tag) { self.levels.append(LevelV1(rawValue: Int32(truncatingIfNeeded: $0))) }
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -185,7 +185,7 @@ public struct ExtraV2: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.note = try reader.readString(tag)
         default:
             try reader.skipField(tag, into: &unknownFields)
@@ -258,25 +258,25 @@ public struct RecordV2: ProtoMessage {
 
     public mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
         switch tag.fieldNumber {
-        case 1:
+        case 1 where tag.wireType == .lengthDelimited:
             self.id = try reader.readString(tag)
-        case 2:
+        case 2 where tag.wireType == .varint:
             self.level = LevelV2(rawValue: try reader.readEnum(tag))
-        case 3:
+        case 3 where tag.wireType == .varint || tag.wireType == .lengthDelimited:
             try reader.readRepeatedVarint(tag) { self.levels.append(LevelV2(rawValue: Int32(truncatingIfNeeded: $0))) }
-        case 4:
+        case 4 where tag.wireType == .varint:
             self.count = try reader.readInt64(tag)
-        case 5:
+        case 5 where tag.wireType == .lengthDelimited:
             var v = self.extra ?? ExtraV2()
             try reader.readMessage(tag, into: &v)
             self.extra = v
-        case 6:
+        case 6 where tag.wireType == .fixed32 || tag.wireType == .lengthDelimited:
             try reader.readRepeatedFixed32(tag) { self.codes.append($0) }
-        case 7:
+        case 7 where tag.wireType == .fixed64:
             self.ratio = try reader.readDouble(tag)
-        case 100:
+        case 100 where tag.wireType == .varint:
             self.delta = try reader.readSInt64(tag)
-        case 1000000:
+        case 1000000 where tag.wireType == .lengthDelimited:
             self.blob = try reader.readBytes(tag)
         default:
             try reader.skipField(tag, into: &unknownFields)
