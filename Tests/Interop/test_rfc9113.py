@@ -20,7 +20,7 @@ import pytest
 from helpers import (CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, HEALTH_PATH,
                      LIST_PATH, PADDED, PING, PREFACE, PRIORITY, PRIORITY_FLAG, PUSH_PROMISE,
                      RST_STREAM, SETTINGS, WINDOW_UPDATE, ACK, GLOBAL_ADMIN, RawFrames, frame,
-                     health_body, list_body, mint, pb)
+                     health_body, list_body, mint, pb, FIXTURE, SERVICE)
 
 # RFC 9113 §7 error codes
 NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR, SETTINGS_TIMEOUT, STREAM_CLOSED, \
@@ -1124,6 +1124,31 @@ def test_initial_window_change_overflow_is_flow_control_error(conn):
     c.send(settings_frame([(INITIAL_WINDOW_SIZE, 65536)]))
     c.settle()
     c.expect_connection_error(FLOW_CONTROL_ERROR, timeout=0.5)
+
+
+@pytest.mark.slow
+def test_reader_that_grants_no_window_is_reset_enhance_your_calm(conn, server, token):
+    """CONTRACT §2 (WatchRequests): a caller that reads too slowly ends RESOURCE_EXHAUSTED. One
+    that grants no window at all cannot be sent trailers after its queued messages, so after the
+    30 s send timeout the stream is reset ENHANCE_YOUR_CALM, which gRPC clients report as
+    RESOURCE_EXHAUSTED (PROTOCOL-HTTP2.md); the connection and other calls go on."""
+    c = conn(settings=[(INITIAL_WINDOW_SIZE, 0)])
+    ids = [r["id"] for r in FIXTURE["requests"] if r["accessPackageId"] == "ap-1"][:3]
+    body = pb.WatchRequestsRequest(access_package_id="ap-1", request_ids=ids).SerializeToString()
+    sid = c.request(f"/{SERVICE}/WatchRequests", token=token, body=b"\x00" + len(body).to_bytes(4, "big") + body)
+    started = time.monotonic()
+    assert c.read(40, lambda: sid in c.rst or c.goaway is not None), summary(c.frames_on(sid))
+    assert c.rst[sid] == ENHANCE_YOUR_CALM, c.rst
+    assert 25 < time.monotonic() - started < 40
+    assert not c.data.get(sid), "no window was granted, so no DATA may be sent"
+    assert c.goaway is None
+    c.send(settings_frame([(INITIAL_WINDOW_SIZE, 65535)]))
+    c.assert_usable()
+    deadline = time.monotonic() + 3
+    while not any("RESOURCE_EXHAUSTED" in line and "WatchRequests" in line and "took none of its response" in line
+                  for line in server.log(1_000_000).splitlines()):
+        assert time.monotonic() < deadline, "no access line for the reset watch"
+        time.sleep(0.05)
 
 
 def _flow_controlled(c, sid):

@@ -158,6 +158,9 @@ public struct AccessPackageRequestsHandler: Sendable {
         }
         if request.untilSettled, delivering.isEmpty { return }
         for await change in start.subscription.changes where progress.advance(to: change) {
+            // Ended by the feed (fell behind, shutdown): the caller watches again and gets a
+            // fresh snapshot, so the changes still buffered would only delay its status.
+            if let reason = start.subscription.endReason { throw reason }
             try await responses.write(Self.watchMessage(change))
             let id = ExactString(change.id)
             if change.state == .delivering { delivering.insert(id) } else { delivering.remove(id) }

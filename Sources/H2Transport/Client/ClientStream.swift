@@ -59,13 +59,25 @@ final class ClientStream {
             }
             if streamErrorCode != 0 {
                 return RPCError(
-                    code: streamErrorCode == 7 ? .unavailable : .internalError,  // 7 = REFUSED_STREAM
-                    message: "stream reset by server (HTTP/2 error \(streamErrorCode))")
+                    code: Self.code(forResetCode: streamErrorCode),
+                    message: "stream reset by server (HTTP/2 error \(String(cString: nghttp2_http2_strerror(streamErrorCode))))")
             }
             return RPCError(code: .internalError, message: "response ended without grpc-status")
         }
         let code = RPCError.Code(rawValue: grpcStatus)
         return code == .ok ? nil : RPCError(code: code, message: grpcMessage ?? "", metadata: trailers)
+    }
+
+    /// The status of a stream the server reset before its trailers, as gRPC maps HTTP/2 error
+    /// codes (PROTOCOL-HTTP2.md, "Errors").
+    static func code(forResetCode code: UInt32) -> RPCError.Code {
+        switch code {
+        case NGHTTP2_REFUSED_STREAM.rawValue: .unavailable
+        case NGHTTP2_CANCEL.rawValue: .cancelled
+        case NGHTTP2_ENHANCE_YOUR_CALM.rawValue: .resourceExhausted
+        case NGHTTP2_INADEQUATE_SECURITY.rawValue: .permissionDenied
+        default: .internalError
+        }
     }
 
     /// Records one response header; the first block is headers, a later one trailers.

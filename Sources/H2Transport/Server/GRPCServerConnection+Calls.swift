@@ -143,13 +143,22 @@ extension GRPCServerConnection {
         }
         for stream in stalledReaders {
             // The peer keeps its window shut: reset the stream rather than hold its response.
+            // ENHANCE_YOUR_CALM is what gRPC clients report as RESOURCE_EXHAUSTED (the status a
+            // reader too slow for its buffer gets, and trailers cannot pass a shut window).
             noticePeer("resetting a stream whose peer stopped reading its response")
             stream.sendDeadline = nil
+            reportFinished(stream, code: .resourceExhausted, error: Self.stoppedReading(after: shared.configuration.responseSendTimeout))
             stream.cancelWork()
-            session?.resetStream(stream.id, errorCode: NGHTTP2_CANCEL.rawValue)
+            session?.resetStream(stream.id, errorCode: NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
         }
         if let next { scheduleBodySweep(at: next) }
         scheduleFlush()
+    }
+
+    static func stoppedReading(after timeout: TimeAmount) -> RPCError {
+        RPCError(
+            code: .resourceExhausted,
+            message: "the caller took none of its response for \(timeout.nanoseconds / 1_000_000) ms; the stream was reset (ENHANCE_YOUR_CALM)")
     }
 
     /// The deadline runs from the request headers, so a slow or stalled body counts against it.
