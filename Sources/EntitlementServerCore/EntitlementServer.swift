@@ -210,15 +210,15 @@ public final class EntitlementServer: Sendable {
 }
 
 extension EntitlementServer {
-    /// Prometheus with the gRPC ecosystem's buckets for call durations.
-    static func metricsFactory(_ registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
+    /// Prometheus with the gRPC ecosystem's buckets for call durations, and help text.
+    static func metricsFactory(_ registry: PrometheusCollectorRegistry) -> any MetricsFactory {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets["grpc_server_handling_seconds"] =
             [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10].map { Duration.milliseconds(Int64($0 * 1000)) }
         factory.durationHistogramBuckets["entitlement_store_commit_seconds"] =
             [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1].map { Duration.microseconds(Int64($0 * 1_000_000)) }
         factory.valueHistogramBuckets["entitlement_store_commit_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256]
-        return factory
+        return DescribedMetricsFactory(base: factory)
     }
 
     /// The endpoint, with the gauges it sets from live state before each scrape.

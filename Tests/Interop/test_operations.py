@@ -194,6 +194,23 @@ def test_a_call_the_client_cancels_is_counted_and_logged(observed):
     assert cancelled_line(), "the access log has no line for the cancelled call"
 
 
+def test_every_metric_family_says_what_it_counts(observed):
+    """Each family has a # HELP line as well as its # TYPE (operators read them in Prometheus),
+    and the exposition still parses."""
+    s, port = observed
+    s.stub().ListRequests(pb.ListRequestsRequest(access_package_id="ap-1", page_size=1),
+                          metadata=admin_md(), timeout=5)
+    text = scrape(port)
+    typed = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    helped = {line.split()[2]: line.split(" ", 3)[3] for line in text.splitlines() if line.startswith("# HELP ")}
+    assert {"grpc_server_handled_total", "grpc_server_handling_seconds", "entitlement_store_committing",
+            "entitlement_delivery_backlog"} <= typed
+    assert typed - set(helped) == set(), "families without # HELP"
+    assert all(len(h) > 10 for h in helped.values()), helped
+    families = {f.name: f.documentation for f in text_string_to_metric_families(text)}
+    assert families["grpc_server_handled"].startswith("RPCs completed")
+
+
 def test_metrics_endpoint_serves_only_metrics(observed):
     _, port = observed
     with pytest.raises(urllib.error.HTTPError) as e:
