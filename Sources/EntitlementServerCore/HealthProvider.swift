@@ -26,9 +26,10 @@ public final class HealthProvider: HealthService {
         feed.markDraining()
     }
 
-    private func status(of service: String) -> HealthCheckResponse.ServingStatus {
+    /// What a watcher of `service` reports (the feed's published status).
+    private func watchedStatus(of service: String) -> HealthCheckResponse.ServingStatus {
         guard services.contains(service) else { return .serviceUnknown }
-        return feed.current
+        return feed.published
     }
 
     public func check(_ request: HealthCheckRequest, context: ServerContext) async throws -> HealthCheckResponse {
@@ -62,7 +63,7 @@ public final class HealthProvider: HealthService {
         var last: HealthCheckResponse.ServingStatus?
         var wakeUps = changes.makeAsyncIterator()
         repeat {
-            let current = status(of: request.service)
+            let current = watchedStatus(of: request.service)
             if current != last {
                 try await responses.write(Self.response(current))
                 last = current

@@ -6,6 +6,9 @@ import Synchronization
 /// to change. One poll serves every watcher (the store's health is read, not announced): a
 /// sleeping task per watcher cost four wake-ups a second each, and nothing bounded how many
 /// watches unauthenticated callers could open.
+///
+/// Watchers report the status the poll last published, not the live one: a watcher that read a
+/// change the poll had not seen yet would never be woken when it was undone.
 final class HealthStatusFeed: Sendable {
     typealias Status = HealthCheckResponse.ServingStatus
 
@@ -21,6 +24,8 @@ final class HealthStatusFeed: Sendable {
         var continuations: [Int: AsyncStream<Void>.Continuation] = [:]
         var nextID = 0
         var poller: Task<Void, Never>?
+        /// What watchers report; set when the poll starts and whenever it sees a change.
+        var published: Status = .serving
     }
 
     init(
@@ -34,16 +39,20 @@ final class HealthStatusFeed: Sendable {
 
     var isDraining: Bool { draining.load(ordering: .relaxed) }
 
+    /// The status now (what Check answers).
     var current: Status { isDraining || !storeIsCommitting() ? .notServing : .serving }
+
+    /// The status watchers report.
+    var published: Status { watchers.withLock { $0.published } }
 
     /// Shutdown has begun: NOT_SERVING from now on, and every watcher hears it at once.
     func markDraining() {
         draining.store(true, ordering: .relaxed)
-        notifyWatchers()
+        publish(.notServing)
     }
 
-    /// A stream of wake-ups, one each time the status may have changed (coalesced for a watcher
-    /// still writing the last one). Ending the iteration leaves the feed.
+    /// A stream of wake-ups, one each time the published status changes (coalesced for a
+    /// watcher still writing the last one). Ending the iteration leaves the feed.
     func watch() throws(RPCError) -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let id = try watchers.withLock { watchers throws(RPCError) -> Int in
@@ -55,7 +64,10 @@ final class HealthStatusFeed: Sendable {
             let id = watchers.nextID
             watchers.nextID += 1
             watchers.continuations[id] = continuation
-            if watchers.poller == nil { watchers.poller = startPolling() }
+            if watchers.poller == nil {
+                watchers.published = current
+                watchers.poller = startPolling()
+            }
             return id
         }
         continuation.onTermination = { [weak self] _ in self?.leave(id) }
@@ -77,24 +89,25 @@ final class HealthStatusFeed: Sendable {
         poller?.cancel()
     }
 
-    private func notifyWatchers() {
-        let continuations = watchers.withLock { Array($0.continuations.values) }
-        for continuation in continuations { continuation.yield() }
+    /// Publishes `status` and wakes every watcher if it is a change.
+    private func publish(_ status: Status) {
+        let woken = watchers.withLock { watchers -> [AsyncStream<Void>.Continuation] in
+            guard watchers.published != status else { return [] }
+            watchers.published = status
+            return Array(watchers.continuations.values)
+        }
+        for continuation in woken { continuation.yield() }
     }
 
-    /// Runs while anyone watches; holds the feed weakly, so a feed nobody uses goes.
+    /// Runs while anyone watches; holds the feed weakly, so a feed nobody uses goes. Detached: it
+    /// serves every watcher, not the call of the first one (its priority, its task-locals).
     private func startPolling() -> Task<Void, Never> {
         let interval = pollInterval
-        return Task { [weak self] in
-            var last = self?.current
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
+        return Task.detached { [weak self] in
+            while true {
+                do { try await Task.sleep(for: interval) } catch { return }
                 guard let self else { return }
-                let now = self.current
-                if now != last {
-                    last = now
-                    self.notifyWatchers()
-                }
+                self.publish(self.current)
             }
         }
     }

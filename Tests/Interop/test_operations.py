@@ -244,7 +244,7 @@ def test_one_json_access_line_per_call_with_the_trace_id_and_no_token(observed):
 
 def test_access_line_names_the_client_a_proxy_forwarded_for(observed):
     """Behind nginx or Envoy every call comes from the proxy's address; the client it served is
-    in x-forwarded-for, logged beside the peer (escaped: a caller may set it), never instead."""
+    in x-forwarded-for, logged beside the peer (cleaned like any caller text), never instead."""
     import time
     s, _ = observed
     token = mint("oid-forwarded", [GLOBAL_ADMIN])

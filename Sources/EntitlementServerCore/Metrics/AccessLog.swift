@@ -48,7 +48,7 @@ public final class AccessLog: CallObserver {
         if let caller = summary.callerId { line.append("caller", CallerText.clean(caller)) }
         if let cause = Self.cause(of: summary) { line.append("cause", cause) }
         line.append("duration_ms", thousandths: Int(GRPCServerMetrics.nanoseconds(summary.duration) / 1_000))
-        if let forwarded = summary.forwardedFor { line.append("forwarded_for", CallerText.clean(forwarded)) }
+        if let forwarded = summary.forwardedFor { line.append("forwarded_for", Self.forwardedFor(forwarded)) }
         line.append("grpc.code", summary.code.description)
         if let message = Self.message(of: summary) { line.append("grpc.message", message) }
         line.append("grpc.method", summary.method.path)
@@ -82,10 +82,26 @@ public final class AccessLog: CallObserver {
             metadata["messages_sent"] = .stringConvertible(summary.messagesSent)
         }
         if let caller = summary.callerId { metadata["caller"] = .string(CallerText.clean(caller)) }
-        if let forwarded = summary.forwardedFor { metadata["forwarded_for"] = .string(CallerText.clean(forwarded)) }
+        if let forwarded = summary.forwardedFor { metadata["forwarded_for"] = .string(Self.forwardedFor(forwarded)) }
         if let message = Self.message(of: summary) { metadata["grpc.message"] = .string(message) }
         if let cause = Self.cause(of: summary) { metadata["cause"] = .string(cause) }
         return metadata
+    }
+
+    /// `x-forwarded-for` cleaned like any caller text, but clipped from the front when too long:
+    /// proxies append, so the last entry is the one the nearest proxy vouches for, and a client
+    /// must not push it out with entries of its own.
+    static func forwardedFor(_ header: String) -> String {
+        let cleaned = CallerText.clean(header, maxBytes: 16 * 1024)
+        var bytes = cleaned.utf8.count
+        guard bytes > CallerText.maxBytes else { return cleaned }
+        let ellipsis = "…"
+        var start = cleaned.startIndex
+        while bytes > CallerText.maxBytes - ellipsis.utf8.count {
+            bytes -= cleaned[start].utf8.count
+            start = cleaned.index(after: start)
+        }
+        return ellipsis + cleaned[start...]
     }
 
     /// The message a failed call was sent.

@@ -302,9 +302,8 @@ extension GRPCServerConnection {
                 duration: ContinuousClock.now - (stream.startedAt ?? .now),
                 messagesReceived: stream.messagesReceived, messagesSent: stream.messagesSent,
                 requestBytes: stream.requestMessageBytes, responseBytes: stream.responseMessageBytes,
-                peer: peer, forwardedFor: stream.metadata["x-forwarded-for"], traceparent: stream.metadata["traceparent"],
-                callerId: stream.context?.annotations?.callerId,
-                error: error))
+                peer: peer, traceparent: stream.metadata["traceparent"], callerId: stream.context?.annotations?.callerId,
+                error: error, forwardedFor: stream.metadata.joinedStrings(forKey: "x-forwarded-for")))
     }
 
     /// Splits the body into exactly one message and inflates it if needed (bounded by the limit).

@@ -27,8 +27,8 @@ public struct CallSummary: Sendable {
     public var requestBytes: Int
     public var responseBytes: Int
     public var peer: String
-    /// The `x-forwarded-for` a proxy in front sent (the client it served), if any: as received,
-    /// so only as trustworthy as whatever sets it.
+    /// The `x-forwarded-for` a proxy in front sent (the client it served), if any, several fields
+    /// joined with ", ": as received, so only as trustworthy as whatever sets it.
     public var forwardedFor: String?
     /// The W3C `traceparent` the caller sent, if any.
     public var traceparent: String?
@@ -40,8 +40,8 @@ public struct CallSummary: Sendable {
 
     public init(
         method: MethodDescriptor, kind: RPCKind, code: RPCError.Code, duration: Duration, messagesReceived: Int,
-        messagesSent: Int, requestBytes: Int, responseBytes: Int, peer: String, forwardedFor: String? = nil,
-        traceparent: String?, callerId: String?, error: RPCError? = nil
+        messagesSent: Int, requestBytes: Int, responseBytes: Int, peer: String, traceparent: String?, callerId: String?,
+        error: RPCError? = nil, forwardedFor: String? = nil
     ) {
         self.method = method
         self.kind = kind

@@ -60,6 +60,19 @@ public struct Metadata: Sendable, Hashable, Sequence {
         return nil
     }
 
+    /// Every text value for `key`, in order, joined with ", " (how HTTP combines repeated
+    /// fields); nil when there is none.
+    public func joinedStrings(forKey key: String) -> String? {
+        if entries.isEmpty { return nil }
+        let k = Self.normalized(key)
+        var joined: String?
+        for e in entries where e.key == k {
+            guard case .string(let s) = e.value else { continue }
+            joined = joined.map { $0 + ", " + s } ?? s
+        }
+        return joined
+    }
+
     public func values(forKey key: String) -> [Value] {
         let k = Self.normalized(key)
         return entries.filter { $0.key == k }.map(\.value)

@@ -57,6 +57,29 @@ struct HealthWatchTests {
         #expect(!feed.isPolling, "no watcher, no poll")
     }
 
+    @Test("a watcher that joins between polls reports what the poll published: a change undone before the poll saw it reaches no one")
+    func joinBetweenPolls() async throws {
+        let committing = Atomic<Bool>(true)
+        // The poll never comes round within the test: what a watcher reports is what was published.
+        let feed = HealthStatusFeed(storeIsCommitting: { committing.load(ordering: .relaxed) }, pollInterval: .seconds(3600))
+        let health = HealthProvider(feed: feed)
+        let first = Recorder()
+        let one = Task { try await health.watch(Self.request(), responses: ResponseStreamWriter(sink: first), context: Self.context()) }
+        await first.wait(for: 1)
+        // The store fails, a second watcher joins, and the store recovers, all between polls.
+        committing.store(false, ordering: .relaxed)
+        let second = Recorder()
+        let two = Task { try await health.watch(Self.request(), responses: ResponseStreamWriter(sink: second), context: Self.context()) }
+        await second.wait(for: 1)
+        committing.store(true, ordering: .relaxed)
+        // Had it reported the live NOT_SERVING, no poll would ever see a change to wake it with.
+        #expect(second.written == [.serving])
+        #expect(first.written == [.serving])
+        one.cancel()
+        two.cancel()
+        _ = await (one.result, two.result)
+    }
+
     @Test("past the cap a watch is RESOURCE_EXHAUSTED, and a place that frees up can be taken again")
     func cap() async throws {
         let feed = HealthStatusFeed(storeIsCommitting: { true }, maxWatchers: 2)
@@ -72,6 +95,7 @@ struct HealthWatchTests {
         }
         do {
             try await health.watch(Self.request(), responses: ResponseStreamWriter(sink: Recorder()), context: Self.context())
+            Issue.record("a third watch was admitted")
         } catch let error as RPCError {
             #expect(error.code == .resourceExhausted)
             #expect(error.message == "the server is at its limit of 2 health watches; use Check, or retry later")

@@ -121,6 +121,22 @@ struct LogLineTests {
         #expect(lines[0].utf8.count < 2_000)
     }
 
+    @Test("forwarded_for keeps the end of a long x-forwarded-for, the entry the nearest proxy appended, and escapes it")
+    func forwardedForKeepsItsEnd() {
+        let claimed = (0..<40).map { "10.0.0.\($0)" }.joined(separator: ", ")
+        let header = claimed + ", 203.0.113.7\u{1b}[2J, 198.51.100.9"
+        let logged = AccessLog.forwardedFor(header)
+        #expect(logged.hasPrefix("…"))
+        #expect(logged.hasSuffix("203.0.113.7\\u{1B}[2J, 198.51.100.9"), "\(logged)")
+        #expect(logged.utf8.count <= CallerText.maxBytes)
+        #expect(AccessLog.forwardedFor("198.51.100.9") == "198.51.100.9")
+        var metadata = Metadata()
+        metadata.addString("198.51.100.1", forKey: "X-Forwarded-For")
+        metadata.addString("10.0.0.2", forKey: "x-forwarded-for")
+        #expect(metadata.joinedStrings(forKey: "x-forwarded-for") == "198.51.100.1, 10.0.0.2")
+        #expect(Metadata().joinedStrings(forKey: "x-forwarded-for") == nil)
+    }
+
     @Test("the audit line written directly equals the handler's line for the same record", arguments: LogFormat.allCases)
     func auditLineMatchesHandler(format: LogFormat) throws {
         let captured = CapturedLines()
