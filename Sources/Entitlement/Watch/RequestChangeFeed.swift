@@ -31,6 +31,7 @@ public final class RequestChangeFeed: Sendable {
     }
 
     private let state = Mutex(State())
+    private let publishing = Mutex(())
 
     public init(maxSubscribers: Int = 10_000, bufferCapacity: Int = 256) {
         self.maxSubscribers = maxSubscribers
@@ -68,25 +69,36 @@ public final class RequestChangeFeed: Sendable {
     }
 
     /// Hands committed changes to the watchers they concern.
+    ///
+    /// Nothing is yielded under `state`'s lock: a yield to a suspended watcher takes that task's
+    /// status lock, which a thread cancelling the watcher holds while the stream's termination
+    /// handler (`unsubscribe`) waits for `state`; the two, in opposite orders, deadlocked the
+    /// feed and every call that published or watched. `publishing` keeps one publish at a time,
+    /// so watchers still see changes in commit order.
     public func publish(_ requests: some Sequence<AccessPackageRequest>) {
-        var fellBehind: [AsyncStream<AccessPackageRequest>.Continuation] = []
-        state.withLock { state in
-            guard !state.subscribers.isEmpty else { return }
-            for request in requests {
-                for subscriber in state.subscribers.values where subscriber.packageId.hasSameBytes(as: request.accessPackageId) {
-                    if let ids = subscriber.ids, !ids.contains(ExactString(request.id)) { continue }
-                    if case .dropped = subscriber.continuation.yield(request) {
-                        subscriber.subscription.end(
-                            RPCError(
-                                code: .resourceExhausted,
-                                message: "the watcher fell more than \(bufferCapacity) changes behind; read faster or watch fewer requests"))
-                        fellBehind.append(subscriber.continuation)
+        publishing.withLock { _ in
+            let deliveries = state.withLock { state -> [(Subscriber, AccessPackageRequest)] in
+                guard !state.subscribers.isEmpty else { return [] }
+                var deliveries: [(Subscriber, AccessPackageRequest)] = []
+                for request in requests {
+                    for subscriber in state.subscribers.values
+                    where subscriber.packageId.hasSameBytes(as: request.accessPackageId) {
+                        if let ids = subscriber.ids, !ids.contains(ExactString(request.id)) { continue }
+                        deliveries.append((subscriber, request))
                     }
                 }
+                return deliveries
+            }
+            for (subscriber, request) in deliveries {
+                guard case .dropped = subscriber.continuation.yield(request) else { continue }
+                subscriber.subscription.end(
+                    RPCError(
+                        code: .resourceExhausted,
+                        message: "the watcher fell more than \(bufferCapacity) changes behind; read faster or watch fewer requests"))
+                // Its termination handler takes `state` (not held here).
+                subscriber.continuation.finish()
             }
         }
-        // Finished outside the lock: termination handlers take it again.
-        for continuation in fellBehind { continuation.finish() }
     }
 
     /// Ends every watcher (and refuses new ones) with `error`: UNAVAILABLE at shutdown.
