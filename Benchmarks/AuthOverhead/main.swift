@@ -25,8 +25,7 @@ let verifier = try await TokenVerifier(
         tenantId: DemoEnvironment.tenantId),
     logger: quiet)
 let interceptor = AuthorizationInterceptor(
-    verifier: verifier, directory: StoreRoleDirectory(store: store), auditor: StoreDeniedAuditor(store: store),
-    logger: quiet)
+    verifier: verifier, directory: StoreRoleDirectory(store: store), auditor: StoreDeniedAuditor(store: store))
 
 var router = MethodRouter()
 AccessPackageRequestsHandler(store: store).register(into: &router)

@@ -95,8 +95,7 @@ public final class EntitlementServer: Sendable {
             let authorization = AuthorizationInterceptor(
                 verifier: verifier,
                 directory: StoreRoleDirectory(store: store),
-                auditor: StoreDeniedAuditor(store: store),
-                logger: logger
+                auditor: StoreDeniedAuditor(store: store)
             )
 
             let provisioner = BuiltInProvisioner(

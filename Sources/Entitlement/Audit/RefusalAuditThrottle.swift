@@ -58,7 +58,7 @@ package struct RefusalAuditThrottle: Sendable {
         var key = key
         if entries[key] == nil, entries.count >= Self.maxKeys { key = Self.overflowKey }
         guard var entry = entries[key], now - entry.windowStart < Self.window else {
-            let summary = entries[key].flatMap(Self.summary)
+            let summary = entries[key].flatMap { Self.summary(of: $0, key: key) }
             entries[key] = Entry(windowStart: now, held: 0, last: nil)
             return .write(summary: summary)
         }
@@ -87,19 +87,29 @@ package struct RefusalAuditThrottle: Sendable {
     mutating func flush(now: Int64) -> [AuditRecord] {
         var rows: [AuditRecord] = []
         for (key, entry) in entries where now - entry.windowStart >= Self.window {
-            if let row = Self.summary(of: entry) { rows.append(row) }
+            if let row = Self.summary(of: entry, key: key) { rows.append(row) }
             entries[key] = nil
         }
         return rows
     }
 
     /// The summary row of an entry's held calls: who, when, why and which package of the newest,
-    /// how many they were, and the ids they named on that package; nil if none were held.
-    private static func summary(of entry: Entry) -> AuditRecord? {
+    /// how many they were, and the ids they named on that package; nil if none were held. The
+    /// overflow key's row names no caller or peer: its calls came from many.
+    private static func summary(of entry: Entry, key: Key) -> AuditRecord? {
         guard entry.held > 0, var last = entry.last else { return nil }
         last.count = entry.held
         last.requestIds = entry.heldIds
-        if entry.reasons.count > 1 || entry.otherReasons > 0 {
+        if key == overflowKey {
+            last.callerObjectId = nil
+            last.peer = nil
+            let reasons = entry.reasons.sorted { $0.count > $1.count }.map { "\($0.count)× \(Self.clipped($0.reason, to: 120))" }
+                + (entry.otherReasons > 0 ? ["\(entry.otherReasons)× other reasons"] : [])
+            last.reason = Self.clipped(
+                "calls from more than \(maxKeys) peer, caller and status combinations in one second, counted together: "
+                    + reasons.joined(separator: "; "),
+                to: CallerText.maxMessageBytes)
+        } else if entry.reasons.count > 1 || entry.otherReasons > 0 {
             // Most frequent first: "9× UNAUTHENTICATED: bad signature; 1× UNAUTHENTICATED: …".
             // Each reason clipped, so a long one cannot push the rare ones out of the row.
             var parts = entry.reasons.sorted { $0.count > $1.count }.map { "\($0.count)× \(Self.clipped($0.reason, to: 120))" }

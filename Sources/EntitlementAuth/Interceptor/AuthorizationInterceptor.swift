@@ -1,6 +1,5 @@
 import Entitlement
 import EntitlementAPI
-public import Logging
 public import RPCCore
 
 /// Authenticates every call but health checks, authorizes ListRequests and Reprocess against
@@ -40,18 +39,11 @@ public struct AuthorizationInterceptor: ServerInterceptor {
     private let verifier: TokenVerifier
     private let directory: any RoleDirectory
     private let auditor: any DeniedReprocessAuditor
-    private let logger: Logger
 
-    public init(
-        verifier: TokenVerifier,
-        directory: any RoleDirectory,
-        auditor: any DeniedReprocessAuditor,
-        logger: Logger
-    ) {
+    public init(verifier: TokenVerifier, directory: any RoleDirectory, auditor: any DeniedReprocessAuditor) {
         self.verifier = verifier
         self.directory = directory
         self.auditor = auditor
-        self.logger = logger
     }
 
     /// Open services are handed on untouched, so they may be answered without a task.
@@ -115,7 +107,7 @@ public struct AuthorizationInterceptor: ServerInterceptor {
                 }
             } catch {
                 await reject(error, caller: caller, action: action, request: request, context: context)
-                throw error.error
+                throw error.errorForCaller
             }
         }
         return caller
@@ -173,23 +165,12 @@ public struct AuthorizationInterceptor: ServerInterceptor {
         request: ServerRequest<Input>,
         context: ServerContext
     ) async {
+        // The server log's line is the call's access line (its status, message and the detail as
+        // its cause); a Reprocess's also its audit line, aggregated with the audit rows, so a
+        // flood of refused calls adds no line of its own per call.
+        guard action == .reprocess else { return }
         let reason = refusal.detail.map { "\(refusal.error.message) (\($0))" } ?? refusal.error.message
-        var metadata: Logger.Metadata = [
-            "method": "\(context.method)",
-            "peer": "\(context.peer)",
-            "code": "\(refusal.error.code)",
-            "reason": "\(CallerText.message(reason))",
-        ]
-        if let caller { metadata["caller"] = "\(caller.objectId)" }
-
-        guard action == .reprocess else {
-            logger.info("call refused", metadata: metadata)
-            return
-        }
         let message = (try? request.message) as? ReprocessRequest
-        metadata["access_package_id"] = "\(Self.clipped(message?.accessPackageId ?? ""))"
-        metadata["request_ids"] = "\(message?.requestIds.count ?? 0)"
-        logger.notice("Reprocess refused", metadata: metadata)
         // Past the role checks (which deny with PERMISSION_DENIED), a refusal is for what the
         // call asked: a row of its own, like the handler's invalid calls.
         if let caller, ![.unauthenticated, .permissionDenied].contains(refusal.error.code) {
@@ -234,5 +215,17 @@ private struct Refusal: Error {
     init(_ error: RPCError) {
         self.error = error
         self.detail = nil
+    }
+
+    /// What the caller is sent; the detail rides along as the cause, which only the server's
+    /// log shows (the access line's `cause`).
+    var errorForCaller: RPCError {
+        var error = error
+        if let detail { error.cause = Detail(description: detail) }
+        return error
+    }
+
+    struct Detail: Error, CustomStringConvertible {
+        let description: String
     }
 }

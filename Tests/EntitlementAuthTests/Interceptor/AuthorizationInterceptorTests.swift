@@ -142,6 +142,17 @@ struct AuthorizationInterceptorTests {
         #expect(!messages[0].contains("cat-b"))
     }
 
+    @Test("what only the server's log may say (the package's real catalog, or that there is none) rides on the refusal as its cause")
+    func refusalDetailIsTheCause() async throws {
+        let harness = try await InterceptorHarness(directory: Role.directory)
+        let authorization = try await Role.owner.authorization()
+        let outOfScope = await #expect(throws: RPCError.self) { try await harness.list("ap-b", authorization: authorization) }
+        #expect(outOfScope.map { "\($0.cause.map(String.init(describing:)) ?? "")" } == "the package is in catalog 'cat-b'")
+        let missing = await #expect(throws: RPCError.self) { try await harness.list("ap-missing", authorization: authorization) }
+        #expect(missing.map { "\($0.cause.map(String.init(describing:)) ?? "")" } == "no such access package")
+        #expect(outOfScope?.message.contains("cat-b") == false)
+    }
+
     @Test("a catalog-scoped caller with an empty access_package_id gets INVALID_ARGUMENT")
     func emptyPackageId() async throws {
         let harness = try await InterceptorHarness(directory: Role.directory)

@@ -35,8 +35,7 @@ struct InterceptorHarness {
         interceptor = AuthorizationInterceptor(
             verifier: fixture.verifier,
             directory: directory,
-            auditor: auditor,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+            auditor: auditor
         )
         let record: @Sendable (MethodDescriptor, ServerContext) -> Void = { [log] method, context in
             log.append(HandledCall(method: method, caller: context[CallerKey.self]))

@@ -154,6 +154,32 @@ struct RefusalAuditThrottleTests {
         #expect(throttle.flush(now: .max).isEmpty)
     }
 
+    @Test("past the keys it tracks, calls share one row that names no caller or peer and says why")
+    func overflowNamesNoCaller() {
+        var throttle = RefusalAuditThrottle()
+        func call(_ caller: String) -> AuditRecord {
+            AuditRecord(
+                callerObjectId: caller, time: testNow, accessPackageId: "ap-1", requestIds: ["r1"], decision: .denied,
+                reason: "PERMISSION_DENIED: no role", peer: "10.0.0.9:1")
+        }
+        for i in 0..<RefusalAuditThrottle.maxKeys {
+            let key = RefusalAuditThrottle.Key(peerHost: "10.0.0.9", caller: "oid-\(i)", code: "PERMISSION_DENIED")
+            _ = throttle.admit(key, record: call("oid-\(i)"), now: 0)
+        }
+        for i in 0..<50 {
+            let key = RefusalAuditThrottle.Key(peerHost: "10.0.0.9", caller: "oid-more-\(i)", code: "PERMISSION_DENIED")
+            _ = throttle.admit(key, record: call("oid-more-\(i)"), now: 1)
+        }
+        let rows = throttle.flush(now: .max)
+        #expect(rows.count == 1, "only the overflow key held calls")
+        #expect(rows.first?.count == 49, "the first overflowing call had its own row")
+        #expect(rows.first?.callerObjectId == nil)
+        #expect(rows.first?.peer == nil)
+        #expect(
+            rows.first?.reason
+                == "calls from more than 4096 peer, caller and status combinations in one second, counted together: 49× PERMISSION_DENIED: no role")
+    }
+
     @Test("a summary counts each reason its calls had: one last call cannot hide a run of others")
     func summaryCountsReasons() {
         var throttle = RefusalAuditThrottle()
