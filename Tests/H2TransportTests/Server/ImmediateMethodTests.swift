@@ -77,11 +77,8 @@ struct ImmediateMethodTests {
             }
             #expect(thrown?.code == .outOfRange)
             #expect(thrown?.message == "negative: -1")
-            // Field 1 as a string: not a Timestamp, whose field 1 is a varint.
-            var notATimestamp = HealthCheckRequest()
-            notATimestamp.service = "x"
             let bad = await #expect(throws: RPCError.self) {
-                _ = try await client.unary(Self.open, request: notATimestamp, responseType: Timestamp.self)
+                _ = try await client.unary(Self.open, request: NotProtobuf(), responseType: Timestamp.self)
             }
             #expect(bad?.code == .invalidArgument)
         }
@@ -99,5 +96,17 @@ struct ImmediateMethodTests {
             #expect(gate.seen.withLock { $0 } == Array(repeating: Self.guarded.path, count: 3))
             #expect(server.callsInFlight == 0)
         }
+    }
+}
+
+/// A body no protobuf parser takes (wire type 7). A known field of another wire type would not
+/// do: parsers keep it as an unknown field.
+struct NotProtobuf: ProtoMessage {
+    var unknownFields = UnknownFields()
+    func encodedSize() -> Int { 1 }
+    func encodedSize(cache: inout ProtoSizeCache) -> Int { 1 }
+    func encode(to writer: inout ProtoWriter) { writer.writeRawBytes([0x0F]) }
+    mutating func decodeField(_ tag: FieldTag, from reader: inout ProtoReader) throws(ProtoDecodingError) {
+        try reader.skipField(tag, into: &unknownFields)
     }
 }
