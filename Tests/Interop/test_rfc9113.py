@@ -1110,9 +1110,6 @@ def test_stream_window_overflow_is_flow_control_error(conn):
     c.assert_usable()
 
 
-@xfail("nghttp2 answers a SETTINGS_INITIAL_WINDOW_SIZE change that overflows a stream window "
-       "with RST_STREAM(FLOW_CONTROL_ERROR) on that stream, not the connection error RFC 9113 "
-       "§6.9.2 requires; NGHTTP2Session.swift does not compensate.")
 def test_initial_window_change_overflow_is_flow_control_error(conn):
     """§6.9.2: an endpoint MUST treat a change to SETTINGS_INITIAL_WINDOW_SIZE that causes any
     flow-control window to exceed the maximum size as a connection error FLOW_CONTROL_ERROR."""

@@ -48,6 +48,8 @@ final class NGHTTP2Session {
     // Touched for every frame, on the loop only: no runtime exclusivity checks.
     @exclusivity(unchecked) private var floodGuard = FrameFloodGuard()
     @exclusivity(unchecked) private var peerStreamIDs = PeerStreamIDs()
+    /// The peer's SETTINGS changed SETTINGS_INITIAL_WINDOW_SIZE, and what that caused is not sent yet.
+    @exclusivity(unchecked) private var initialWindowChanged = false
     unowned(unsafe) let delegate: any NGHTTP2SessionDelegate
     let role: Role
     let manualFlowControl: Bool
@@ -91,7 +93,12 @@ final class NGHTTP2Session {
             return Unmanaged<NGHTTP2Session>.fromOpaque(userData)._withUnsafeGuaranteedRef { me in
                 switch hd.type {
                 case UInt8(NGHTTP2_SETTINGS.rawValue):
-                    if hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 { me.delegate.sessionSettingsReceived() }
+                    guard hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 else { return 0 }
+                    let settings = frame.pointee.settings
+                    for i in 0..<settings.niv where settings.iv[i].settings_id == Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue) {
+                        me.initialWindowChanged = true
+                    }
+                    me.delegate.sessionSettingsReceived()
                     return 0
                 case UInt8(NGHTTP2_GOAWAY.rawValue):
                     me.delegate.sessionGoAwayReceived()
@@ -112,7 +119,15 @@ final class NGHTTP2Session {
             }
         }
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
-            guard let frame, let userData, frame.pointee.hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) else { return 0 }
+            guard let frame, let userData else { return 0 }
+            if frame.pointee.hd.type == UInt8(NGHTTP2_RST_STREAM.rawValue) {
+                guard frame.pointee.rst_stream.error_code == NGHTTP2_FLOW_CONTROL_ERROR.rawValue else { return 0 }
+                Unmanaged<NGHTTP2Session>.fromOpaque(userData)._withUnsafeGuaranteedRef { me in
+                    me.streamWindowOverflowed(frame.pointee.hd.stream_id)
+                }
+                return 0
+            }
+            guard frame.pointee.hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) else { return 0 }
             let goaway = frame.pointee.goaway
             guard goaway.error_code != NGHTTP2_NO_ERROR.rawValue else { return 0 }
             let reason = goaway.opaque_data.map {
@@ -202,7 +217,11 @@ final class NGHTTP2Session {
             var data: UnsafePointer<UInt8>?
             let n = nghttp2_session_mem_send(session, &data)
             if n < 0 { return false }
-            if n == 0 { return true }
+            if n == 0 {
+                // What the peer's SETTINGS caused is sent by now.
+                initialWindowChanged = false
+                return true
+            }
             sink(UnsafeRawBufferPointer(start: data, count: n))
         }
     }
@@ -308,6 +327,17 @@ final class NGHTTP2Session {
         default:
             return true
         }
+    }
+
+    /// nghttp2 answers a SETTINGS_INITIAL_WINDOW_SIZE that takes a stream's window past 2^31 - 1
+    /// with RST_STREAM(FLOW_CONTROL_ERROR) on that stream; RFC 9113 §6.9.2 makes it a connection
+    /// error. A reset sent for a window overflow right after such SETTINGS is that case.
+    private func streamWindowOverflowed(_ streamID: Int32) {
+        guard initialWindowChanged else { return }
+        initialWindowChanged = false
+        terminate(errorCode: NGHTTP2_FLOW_CONTROL_ERROR.rawValue)
+        delegate.sessionRefusedPeer(
+            reason: "a SETTINGS_INITIAL_WINDOW_SIZE that takes stream \(streamID)'s window past 2^31 - 1 (RFC 9113 §6.9.2)")
     }
 
     private func admit(_ frame: FrameFloodGuard.Frame) -> Bool {
