@@ -36,11 +36,14 @@ public struct LineLogHandler: LogHandler {
     /// path of per-call lines (the access log, the audit line), with no metadata dictionary to
     /// build, merge and sort. Returns false, writing nothing, when the line must go through `log`
     /// instead: this handler carries metadata of its own to merge into it.
+    /// `whatever the level`: written even below `logLevel` (the audit trail's lines: the contract
+    /// puts every Reprocess call in the server's log, and `--log-level` tunes diagnostics only).
     package func writeLine(
-        level: Logger.Level, message: String, source: String, appendFields: (inout LogLine) -> Void
+        level: Logger.Level, message: String, source: String, whateverTheLevel: Bool = false,
+        appendFields: (inout LogLine) -> Void
     ) -> Bool {
         guard metadata.isEmpty else { return false }
-        guard level >= logLevel else { return true }
+        guard whateverTheLevel || level >= logLevel else { return true }
         var line = LogLine(format: format, level: level, label: label, message: message)
         appendFields(&line)
         sink.write(line.finish(source: source), format: format)

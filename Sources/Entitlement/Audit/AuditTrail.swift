@@ -47,7 +47,7 @@ package final class AuditTrail {
         // handler allows it, otherwise through swift-log's metadata.
         if let handler = lineHandler,
             handler.writeLine(
-                level: level, message: message, source: "Entitlement",
+                level: level, message: message, source: "Entitlement", whateverTheLevel: true,
                 appendFields: { line in Self.appendFields(of: record, to: &line) })
         {
             return

@@ -106,7 +106,8 @@ package struct RefusalAuditThrottle: Sendable {
             let reasons = entry.reasons.sorted { $0.count > $1.count }.map { "\($0.count)× \(Self.clipped($0.reason, to: 120))" }
                 + (entry.otherReasons > 0 ? ["\(entry.otherReasons)× other reasons"] : [])
             last.reason = Self.clipped(
-                "calls from more than \(maxKeys) peer, caller and status combinations in one second, counted together: "
+                "calls from more than \(maxKeys) peer, caller and status combinations in one second, counted together "
+                    + "(package and ids: the newest call's): "
                     + reasons.joined(separator: "; "),
                 to: CallerText.maxMessageBytes)
         } else if entry.reasons.count > 1 || entry.otherReasons > 0 {

@@ -48,8 +48,10 @@ final class NGHTTP2Session {
     // Touched for every frame, on the loop only: no runtime exclusivity checks.
     @exclusivity(unchecked) private var floodGuard = FrameFloodGuard()
     @exclusivity(unchecked) private var peerStreamIDs = PeerStreamIDs()
-    /// The peer's SETTINGS changed SETTINGS_INITIAL_WINDOW_SIZE, and what that caused is not sent yet.
-    @exclusivity(unchecked) private var initialWindowChanged = false
+    /// The peer's SETTINGS raised SETTINGS_INITIAL_WINDOW_SIZE, and what that caused is not sent
+    /// yet (see `streamWindowOverflowed`).
+    @exclusivity(unchecked) private var initialWindowRaised = false
+    @exclusivity(unchecked) private var peerInitialWindow: UInt32 = 65_535
     unowned(unsafe) let delegate: any NGHTTP2SessionDelegate
     let role: Role
     let manualFlowControl: Bool
@@ -96,7 +98,9 @@ final class NGHTTP2Session {
                     guard hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 else { return 0 }
                     let settings = frame.pointee.settings
                     for i in 0..<settings.niv where settings.iv[i].settings_id == Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue) {
-                        me.initialWindowChanged = true
+                        // Only a larger window can overflow a stream's.
+                        if settings.iv[i].value > me.peerInitialWindow { me.initialWindowRaised = true }
+                        me.peerInitialWindow = settings.iv[i].value
                     }
                     me.delegate.sessionSettingsReceived()
                     return 0
@@ -219,7 +223,7 @@ final class NGHTTP2Session {
             if n < 0 { return false }
             if n == 0 {
                 // What the peer's SETTINGS caused is sent by now.
-                initialWindowChanged = false
+                initialWindowRaised = false
                 return true
             }
             sink(UnsafeRawBufferPointer(start: data, count: n))
@@ -331,10 +335,11 @@ final class NGHTTP2Session {
 
     /// nghttp2 answers a SETTINGS_INITIAL_WINDOW_SIZE that takes a stream's window past 2^31 - 1
     /// with RST_STREAM(FLOW_CONTROL_ERROR) on that stream; RFC 9113 §6.9.2 makes it a connection
-    /// error. A reset sent for a window overflow right after such SETTINGS is that case.
+    /// error. A reset sent for a window overflow right after SETTINGS that raised it is that case
+    /// (or, rarely, an overflowing WINDOW_UPDATE read with it: escalating that one too is allowed).
     private func streamWindowOverflowed(_ streamID: Int32) {
-        guard initialWindowChanged else { return }
-        initialWindowChanged = false
+        guard initialWindowRaised else { return }
+        initialWindowRaised = false
         terminate(errorCode: NGHTTP2_FLOW_CONTROL_ERROR.rawValue)
         delegate.sessionRefusedPeer(
             reason: "a SETTINGS_INITIAL_WINDOW_SIZE that takes stream \(streamID)'s window past 2^31 - 1 (RFC 9113 §6.9.2)")

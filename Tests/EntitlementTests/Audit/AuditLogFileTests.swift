@@ -177,7 +177,7 @@ struct RefusalAuditThrottleTests {
         #expect(rows.first?.peer == nil)
         #expect(
             rows.first?.reason
-                == "calls from more than 4096 peer, caller and status combinations in one second, counted together: 49× PERMISSION_DENIED: no role")
+                == "calls from more than 4096 peer, caller and status combinations in one second, counted together (package and ids: the newest call's): 49× PERMISSION_DENIED: no role")
     }
 
     @Test("a summary counts each reason its calls had: one last call cannot hide a run of others")

@@ -171,6 +171,26 @@ struct LogLineTests {
         #expect(lines[2].contains("10.0.0.7:5312") && lines[2].contains("audit.count"))
     }
 
+    @Test("audit lines are written whatever --log-level says: every Reprocess call is in the server's log")
+    func auditLinesIgnoreTheLevel() throws {
+        let captured = CapturedLines()
+        var handler = LineLogHandler(label: "entitlement.store", format: .text, sink: captured.sink)
+        handler.logLevel = .critical
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let logger = Logger(label: "entitlement.store") { [handler] _ in handler }
+        let trail = try AuditTrail(directory: directory, logger: logger)
+        trail.logToServer(
+            AuditRecord(
+                callerObjectId: "oid-7", time: Timestamp(seconds: 1_780_000_000), accessPackageId: "ap-1",
+                requestIds: ["r1"], outcomes: [.accepted], decision: .allowed))
+        logger.error("an error line is still filtered")
+        let lines = captured.lines()
+        try #require(lines.count == 1)
+        #expect(lines[0].contains("audit.decision=allowed"))
+    }
+
     @Test("text values with spaces, = or quotes are quoted, so caller text cannot pass for fields")
     func textValuesAreQuoted() throws {
         let captured = CapturedLines()

@@ -42,8 +42,12 @@ struct RequestChangeFeedTests {
             for watcher in watchers { watcher.cancel() }
             for watcher in watchers { await watcher.value }
         }
+        // Liveness, not timing: on a loaded machine the publisher's thread may wait its turn, but a
+        // deadlocked one never moves again.
         let before = published.load(ordering: .relaxed)
-        try await Task.sleep(for: .milliseconds(50))
+        for _ in 0..<1_000 where published.load(ordering: .relaxed) == before {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         #expect(published.load(ordering: .relaxed) > before, "the publisher is stuck")
         #expect(feed.subscriberCount == 0)
     }
