@@ -187,7 +187,9 @@ public final class TokenVerifier: Sendable {
     }
 
     deinit {
-        refreshTask.withLock { $0?.cancel() }
+        // Cancelled outside the lock: cancelling runs the task's cancellation handlers, which must
+        // never find a lock of ours held (the change feed deadlocked so).
+        refreshTask.withLock { $0 }?.cancel()
     }
 
     /// How many verified headers are cached (for tests and metrics).
