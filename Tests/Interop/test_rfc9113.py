@@ -1146,6 +1146,8 @@ def test_reader_that_grants_no_window_is_reset_enhance_your_calm(conn, server, t
                   for line in server.log(1_000_000).splitlines()):
         assert time.monotonic() < deadline, "no access line for the reset watch"
         time.sleep(0.05)
+    assert any("resetting a stream whose peer stopped reading" in line and "WatchRequests" in line
+               for line in server.log(1_000_000).splitlines()), "the notice names the method"
 
 
 def _flow_controlled(c, sid):

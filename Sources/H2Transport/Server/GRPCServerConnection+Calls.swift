@@ -145,7 +145,10 @@ extension GRPCServerConnection {
             // The peer keeps its window shut: reset the stream rather than hold its response.
             // ENHANCE_YOUR_CALM is what gRPC clients report as RESOURCE_EXHAUSTED (the status a
             // reader too slow for its buffer gets, and trailers cannot pass a shut window).
-            noticePeer("resetting a stream whose peer stopped reading its response")
+            // Its access line says what the call ended with; an answer already complete stays OK there.
+            noticePeer(
+                "resetting a stream whose peer stopped reading its response",
+                metadata: ["grpc.method": "\(CallerText.clean(stream.path ?? "-"))", "stream": "\(stream.id)"])
             stream.sendDeadline = nil
             reportFinished(stream, code: .resourceExhausted, error: Self.stoppedReading(after: shared.configuration.responseSendTimeout))
             stream.cancelWork()
