@@ -26,7 +26,8 @@ struct DescribedMetricsFactory: MetricsFactory {
         "entitlement_bytes_received_total": "Bytes read from client connections, HTTP/2 framing included.",
         "entitlement_bytes_sent_total": "Bytes written to client connections, HTTP/2 framing included.",
         "entitlement_token_cache_lookups_total": "Lookups of bearer tokens in the verified-token cache, by result.",
-        "entitlement_shed_total": "Calls and connections refused by one of the server's limits, by limit.",
+        "entitlement_shed_total":
+            "Calls and connections refused by one of the server's limits, and streams reset because their reader stopped, by limit.",
     ]
 
     private func descriptor(_ label: String) -> MetricNameDescriptor? {

@@ -150,6 +150,7 @@ extension GRPCServerConnection {
                 "resetting a stream whose peer stopped reading its response",
                 metadata: ["grpc.method": "\(CallerText.clean(stream.path ?? "-"))", "stream": "\(stream.id)"])
             stream.sendDeadline = nil
+            shared.observer?.callShed(.stalledReader)
             reportFinished(stream, code: .resourceExhausted, error: Self.stoppedReading(after: shared.configuration.responseSendTimeout))
             stream.cancelWork()
             session?.resetStream(stream.id, errorCode: NGHTTP2_ENHANCE_YOUR_CALM.rawValue)

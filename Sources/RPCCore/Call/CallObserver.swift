@@ -65,6 +65,8 @@ public enum ShedReason: String, Sendable, CaseIterable {
     case requestBytes = "request_bytes"
     case responseBytes = "response_bytes"
     case connections
+    /// A stream reset because its reader took nothing of its response for the send timeout.
+    case stalledReader = "stalled_reader"
 }
 
 /// Facts about a call that interceptors learn and the access log reports (who called). A

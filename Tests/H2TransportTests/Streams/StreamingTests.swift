@@ -197,7 +197,9 @@ struct StreamingTests {
 
     @Test("a peer that stops reading for responseSendTimeout gets its stream reset, RESOURCE_EXHAUSTED; the handler stops")
     func stalledReaderIsReset() async throws {
-        try await withStreamingServer(configure: { $0.responseSendTimeout = .milliseconds(300) }) { server, client, service in
+        let observed = SummaryRecorder()
+        try await withStreamingServer(configure: { $0.responseSendTimeout = .milliseconds(300) }, observer: observed) {
+            server, client, service in
             let ids = (0..<400).map { _ in "big-64" }
             let stream = try await AccessPackageRequestsClient(transport: client).watchRequests(
                 watch(ids), options: CallOptions(acceptsCompressedResponses: false))
@@ -214,6 +216,9 @@ struct StreamingTests {
             } catch let error as RPCError {
                 #expect(error.code == .resourceExhausted, "\(error)")
             }
+            #expect(observed.shed == [.stalledReader])
+            #expect(observed.finished.map(\.code) == [.resourceExhausted])
+            #expect(observed.finished.first?.error?.message.contains("took none of its response") == true)
         }
     }
 
@@ -318,11 +323,13 @@ struct StreamingTests {
 /// The summaries of finished calls, as the access log receives them.
 private final class SummaryRecorder: CallObserver {
     private let summaries = Mutex<[CallSummary]>([])
+    private let sheds = Mutex<[ShedReason]>([])
     var finished: [CallSummary] { summaries.withLock { $0 } }
+    var shed: [ShedReason] { sheds.withLock { $0 } }
 
     func callStarted(_ method: MethodDescriptor, kind: RPCKind) {}
     func callFinished(_ summary: CallSummary) { summaries.withLock { $0.append(summary) } }
-    func callShed(_ reason: ShedReason) {}
+    func callShed(_ reason: ShedReason) { sheds.withLock { $0.append(reason) } }
     func bytesReceived(_ count: Int) {}
     func bytesSent(_ count: Int) {}
 }
