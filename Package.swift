@@ -61,7 +61,7 @@ let targets: [Target] = [
     // HTTP/2 on libnghttp2, driven by SwiftNIO: gRPC server and client.
     .target(
         name: "H2Transport",
-        dependencies: ["RPCCore", "CNGHTTP2", .product(name: "Logging", package: "swift-log")] + nio,
+        dependencies: ["RPCCore", "CNGHTTP2", "ServerLogging", .product(name: "Logging", package: "swift-log")] + nio,
         swiftSettings: settings
     ),
 
@@ -89,7 +89,7 @@ let targets: [Target] = [
     .target(
         name: "EntitlementPostgres",
         dependencies: [
-            "Entitlement", "EntitlementAPI", "RPCCore", "ProtoWire",
+            "Entitlement", "EntitlementAPI", "RPCCore", "ProtoWire", "ServerLogging",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),

@@ -3,6 +3,7 @@ import EntitlementAPI
 import Logging
 import PostgresNIO
 import RPCCore
+import ServerLogging
 
 /// Feeds one replica's `RequestChangeFeed` from `LISTEN entitlement_changes`, on a connection of
 /// its own, so a change committed through any replica reaches watchers on every replica.
@@ -42,9 +43,11 @@ struct PostgresChangeListener: Sendable {
                             try? await store?.reloadDirectory()
                             store?.deliveryWakeups.signal()
                         }
-                        var misses = MissLog()
+                        // At most one error line a second for misses, with how many there were
+                        // since the last: a backlog of unreadable versions would write thousands.
+                        let misses = LogThrottle(limit: 1, per: .seconds(1))
                         for try await notification in notifications {
-                            if let missed = await handle(notification.payload) { report(missed, &misses) }
+                            if let missed = await handle(notification.payload) { report(missed, misses) }
                         }
                     }
                 } catch {
@@ -120,29 +123,16 @@ struct PostgresChangeListener: Sendable {
         }
     }
 
-    /// At most one error line a second for misses, with how many there were since the last:
-    /// a backlog of unreadable versions would write thousands.
-    struct MissLog {
-        var lastLogged: ContinuousClock.Instant?
-        var unlogged = 0
-    }
-
     /// Its watchers would silently miss a version, so their watches end with UNAVAILABLE and the
     /// clients watch again from a fresh snapshot. Every miss ends the watches open then: one
     /// opened since the last miss may have been open before this version committed.
-    private func report(_ missed: Missed, _ log: inout MissLog) {
+    private func report(_ missed: Missed, _ log: LogThrottle) {
         feed.interrupt(
             with: RPCError(code: .unavailable, message: "this replica missed a request change (\(missed.what)); watch again"))
-        let now = ContinuousClock.now
-        if let last = log.lastLogged, now - last < .seconds(1) {
-            log.unlogged += 1
-            return
-        }
+        guard let unlogged = log.admit() else { return }
         var metadata = missed.metadata
-        if log.unlogged > 0 { metadata["more_since_last_line"] = "\(log.unlogged)" }
+        if unlogged > 0 { metadata["more_since_last_line"] = "\(unlogged)" }
         logger.error("watches ended: \(missed.what)", metadata: metadata)
-        log.lastLogged = now
-        log.unlogged = 0
     }
 
     private func publish(_ request: AccessPackageRequest) {

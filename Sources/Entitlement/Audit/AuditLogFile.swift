@@ -21,7 +21,8 @@ final class AuditLogFile: Sendable {
     /// Appends take turns: one cut back after a partial write must not cut another's lines.
     private let appendTurn = Mutex<Void>(())
     /// When a failed append was last logged (at most one error line a minute).
-    private let lastFailureLogged = Mutex<ContinuousClock.Instant?>(nil)
+    /// Failing appends are logged once a minute (a full disk fails every call's).
+    private let failureLog = LogThrottle(limit: 1, per: .seconds(60))
 
     /// Opens (creating, 0600) `path` for appending; nil if it cannot be opened.
     init?(path: String, logger: Logger? = nil) {
@@ -96,19 +97,13 @@ final class AuditLogFile: Sendable {
     }
 
     private func reportFailure(errno error: Int32, bytes: Int) {
-        let now = ContinuousClock.now
-        let due = lastFailureLogged.withLock { last -> Bool in
-            if let last, now - last < .seconds(60) { return false }
-            last = now
-            return true
-        }
-        guard due else { return }
-        logger?.error(
-            "cannot append to audit.log (the calls' records are in the store's audit table)",
-            metadata: [
-                "path": .string(path), "bytes": .stringConvertible(bytes),
-                "error": .string(String(cString: strerror(error))),
-            ])
+        guard let unlogged = failureLog.admit() else { return }
+        var metadata: Logger.Metadata = [
+            "path": .string(path), "bytes": .stringConvertible(bytes),
+            "error": .string(String(cString: strerror(error))),
+        ]
+        if unlogged > 0 { metadata["more_since_last_line"] = "\(unlogged)" }
+        logger?.error("cannot append to audit.log (the calls' records are in the store's audit table)", metadata: metadata)
     }
 
     /// The arrays of a record as JSON, made once for the audit row and reused for its line.

@@ -2,6 +2,7 @@ public import Logging
 public import NIOCore
 import Dispatch
 import NIOPosix
+import ServerLogging
 public import RPCCore
 import Synchronization
 
@@ -67,7 +68,9 @@ public final class GRPCServer: Sendable {
         let budget: ServerBudget
         let loops: LoopLifetime
         let observer: (any CallObserver)?
-        let peerNotices = PeerNoticeThrottle()
+        /// The notices peers can cause (protocol errors, floods, silent connections): a client
+        /// opening thousands of bad connections a second must not turn each into a line.
+        let peerNotices = LogThrottle(limit: 10, per: .seconds(1))
     }
 
     private let shared: Shared

@@ -153,8 +153,10 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
         if !ok {
             // nghttp2 (or a callback, through terminate) has queued a GOAWAY; send it, then close.
             if session.receiveFailedOnPreface {
-                let spoke = firstBytes.withUnsafeBytes { WrongProtocol.guess(from: $0) } ?? "no HTTP/2 preface"
-                noticeClosing("the client sent \(spoke), not HTTP/2; this port serves gRPC over HTTP/2 without TLS (h2c with prior knowledge)")
+                let spoke = firstBytes.withUnsafeBytes { WrongProtocol.guess(from: $0) }
+                noticeClosing(
+                    (spoke.map { "the client sent \($0), not HTTP/2" } ?? "the client did not open with the HTTP/2 preface")
+                        + "; this port serves gRPC over HTTP/2 without TLS (h2c with prior knowledge)")
             } else {
                 // Most protocol errors are told by the GOAWAY they send (`sessionSentErrorGoAway`);
                 // these (an outbound flood, say) end the session without one.
@@ -324,6 +326,7 @@ final class GRPCServerConnection: ChannelInboundHandler, NGHTTP2SessionDelegate 
     func sessionSettingsReceived() {
         prefaceTimer?.cancel()
         prefaceTimer = nil
+        firstBytes = []  // the client speaks HTTP/2; no connection keeps them after that
     }
 
     func sessionRefusedPeer(reason: String) {

@@ -65,12 +65,13 @@ public struct Metadata: Sendable, Hashable, Sequence {
     public func joinedStrings(forKey key: String) -> String? {
         if entries.isEmpty { return nil }
         let k = Self.normalized(key)
-        var joined: String?
+        var values: [String] = []
         for e in entries where e.key == k {
-            guard case .string(let s) = e.value else { continue }
-            joined = joined.map { $0 + ", " + s } ?? s
+            if case .string(let s) = e.value { values.append(s) }
         }
-        return joined
+        // Joined once: appending field by field copied the whole string each time, quadratic in
+        // the hundreds of fields a 16 KiB header list can hold.
+        return values.isEmpty ? nil : values.joined(separator: ", ")
     }
 
     public func values(forKey key: String) -> [Value] {

@@ -116,16 +116,3 @@ struct WrongProtocolTests {
         #expect(escaped?.contains("\u{1b}") == false, "caller bytes are escaped")
     }
 }
-
-@Suite("PeerNoticeThrottle")
-struct PeerNoticeThrottleTests {
-    @Test("ten notices a second pass; the next that passes counts those left out")
-    func throttle() {
-        let throttle = PeerNoticeThrottle()
-        let start = ContinuousClock.now
-        for _ in 0..<PeerNoticeThrottle.perSecond { #expect(throttle.admit(now: start) == 0) }
-        for _ in 0..<25 { #expect(throttle.admit(now: start) == nil) }
-        #expect(throttle.admit(now: start + .seconds(1)) == 25)
-        #expect(throttle.admit(now: start + .seconds(1)) == 0)
-    }
-}
